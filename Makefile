@@ -1,0 +1,44 @@
+# Two commands work on a fresh machine (Python 3.11+):
+#   make demo   the example site (chat page, widget, admin) on SQLite with seeded data
+#   make test   every test: lint, the suite on SQLite and on PostgreSQL, the wheel's contents
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PG_URL ?= postgres://postgres@127.0.0.1:5432/test
+PYTEST_ARGS ?=
+
+.PHONY: demo test test-sqlite test-postgres lint wheel-check install clean
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py demo_seed
+	@echo "Chat: http://127.0.0.1:8000/   Admin: http://127.0.0.1:8000/admin/ (admin / admin)"
+	$(PY) manage.py runserver 127.0.0.1:8000
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test-sqlite: install
+	@echo "== test suite on SQLite"
+	env -u DATABASE_URL $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+test-postgres: install
+	@echo "== test suite on PostgreSQL ($(PG_URL))"
+	DATABASE_URL=$(PG_URL) $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+wheel-check: install
+	@echo "== wheel contents"
+	$(PY) tests/check_wheel.py
+
+test: lint test-sqlite test-postgres wheel-check
+
+clean:
+	rm -rf $(VENV) dist build demo.sqlite3 .pytest_cache .ruff_cache

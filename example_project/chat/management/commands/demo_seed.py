@@ -1,0 +1,80 @@
+"""Seed the demo: an admin user, the demo project and a few conversations with feedback."""
+
+import uuid
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.utils import timezone
+
+from example_project.chat import model
+from feedback_loop import record_trace
+from feedback_loop.conf import app_settings
+from feedback_loop.models import FeedbackEvent, Project
+
+QUESTIONS = [
+    "What is the capital of Australia?",
+    "Give me JSON for Ada Lovelace",
+    "How do I reset my password?",
+    "Summarise the refund policy",
+    "Write a poem about queues",
+    "What changed in Django 5.2?",
+    "How tall is Mount Everest?",
+    "Explain DPO in one line",
+]
+
+
+class Command(BaseCommand):
+    help = "Create the demo's admin user (admin / admin), project and sample feedback."
+
+    def handle(self, *args, **options):
+        User = get_user_model()
+        if not User.objects.filter(username="admin").exists():
+            User.objects.create_superuser("admin", "admin@example.com", "admin")
+            self.stdout.write("Created the superuser admin (password: admin).")
+
+        key = app_settings.DEFAULT_PROJECT
+        project = Project.objects.filter(public_key=key).first()
+        if project is None:
+            project, secret = Project.create("Demo chat")
+            project.public_key = key
+            project.save(update_fields=["public_key"])
+            self.stdout.write(f"Created the project {project.name!r}.")
+            self.stdout.write(f"  public key: {project.public_key}")
+            self.stdout.write(f"  secret key: {secret}  (shown once; rotate it in the admin)")
+
+        if project.traces.exists():
+            self.stdout.write("Sample data is already there.")
+            return
+        now = timezone.now()
+        for index, question in enumerate(QUESTIONS):
+            trace = record_trace(
+                project,
+                f"seed-{index:02d}",
+                input=question,
+                output=model.answer(question),
+                model="stand-in-1" if index % 3 else "stand-in-0",
+                session_id=f"seed-session-{index % 3}",
+                user_id=f"user-{index % 4}",
+            )
+            trace.created_at = now - timedelta(days=7 - index % 7, minutes=index)
+            trace.save(update_fields=["created_at"])
+            when = trace.created_at + timedelta(seconds=30)
+            events = [{"kind": "thumbs", "value": -1 if index % 3 == 0 else 1}]
+            if index % 3 == 0:
+                events[0].update(reasons=["hallucination"], comment="That is made up.")
+            if index % 4 == 1:
+                events.append({"kind": "edit", "text": trace.output.replace("three", "two")})
+            if index % 5 == 2:
+                events.append({"kind": "copy", "metadata": {"length": 24, "share": 0.4}})
+            for event in events:
+                FeedbackEvent.objects.create(
+                    project=project,
+                    event_id=uuid.uuid4(),
+                    trace_key=trace.trace_id,
+                    session_id=trace.session_id,
+                    user_id=trace.user_id,
+                    timestamp=when,
+                    **event,
+                )
+        self.stdout.write(self.style.SUCCESS(f"Seeded {len(QUESTIONS)} traces with feedback."))

@@ -1,0 +1,38 @@
+import uuid
+
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from example_project.chat import model
+from feedback_loop import record_trace
+from feedback_loop.conf import app_settings
+from feedback_loop.models import Trace
+
+MODEL_NAME = "stand-in-1"
+
+
+def _session_id(request) -> str:
+    if "chat_session" not in request.session:
+        request.session["chat_session"] = uuid.uuid4().hex[:16]
+    return request.session["chat_session"]
+
+
+@require_http_methods(["GET", "POST"])
+def chat(request):
+    session_id = _session_id(request)
+    if request.method == "POST":
+        question = request.POST.get("question", "").strip()[:2000]
+        if question:
+            record_trace(
+                app_settings.DEFAULT_PROJECT,
+                uuid.uuid4().hex,
+                input=question,
+                output=model.answer(question),
+                model=MODEL_NAME,
+                session_id=session_id,
+            )
+        return redirect("chat")
+    messages = Trace.objects.filter(
+        project__public_key=app_settings.DEFAULT_PROJECT, session_id=session_id
+    ).order_by("created_at")[:50]
+    return render(request, "chat/chat.html", {"messages": messages})

@@ -1,0 +1,292 @@
+"""Admin screens for every model. The curation workflow (review queue, diff, datasets) builds on
+these in a later release; here each model gets useful columns, filters and search."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.text import Truncator
+from django.utils.translation import gettext_lazy as _
+
+from feedback_loop.models import (
+    Dataset,
+    DatasetItem,
+    ErrorMode,
+    FeedbackEvent,
+    Project,
+    Review,
+    Trace,
+)
+
+
+def _short(text: str, chars: int = 60) -> str:
+    return Truncator(text).chars(chars)
+
+
+@admin.register(Project)
+class ProjectAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "public_key",
+        "origins",
+        "require_token",
+        "retention_days",
+        "created_at",
+    ]
+    list_filter = ["is_active", "require_token"]
+    search_fields = ["name", "public_key"]
+    readonly_fields = ["public_key", "secret_key", "created_at"]
+    fieldsets = [
+        (None, {"fields": ["name", "is_active"]}),
+        (_("Keys"), {"fields": ["public_key", "secret_key"]}),
+        (_("Security"), {"fields": ["allowed_origins", "require_token"]}),
+        (_("Data"), {"fields": ["retention_days", "created_at"]}),
+    ]
+    change_form_template = "admin/feedback_loop/project/change_form.html"
+
+    @admin.display(description=_("allowed origins"))
+    def origins(self, project: Project) -> str:
+        return ", ".join(project.origin_list) or _("any")
+
+    @admin.display(description=_("secret key"))
+    def secret_key(self, project: Project) -> str:
+        if not project.pk:
+            return _("Shown once, after you save.")
+        return format_html("{}… <em>{}</em>", project.secret_key_prefix, _("(stored hashed)"))
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            request._feedback_loop_secret = obj.set_secret_key()
+        super().save_model(request, obj, form, change)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        # The secret is rendered into this response only: never into a message, a cookie or
+        # the session.
+        return self._keys_page(request, obj, request._feedback_loop_secret, _("Project created"))
+
+    def get_urls(self):
+        return [
+            path(
+                "<path:object_id>/rotate/<str:which>/",
+                self.admin_site.admin_view(self.rotate_view),
+                name="feedback_loop_project_rotate",
+            ),
+            *super().get_urls(),
+        ]
+
+    def rotate_view(self, request, object_id, which):
+        project = self.get_object(request, object_id)
+        if project is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_change_permission(request, project):
+            raise PermissionDenied
+        if which not in ("secret", "public"):
+            return HttpResponseRedirect(
+                reverse("admin:feedback_loop_project_change", args=[project.pk])
+            )
+        if request.method == "GET":
+            context = {
+                **self.admin_site.each_context(request),
+                "title": _("Rotate the secret key")
+                if which == "secret"
+                else _("Rotate the public key"),
+                "opts": self.opts,
+                "original": project,
+                "which": which,
+            }
+            return TemplateResponse(
+                request, "admin/feedback_loop/project/rotate_confirm.html", context
+            )
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["GET", "POST"])
+        if which == "secret":
+            secret = project.set_secret_key()
+            project.save(update_fields=["secret_key_hash", "secret_key_prefix"])
+            self.log_change(request, project, "Rotated the secret key.")
+            return self._keys_page(request, project, secret, _("New secret key"))
+        project.rotate_public_key()
+        project.save(update_fields=["public_key"])
+        self.log_change(request, project, "Rotated the public key.")
+        messages.success(
+            request,
+            _("The public key is now %(key)s. Update the pages that load the widget.")
+            % {"key": project.public_key},
+        )
+        return HttpResponseRedirect(
+            reverse("admin:feedback_loop_project_change", args=[project.pk])
+        )
+
+    def _keys_page(self, request, project, secret, title):
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "opts": self.opts,
+            "original": project,
+            "secret": secret,
+        }
+        response = TemplateResponse(request, "admin/feedback_loop/project/keys.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class ReviewInline(admin.StackedInline):
+    model = Review
+    extra = 0
+    fields = ["status", "error_modes", "expected_output", "notes", "reviewer", "reviewed_at"]
+    filter_horizontal = ["error_modes"]
+
+
+@admin.register(Trace)
+class TraceAdmin(admin.ModelAdmin):
+    list_display = [
+        "trace_id",
+        "project",
+        "short_input",
+        "model",
+        "sentiment",
+        "thumbs_up",
+        "thumbs_down",
+        "edit_count",
+        "regenerate_count",
+        "copy_count",
+        "last_signal_at",
+        "created_at",
+    ]
+    list_filter = ["sentiment", "project", "registered", "model", "created_at"]
+    search_fields = ["trace_id", "input", "output", "session_id", "user_id"]
+    list_select_related = ["project"]
+    date_hierarchy = "created_at"
+    ordering = ["-created_at"]
+    readonly_fields = ["created_at", "updated_at", "event_count"]
+    raw_id_fields = ["regenerated_from"]
+    filter_horizontal = ["suggested_error_modes"]
+    inlines = [ReviewInline]
+    show_full_result_count = False
+
+    @admin.display(description=_("input"))
+    def short_input(self, trace: Trace) -> str:
+        return _short(trace.input)
+
+    @admin.display(description=_("events"))
+    def event_count(self, trace: Trace) -> str:
+        count = trace.events.count()
+        url = reverse("admin:feedback_loop_feedbackevent_changelist")
+        return format_html(
+            '<a href="{}?project__id__exact={}&trace_key={}">{}</a>',
+            url,
+            trace.project_id,
+            trace.trace_id,
+            count,
+        )
+
+
+@admin.register(FeedbackEvent)
+class FeedbackEventAdmin(admin.ModelAdmin):
+    list_display = [
+        "created_at",
+        "kind",
+        "value",
+        "trace_key",
+        "project",
+        "short_comment",
+        "reason_list",
+        "user_id",
+        "session_id",
+        "processed_at",
+    ]
+    list_filter = ["kind", "project", "created_at", ("processed_at", admin.EmptyFieldListFilter)]
+    search_fields = ["trace_key", "comment", "text", "user_id", "session_id", "=event_id"]
+    list_select_related = ["project"]
+    date_hierarchy = "created_at"
+    ordering = ["-created_at"]
+    show_full_result_count = False
+
+    def lookup_allowed(self, lookup, value, request=None):
+        # Links from a trace page filter by the trace id string.
+        return lookup == "trace_key" or super().lookup_allowed(lookup, value, request)
+
+    def has_add_permission(self, request):
+        return False  # events come from the capture endpoint; they are records, not drafts
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("comment"))
+    def short_comment(self, event: FeedbackEvent) -> str:
+        return _short(event.comment or event.text, 50)
+
+    @admin.display(description=_("reasons"))
+    def reason_list(self, event: FeedbackEvent) -> str:
+        return ", ".join(event.reasons or [])
+
+
+@admin.register(ErrorMode)
+class ErrorModeAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "project", "is_builtin", "description"]
+    list_filter = ["is_builtin", "project"]
+    search_fields = ["name", "slug", "description"]
+    prepopulated_fields = {"slug": ["name"]}
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and obj.is_builtin:
+            return False
+        return super().has_delete_permission(request, obj)
+
+
+@admin.register(Review)
+class ReviewAdmin(admin.ModelAdmin):
+    list_display = ["trace", "status", "modes", "reviewer", "reviewed_at", "updated_at"]
+    list_filter = ["status", "error_modes", "reviewed_at"]
+    search_fields = ["trace__trace_id", "notes", "expected_output"]
+    list_select_related = ["trace", "reviewer"]
+    raw_id_fields = ["trace"]
+    filter_horizontal = ["error_modes"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("error_modes")
+
+    @admin.display(description=_("error modes"))
+    def modes(self, review: Review) -> str:
+        return ", ".join(mode.name for mode in review.error_modes.all())
+
+
+@admin.register(Dataset)
+class DatasetAdmin(admin.ModelAdmin):
+    list_display = ["name", "project", "kind", "item_count", "updated_at"]
+    list_filter = ["kind", "project"]
+    search_fields = ["name", "description"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(_items=Count("items"))
+
+    @admin.display(description=_("items"), ordering="_items")
+    def item_count(self, dataset: Dataset) -> str:
+        url = reverse("admin:feedback_loop_datasetitem_changelist")
+        return format_html(
+            '<a href="{}?dataset__id__exact={}">{}</a>', url, dataset.pk, dataset._items
+        )
+
+
+@admin.register(DatasetItem)
+class DatasetItemAdmin(admin.ModelAdmin):
+    list_display = ["id", "dataset", "source_trace", "short_input", "created_at"]
+    list_filter = ["dataset"]
+    search_fields = ["input", "expected_output", "chosen", "rejected", "trace__trace_id"]
+    list_select_related = ["dataset", "trace"]
+    raw_id_fields = ["trace"]
+
+    @admin.display(description=_("source trace"))
+    def source_trace(self, item: DatasetItem):
+        if item.trace_id is None:
+            return "-"
+        url = reverse("admin:feedback_loop_trace_change", args=[item.trace_id])
+        return format_html('<a href="{}">{}</a>', url, item.trace.trace_id)
+
+    @admin.display(description=_("input"))
+    def short_input(self, item: DatasetItem) -> str:
+        return _short(item.input)

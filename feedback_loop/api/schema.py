@@ -1,0 +1,105 @@
+"""Serializers that describe the capture endpoint in the OpenAPI document.
+
+The endpoint validates by hand (see ``feedback_loop.internal.capture``); these classes exist so
+that the schema states the same limits, which are read from the settings.
+"""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from feedback_loop.conf import app_settings
+from feedback_loop.models import EventKind
+
+
+class CaptureEventSerializer(serializers.Serializer):
+    event_id = serializers.UUIDField(help_text="Client-made UUID; repeats are duplicates.")
+    trace_id = serializers.CharField(min_length=1, max_length=128)
+    token = serializers.CharField(
+        required=False, help_text="Signed trace token; required unless the project opts out."
+    )
+    kind = serializers.ChoiceField(choices=EventKind.choices)
+    value = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        help_text="thumbs: 1, -1 or 0 (retract); rating: 1 to RATING_SCALE; others optional.",
+    )
+    reasons = serializers.ListField(
+        child=serializers.CharField(max_length=64), required=False, allow_null=True
+    )
+    comment = serializers.CharField(required=False, allow_null=True, allow_blank=True)
+    text = serializers.CharField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        help_text="edit: the user's version; copy: the copied text (when the page opts in).",
+    )
+    name = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=64)
+    metadata = serializers.DictField(required=False, allow_null=True)
+    session_id = serializers.CharField(
+        required=False, allow_null=True, allow_blank=True, max_length=128
+    )
+    user_id = serializers.CharField(
+        required=False, allow_null=True, allow_blank=True, max_length=128
+    )
+    timestamp = serializers.DateTimeField(required=False, allow_null=True)
+    output = serializers.CharField(
+        required=False, allow_null=True, allow_blank=True, help_text="The answer as shown."
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["comment"].max_length = app_settings.MAX_COMMENT_CHARS
+        self.fields["text"].max_length = app_settings.MAX_TEXT_CHARS
+        self.fields["output"].max_length = app_settings.MAX_TEXT_CHARS
+
+
+class CaptureRequestSerializer(serializers.Serializer):
+    key = serializers.CharField(required=False, help_text="Public key (pk_...).")
+    events = CaptureEventSerializer(many=True, min_length=1)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["events"].max_length = app_settings.MAX_BATCH_SIZE
+
+
+class EventErrorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    field = serializers.CharField(allow_null=True)
+
+
+class CaptureResultSerializer(serializers.Serializer):
+    event_id = serializers.CharField(allow_null=True)
+    status = serializers.ChoiceField(choices=["accepted", "duplicate", "rejected"])
+    error = EventErrorSerializer(required=False)
+
+
+class CaptureResponseSerializer(serializers.Serializer):
+    accepted = serializers.IntegerField()
+    duplicates = serializers.IntegerField()
+    rejected = serializers.IntegerField()
+    results = CaptureResultSerializer(many=True)
+
+
+class ErrorBodySerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = ErrorBodySerializer()
+
+
+def document(**kwargs):
+    """``extend_schema`` for a view method that works whatever the host's
+    ``REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"]`` is: drf-spectacular bases a method's schema on
+    that setting unless the method already names a schema class."""
+    from drf_spectacular.openapi import AutoSchema
+    from drf_spectacular.utils import extend_schema
+
+    def decorator(method):
+        method.kwargs = {"schema": AutoSchema}
+        return extend_schema(**kwargs)(method)
+
+    return decorator

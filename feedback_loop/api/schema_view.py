@@ -1,0 +1,48 @@
+"""``GET {mount}/api/v1/schema``: the OpenAPI 3 document of this app's endpoints only."""
+
+from __future__ import annotations
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.views import SpectacularAPIView
+from rest_framework.permissions import AllowAny
+from rest_framework.renderers import JSONRenderer
+
+import feedback_loop
+
+
+def only_feedback_loop(endpoints, **kwargs):
+    """Preprocessing hook: keep this app's endpoints, whatever else the host's URLconf holds."""
+    return [
+        (path, path_regex, method, callback)
+        for path, path_regex, method, callback in endpoints
+        if getattr(callback, "cls", None) is not None
+        and callback.cls.__module__.startswith("feedback_loop.api.")
+        and not issubclass(callback.cls, SpectacularAPIView)
+    ]
+
+
+class SecretKeyScheme(OpenApiAuthenticationExtension):
+    target_class = "feedback_loop.api.authentication.SecretKeyAuthentication"
+    name = "secretKey"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "The project's secret key (sk_...). Never put it in a page.",
+        }
+
+
+class SchemaView(SpectacularAPIView):
+    authentication_classes = ()
+    permission_classes = (AllowAny,)
+    renderer_classes = (JSONRenderer,)
+    custom_settings = {
+        "TITLE": "django-feedback-loop",
+        "DESCRIPTION": (
+            "Capture endpoint (public key) and server API (secret key as a bearer token, or a "
+            "staff session) of django-feedback-loop."
+        ),
+        "VERSION": feedback_loop.__version__,
+        "PREPROCESSING_HOOKS": ["feedback_loop.api.schema_view.only_feedback_loop"],
+    }

@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from feedback_loop.conf import app_settings
+from feedback_loop.models import FeedbackEvent, Trace
+
+
+class TraceInSerializer(serializers.Serializer):
+    trace_id = serializers.CharField(min_length=1, max_length=128, trim_whitespace=False)
+    input = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    output = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    model = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    session_id = serializers.CharField(required=False, allow_blank=True, max_length=128)
+    user_id = serializers.CharField(required=False, allow_blank=True, max_length=128)
+    metadata = serializers.DictField(required=False)
+
+    def validate(self, attrs):
+        for name in ("trace_id", "input", "output", "model", "session_id", "user_id"):
+            value = attrs.get(name)
+            if value and "\x00" in value:
+                raise serializers.ValidationError({name: "Must not contain NUL characters."})
+        return attrs
+
+
+class TraceBatchSerializer(serializers.Serializer):
+    project = serializers.CharField(
+        required=False,
+        help_text="Public key of the project; only for staff sessions (a secret key implies it).",
+    )
+    traces = TraceInSerializer(many=True, allow_empty=False)
+
+    def validate_traces(self, value):
+        limit = app_settings.MAX_TRACE_BATCH_SIZE
+        if len(value) > limit:
+            raise serializers.ValidationError(f"At most {limit} traces per request.")
+        return value
+
+
+class TraceResultSerializer(serializers.Serializer):
+    trace_id = serializers.CharField()
+    token = serializers.CharField()
+    created = serializers.BooleanField()
+
+
+class TraceBatchResultSerializer(serializers.Serializer):
+    results = TraceResultSerializer(many=True)
+
+
+class TraceSerializer(serializers.ModelSerializer):
+    project = serializers.CharField(source="project.public_key", read_only=True)
+    review_status = serializers.SerializerMethodField()
+    error_modes = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Trace
+        fields = [
+            "trace_id",
+            "project",
+            "input",
+            "output",
+            "model",
+            "session_id",
+            "user_id",
+            "metadata",
+            "registered",
+            "sentiment",
+            "score",
+            "thumbs_up",
+            "thumbs_down",
+            "rating_avg",
+            "rating_count",
+            "comment_count",
+            "edit_count",
+            "regenerate_count",
+            "copy_count",
+            "abandon_count",
+            "last_signal_at",
+            "review_status",
+            "error_modes",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    def get_review_status(self, trace) -> str | None:
+        review = getattr(trace, "review", None)
+        return review.status if review else None
+
+    def get_error_modes(self, trace) -> dict[str, list[str]]:
+        review = getattr(trace, "review", None)
+        return {
+            "suggested": [m.slug for m in trace.suggested_error_modes.all()],
+            "confirmed": [m.slug for m in review.error_modes.all()] if review else [],
+        }
+
+
+class EventSerializer(serializers.ModelSerializer):
+    trace_id = serializers.CharField(source="trace_key")
+    project = serializers.CharField(source="project.public_key")
+    is_current = serializers.BooleanField(
+        help_text="For thumbs and ratings: whether this is the user's latest vote on the trace."
+    )
+
+    class Meta:
+        model = FeedbackEvent
+        fields = [
+            "event_id",
+            "trace_id",
+            "project",
+            "kind",
+            "value",
+            "reasons",
+            "comment",
+            "text",
+            "name",
+            "metadata",
+            "session_id",
+            "user_id",
+            "output",
+            "timestamp",
+            "created_at",
+            "processed_at",
+            "is_current",
+        ]
+        read_only_fields = fields

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from feedback_loop.api import views
+
+urlpatterns = [
+    path("events", views.EventsView.as_view(), name="events"),
+    path("traces", views.TraceListView.as_view(), name="traces"),
+    path("traces/<str:trace_id>", views.TraceDetailView.as_view(), name="trace-detail"),
+    path("stats", views.StatsView.as_view(), name="stats"),
+]

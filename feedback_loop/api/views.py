@@ -1,0 +1,354 @@
+"""The server API: for the host's backend (secret key) and for staff (session)."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from datetime import timedelta
+
+from django.db import DatabaseError, IntegrityError, transaction
+from django.db.models import Avg, Count, F, OuterRef, Q, Subquery
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import OpenApiParameter, inline_serializer
+from rest_framework import exceptions, generics, serializers, status
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.parsers import JSONParser
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from feedback_loop.api import capture, filters, schema
+from feedback_loop.api.authentication import IsProjectOrStaff, SecretKeyAuthentication
+from feedback_loop.api.pagination import NewestFirstPagination
+from feedback_loop.api.serializers import (
+    EventSerializer,
+    TraceBatchResultSerializer,
+    TraceBatchSerializer,
+    TraceSerializer,
+)
+from feedback_loop.conf import app_settings
+from feedback_loop.internal.tokens import sign_trace
+from feedback_loop.models import EventKind, FeedbackEvent, Project, Review, Trace
+
+logger = logging.getLogger("feedback_loop.api")
+
+
+def exception_handler(exc, context):
+    """DRF's handler, answering in the ``{"error": {"code", "message"}}`` shape of the contract."""
+    if isinstance(exc, DatabaseError):
+        logger.exception("Database unavailable in the server API.")
+        response = Response(
+            {"error": {"code": "unavailable", "message": "Storage is unavailable; retry later."}},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
+        response["Retry-After"] = str(app_settings.RETRY_AFTER_SECONDS)
+        return response
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        response.data = {
+            "error": {
+                "code": "invalid",
+                "message": "The request is not valid; see fields.",
+                "fields": response.data,
+            }
+        }
+    elif isinstance(exc, exceptions.APIException):
+        codes = exc.get_codes()
+        response.data = {
+            "error": {
+                "code": codes if isinstance(codes, str) else exc.default_code,
+                "message": str(exc.detail),
+            }
+        }
+    return response
+
+
+class ServerAPIView(generics.GenericAPIView):
+    authentication_classes = (SecretKeyAuthentication, SessionAuthentication)
+    permission_classes = (IsProjectOrStaff,)
+    throttle_classes = ()
+    renderer_classes = (JSONRenderer,)
+    parser_classes = (JSONParser,)
+    pagination_class = NewestFirstPagination
+    filter_backends = (DjangoFilterBackend,)
+    schema = AutoSchema()
+
+    def get_exception_handler(self):
+        return exception_handler
+
+    def scope(self, queryset, prefix: str = ""):
+        """Limit to the caller's project: the secret key's, or ``?project=pk_...`` for staff."""
+        if isinstance(self.request.auth, Project):
+            return queryset.filter(**{f"{prefix}project": self.request.auth})
+        key = self.request.query_params.get("project")
+        return queryset.filter(**{f"{prefix}project__public_key": key}) if key else queryset
+
+
+_project_param = OpenApiParameter(
+    "project", str, description="Public key of one project (staff sessions; optional)."
+)
+
+
+class TraceListView(ServerAPIView, generics.ListAPIView):
+    serializer_class = TraceSerializer
+    filterset_class = filters.TraceFilter
+
+    def get_queryset(self):
+        return (
+            self.scope(Trace.objects.all())
+            .select_related("project", "review")
+            .prefetch_related("suggested_error_modes", "review__error_modes")
+        )
+
+    @schema.document(
+        summary="List traces",
+        parameters=[_project_param],
+        tags=["traces"],
+        operation_id="traces_list",
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @schema.document(
+        summary="Register or update traces, get their tokens",
+        request=TraceBatchSerializer,
+        responses={200: TraceBatchResultSerializer},
+        tags=["traces"],
+        operation_id="traces_upsert",
+    )
+    def post(self, request, *args, **kwargs):
+        batch = TraceBatchSerializer(data=request.data)
+        batch.is_valid(raise_exception=True)
+        project = self._target_project(batch.validated_data.get("project"))
+        items = {item["trace_id"]: item for item in batch.validated_data["traces"]}
+        for attempt in range(3):
+            try:
+                created = _upsert_traces(project, items)
+                break
+            except IntegrityError:  # a concurrent request created one of them first
+                if attempt == 2:
+                    raise
+        results = []
+        for trace_id, item in items.items():
+            token = sign_trace(trace_id, project=project, user_id=item.get("user_id") or None)
+            results.append({"trace_id": trace_id, "token": token, "created": trace_id in created})
+        return Response({"results": results})
+
+    def _target_project(self, key: str | None) -> Project:
+        auth = self.request.auth
+        if isinstance(auth, Project):
+            if key and key != auth.public_key:
+                raise exceptions.PermissionDenied("This secret key belongs to another project.")
+            return auth
+        if not key:
+            raise exceptions.ValidationError({"project": ["Staff sessions must name the project."]})
+        try:
+            return Project.objects.get(public_key=key)
+        except Project.DoesNotExist:
+            raise exceptions.ValidationError({"project": ["No project has this key."]}) from None
+
+
+def _upsert_traces(project: Project, items: dict[str, dict]) -> set[str]:
+    with transaction.atomic():
+        existing = {
+            t.trace_id: t
+            for t in Trace.objects.select_for_update().filter(project=project, trace_id__in=items)
+        }
+        to_create, to_update, fields = [], [], {"registered", "updated_at"}
+        now = timezone.now()
+        for trace_id, item in items.items():
+            trace = existing.get(trace_id)
+            if trace is None:
+                to_create.append(Trace(project=project, **item))
+                continue
+            for name, value in item.items():
+                setattr(trace, name, value)
+                fields.add(name)
+            trace.registered = True
+            trace.updated_at = now
+            to_update.append(trace)
+        Trace.objects.bulk_create(to_create)
+        if to_update:
+            Trace.objects.bulk_update(to_update, sorted(fields))
+    return {t.trace_id for t in to_create}
+
+
+class TraceDetailView(ServerAPIView, generics.RetrieveAPIView):
+    serializer_class = TraceSerializer
+    lookup_field = "trace_id"
+    filter_backends = ()
+
+    def get_queryset(self):
+        return TraceListView.get_queryset(self)
+
+    @schema.document(summary="One trace", parameters=[_project_param], tags=["traces"])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class _AlwaysJSON(BaseContentNegotiation):
+    # JSON whatever the Accept header says: a beacon cannot choose, and errors must be JSON.
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+    def select_parser(self, request, parsers):
+        return parsers[0] if parsers else None
+
+
+class EventsView(ServerAPIView, generics.ListAPIView):
+    """``POST``: the public capture endpoint (public key). ``GET``: the event list (secret key).
+
+    One path serves both, as the contract says; the capture side skips DRF's authentication,
+    permissions and parsing and reads the raw body itself.
+    """
+
+    serializer_class = EventSerializer
+    filterset_class = filters.EventFilter
+    content_negotiation_class = _AlwaysJSON
+
+    def _is_capture(self) -> bool:
+        # No request while drf-spectacular inspects the view: document the server API side.
+        return getattr(self.request, "method", None) in ("POST", "OPTIONS")
+
+    def get_authenticators(self):
+        return [] if self._is_capture() else super().get_authenticators()
+
+    def get_permissions(self):
+        return [] if self._is_capture() else super().get_permissions()
+
+    def get_queryset(self):
+        return self.scope(FeedbackEvent.objects.with_current()).select_related("project")
+
+    @schema.document(summary="List feedback events", parameters=[_project_param], tags=["events"])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @capture.CAPTURE_SCHEMA
+    def post(self, request, *args, **kwargs):
+        return capture.capture_response(request._request)
+
+    @schema.document(exclude=True)
+    def options(self, request, *args, **kwargs):
+        return capture.preflight_response(request._request)
+
+
+class StatsView(ServerAPIView):
+    pagination_class = None
+    filter_backends = ()
+
+    @schema.document(
+        summary="Satisfaction over time, by error mode, by model, by kind",
+        tags=["stats"],
+        parameters=[
+            _project_param,
+            OpenApiParameter("days", int, description="Window in days, 1-365 (default 30)."),
+        ],
+        responses={
+            200: inline_serializer(
+                "Stats",
+                {
+                    "since": serializers.DateTimeField(),
+                    "totals": serializers.DictField(),
+                    "by_day": serializers.ListField(child=serializers.DictField()),
+                    "by_kind": serializers.DictField(child=serializers.IntegerField()),
+                    "by_error_mode": serializers.ListField(child=serializers.DictField()),
+                    "by_model": serializers.ListField(child=serializers.DictField()),
+                },
+            )
+        },
+    )
+    def get(self, request, *args, **kwargs):
+        try:
+            days = int(request.query_params.get("days", 30))
+        except ValueError:
+            raise exceptions.ValidationError({"days": ["A whole number of days."]}) from None
+        if not 1 <= days <= 365:
+            raise exceptions.ValidationError({"days": ["From 1 to 365."]})
+        since = timezone.now() - timedelta(days=days)
+        events = self.scope(FeedbackEvent.objects.all()).filter(timestamp__gte=since)
+        votes = events.current().filter(kind__in=[EventKind.THUMBS, EventKind.RATING])
+        up = Count("id", filter=Q(kind=EventKind.THUMBS, value__gt=0))
+        down = Count("id", filter=Q(kind=EventKind.THUMBS, value__lt=0))
+        rating = Avg("value", filter=Q(kind=EventKind.RATING))
+
+        by_day = [
+            {
+                "date": row["day"].isoformat(),
+                "thumbs_up": row["up"],
+                "thumbs_down": row["down"],
+                "satisfaction": _share(row["up"], row["down"]),
+                "rating_avg": row["rating"],
+            }
+            for row in votes.annotate(day=TruncDate("timestamp"))
+            .values("day")
+            .annotate(up=up, down=down, rating=rating)
+            .order_by("day")
+        ]
+        totals = votes.aggregate(up=up, down=down, rating=rating)
+        by_kind = dict(events.values_list("kind").annotate(n=Count("id")).order_by())
+
+        reasons: Counter[str] = Counter()
+        negative = votes.filter(
+            Q(value__lt=0, kind=EventKind.THUMBS) | Q(kind=EventKind.RATING, value__lte=2)
+        )
+        for row in negative.exclude(reasons=[]).values_list("reasons", flat=True).iterator():
+            reasons.update(row)
+        confirmed = Counter(
+            dict(
+                self.scope(Review.objects.all(), "trace__")
+                .filter(updated_at__gte=since)
+                .values_list("error_modes__slug")
+                .annotate(n=Count("id"))
+                .exclude(error_modes__slug=None)
+                .order_by()
+            )
+        )
+        by_error_mode = [
+            {"error_mode": slug, "reported": reasons[slug], "confirmed": confirmed[slug]}
+            for slug in sorted(
+                set(reasons) | set(confirmed), key=lambda s: -reasons[s] - confirmed[s]
+            )
+        ]
+
+        model_of = Trace.objects.filter(
+            project_id=OuterRef("project_id"), trace_id=OuterRef("trace_key")
+        ).values("model")[:1]
+        by_model = [
+            {
+                "model": row["model"] or "",
+                "thumbs_up": row["up"],
+                "thumbs_down": row["down"],
+                "satisfaction": _share(row["up"], row["down"]),
+                "rating_avg": row["rating"],
+            }
+            for row in votes.annotate(model=Subquery(model_of))
+            .values("model")
+            .annotate(up=up, down=down, rating=rating)
+            .order_by(F("model").asc(nulls_first=True))
+        ]
+        return Response(
+            {
+                "since": since,
+                "totals": {
+                    "events": sum(by_kind.values()),
+                    "thumbs_up": totals["up"],
+                    "thumbs_down": totals["down"],
+                    "satisfaction": _share(totals["up"], totals["down"]),
+                    "rating_avg": totals["rating"],
+                },
+                "by_day": by_day,
+                "by_kind": by_kind,
+                "by_error_mode": by_error_mode,
+                "by_model": by_model,
+            }
+        )
+
+
+def _share(up: int, down: int) -> float | None:
+    return round(up / (up + down), 4) if up + down else None

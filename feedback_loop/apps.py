@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class FeedbackLoopConfig(AppConfig):
+    name = "feedback_loop"
+    verbose_name = _("Feedback loop")
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from feedback_loop import checks, signals  # noqa: F401  (registers checks and receivers)

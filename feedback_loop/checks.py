@@ -1,0 +1,96 @@
+"""System checks for a host's configuration: ``python manage.py check`` names what is wrong."""
+
+from __future__ import annotations
+
+from django.apps import apps
+from django.conf import settings
+from django.core import checks
+from django.core.cache import InvalidCacheBackendError, caches
+
+from feedback_loop import conf
+
+
+@checks.register(checks.Tags.compatibility)
+def check_dependencies(app_configs=None, **kwargs):
+    errors = []
+    if not apps.is_installed("rest_framework"):
+        errors.append(
+            checks.Error(
+                "feedback_loop needs Django REST framework for its server API.",
+                hint="Add 'rest_framework' to INSTALLED_APPS.",
+                id="feedback_loop.E001",
+            )
+        )
+    if not apps.is_installed("django_filters"):
+        errors.append(
+            checks.Error(
+                "feedback_loop needs django-filter for the API's list filters.",
+                hint="Add 'django_filters' to INSTALLED_APPS.",
+                id="feedback_loop.E002",
+            )
+        )
+    if not apps.is_installed("django.contrib.staticfiles"):
+        errors.append(
+            checks.Warning(
+                "{% feedback_loop_script %} points at the widget through the static files app.",
+                hint="Add 'django.contrib.staticfiles' to INSTALLED_APPS, or serve "
+                "feedback_loop/static/feedback_loop/widget.js yourself.",
+                id="feedback_loop.W003",
+            )
+        )
+    return errors
+
+
+@checks.register(checks.Tags.compatibility)
+def check_settings(app_configs=None, **kwargs):
+    user_settings = getattr(settings, "FEEDBACK_LOOP", None) or {}
+    if not isinstance(user_settings, dict):
+        return [
+            checks.Error(
+                "FEEDBACK_LOOP must be a dict.",
+                hint="For example FEEDBACK_LOOP = {'MAX_BATCH_SIZE': 100}.",
+                id="feedback_loop.E003",
+            )
+        ]
+    return [
+        checks.Error(
+            problem,
+            hint="See the settings table in the README of django-feedback-loop.",
+            id="feedback_loop.E003",
+        )
+        for problem in conf.validate(user_settings)
+    ]
+
+
+@checks.register(checks.Tags.caches)
+def check_throttle_cache(app_configs=None, **kwargs):
+    user_settings = getattr(settings, "FEEDBACK_LOOP", None) or {}
+    if not isinstance(user_settings, dict):
+        return []
+    rate = user_settings.get("THROTTLE_RATE", conf.DEFAULTS["THROTTLE_RATE"])
+    alias = user_settings.get("THROTTLE_CACHE", conf.DEFAULTS["THROTTLE_CACHE"])
+    if rate is None:
+        return []
+    try:
+        cache = caches[alias]
+    except InvalidCacheBackendError:
+        return [
+            checks.Error(
+                f"FEEDBACK_LOOP['THROTTLE_CACHE'] names the cache {alias!r}, "
+                "which is not in CACHES.",
+                hint="Name a configured cache, or set FEEDBACK_LOOP['THROTTLE_RATE'] = None.",
+                id="feedback_loop.E004",
+            )
+        ]
+    backend = f"{type(cache).__module__}.{type(cache).__qualname__}"
+    if backend == "django.core.cache.backends.dummy.DummyCache":
+        return [
+            checks.Warning(
+                f"The cache {alias!r} is a DummyCache, which cannot count requests, so the "
+                "capture endpoint is not throttled.",
+                hint="Point FEEDBACK_LOOP['THROTTLE_CACHE'] at Redis, Memcached or the "
+                "database cache, or set FEEDBACK_LOOP['THROTTLE_RATE'] = None to say so.",
+                id="feedback_loop.W001",
+            )
+        ]
+    return []

@@ -1,0 +1,150 @@
+"""The one settings object: ``app_settings`` over the host's ``FEEDBACK_LOOP`` dict.
+
+Every limit the capture endpoint and the API enforce has a default here; a host overrides any of
+them with ``FEEDBACK_LOOP = {"MAX_BATCH_SIZE": 50}``. Values are read lazily and the cache is
+cleared on ``setting_changed``, so ``override_settings`` works in tests.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.utils.module_loading import import_string
+
+DEFAULTS: dict[str, Any] = {
+    # Capture endpoint limits.
+    "MAX_BATCH_SIZE": 100,
+    "MAX_BODY_BYTES": 1024 * 1024,
+    "MAX_TEXT_CHARS": 65_536,
+    "MAX_COMMENT_CHARS": 4_000,
+    "MAX_NAME_CHARS": 64,
+    "MAX_REASONS": 10,
+    "MAX_REASON_CHARS": 64,
+    "MAX_METADATA_BYTES": 8_192,
+    "MAX_METADATA_DEPTH": 8,
+    "RATING_SCALE": 5,
+    # Client clocks drift; timestamps further than this in the future are clamped to "now".
+    "CLOCK_SKEW_SECONDS": 300,
+    # Signed trace tokens.
+    "TOKEN_MAX_AGE": 7 * 24 * 3600,
+    # Throttling per public key and client address, "N/s", "N/min", "N/h", "N/day"; None disables.
+    "THROTTLE_RATE": "1200/min",
+    "THROTTLE_CACHE": "default",
+    # Number of reverse proxies in front of Django whose X-Forwarded-For entries are trusted.
+    "NUM_PROXIES": 0,
+    # Seconds a client is told to wait after a 503 (database unavailable).
+    "RETRY_AFTER_SECONDS": 5,
+    # Seconds a web process keeps a project looked up by its public key.
+    "PROJECT_CACHE_SECONDS": 10,
+    # Server API.
+    "MAX_TRACE_BATCH_SIZE": 100,
+    "PAGE_SIZE": 50,
+    "MAX_PAGE_SIZE": 500,
+    # Public key of the project the template tags use when none is given.
+    "DEFAULT_PROJECT": None,
+    # Where the template tag points the widget; None means reverse("feedback_loop:events").
+    "ENDPOINT_URL": None,
+}
+
+# Settings holding dotted paths, imported on first access.
+IMPORT_STRINGS: set[str] = set()
+
+POSITIVE_INTS = {
+    "MAX_BATCH_SIZE",
+    "MAX_BODY_BYTES",
+    "MAX_TEXT_CHARS",
+    "MAX_COMMENT_CHARS",
+    "MAX_NAME_CHARS",
+    "MAX_REASONS",
+    "MAX_REASON_CHARS",
+    "MAX_METADATA_BYTES",
+    "MAX_METADATA_DEPTH",
+    "RATING_SCALE",
+    "TOKEN_MAX_AGE",
+    "RETRY_AFTER_SECONDS",
+    "MAX_TRACE_BATCH_SIZE",
+    "PAGE_SIZE",
+    "MAX_PAGE_SIZE",
+}
+NON_NEGATIVE_INTS = {"CLOCK_SKEW_SECONDS", "NUM_PROXIES", "PROJECT_CACHE_SECONDS"}
+
+_RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(s|sec|second|m|min|minute|h|hour|d|day)\s*$")
+_PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_rate(rate: str | None) -> tuple[int, int] | None:
+    """``"120/min"`` -> ``(120, 60)``; ``None`` -> ``None``; raises ``ValueError`` if malformed."""
+    if rate is None:
+        return None
+    match = _RATE_RE.match(str(rate))
+    if not match:
+        raise ValueError(f"{rate!r} is not a rate such as '600/min' (units: s, min, h, day)")
+    return int(match.group(1)), _PERIODS[match.group(2)[0]]
+
+
+def validate(user_settings: dict[str, Any]) -> list[str]:
+    """Problems with a ``FEEDBACK_LOOP`` dict, one sentence each; used by the system checks."""
+    problems = []
+    for name, value in user_settings.items():
+        if name not in DEFAULTS:
+            problems.append(f"FEEDBACK_LOOP[{name!r}] is not a setting of feedback_loop.")
+        elif name in POSITIVE_INTS and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
+            problems.append(f"FEEDBACK_LOOP[{name!r}] must be a positive integer, not {value!r}.")
+        elif name in NON_NEGATIVE_INTS and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 0
+        ):
+            problems.append(f"FEEDBACK_LOOP[{name!r}] must be an integer >= 0, not {value!r}.")
+        elif name == "THROTTLE_RATE":
+            try:
+                parse_rate(value)
+            except ValueError as exc:
+                problems.append(f"FEEDBACK_LOOP['THROTTLE_RATE']: {exc}.")
+    return problems
+
+
+class AppSettings:
+    """Attribute access to ``FEEDBACK_LOOP`` with defaults, e.g. ``app_settings.MAX_BATCH_SIZE``."""
+
+    def __init__(self, defaults: dict[str, Any], import_strings: set[str]):
+        self.defaults = defaults
+        self.import_strings = import_strings
+        self._cached: set[str] = set()
+
+    @property
+    def user_settings(self) -> dict[str, Any]:
+        if not hasattr(self, "_user_settings"):
+            self._user_settings = getattr(settings, "FEEDBACK_LOOP", None) or {}
+        return self._user_settings
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in self.defaults:
+            raise AttributeError(f"Invalid feedback_loop setting: {name!r}")
+        value = self.user_settings.get(name, self.defaults[name])
+        if name in self.import_strings and isinstance(value, str):
+            value = import_string(value)
+        self._cached.add(name)
+        setattr(self, name, value)
+        return value
+
+    def reload(self) -> None:
+        for name in self._cached:
+            delattr(self, name)
+        self._cached.clear()
+        if hasattr(self, "_user_settings"):
+            delattr(self, "_user_settings")
+
+
+app_settings = AppSettings(DEFAULTS, IMPORT_STRINGS)
+
+
+def _reload(*, setting: str, **kwargs: Any) -> None:
+    if setting == "FEEDBACK_LOOP":
+        app_settings.reload()
+
+
+setting_changed.connect(_reload)

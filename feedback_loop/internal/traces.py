@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from typing import Any
+
+from feedback_loop.internal.projects import resolve_project
+
+
+def record_trace(
+    project,
+    trace_id: str,
+    *,
+    input: str,
+    output: str,
+    model: str | None = None,
+    session_id: str | None = None,
+    user_id: str | None = None,
+    metadata: dict[str, Any] | None = None,
+):
+    """Store or update the trace ``trace_id`` of ``project`` and return it.
+
+    ``project`` is a :class:`~feedback_loop.models.Project` or its public key. Call it when your
+    backend produces an answer, then render the answer with ``data-feedback-trace`` and a token
+    from :func:`feedback_loop.sign_trace`.
+    """
+    from feedback_loop.models import Trace
+
+    project = resolve_project(project)
+    if not isinstance(trace_id, str) or not 1 <= len(trace_id) <= 128:
+        raise ValueError("trace_id must be a string of 1 to 128 characters.")
+    fields = {
+        "input": input or "",
+        "output": output or "",
+        "model": model or "",
+        "session_id": session_id or "",
+        "user_id": user_id or "",
+        "metadata": metadata or {},
+        "registered": True,
+    }
+    trace, _created = Trace.objects.update_or_create(
+        project=project, trace_id=trace_id, defaults=fields
+    )
+    return trace

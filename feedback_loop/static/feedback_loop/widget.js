@@ -1,0 +1,1 @@
+/* django-feedback-loop widget: placeholder until the widget build lands (widget/). */

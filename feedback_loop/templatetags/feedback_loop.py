@@ -1,0 +1,53 @@
+"""``{% load feedback_loop %}``: the widget's script tag and signed trace tokens."""
+
+from __future__ import annotations
+
+from django import template
+from django.core.exceptions import ImproperlyConfigured
+from django.templatetags.static import static
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+
+from feedback_loop.conf import app_settings
+from feedback_loop.internal.tokens import sign_trace
+
+register = template.Library()
+
+
+def _project(project):
+    from feedback_loop.internal.projects import resolve_project
+
+    project = project or app_settings.DEFAULT_PROJECT
+    if not project:
+        raise ImproperlyConfigured(
+            "Pass the project to the tag ({% feedback_loop_script project %}) or set "
+            "FEEDBACK_LOOP['DEFAULT_PROJECT'] to its public key."
+        )
+    return resolve_project(project)
+
+
+@register.simple_tag(takes_context=True)
+def feedback_loop_script(context, project=None, **attrs):
+    """The widget's ``<script>`` tag with the endpoint and public key filled in.
+
+    Extra keyword arguments become ``data-*`` attributes: ``{% feedback_loop_script
+    toolbar="none" selector=".answer" %}``.
+    """
+    project = _project(project)
+    endpoint = app_settings.ENDPOINT_URL or reverse("feedback_loop:events")
+    request = context.get("request")
+    if request is not None and endpoint.startswith("/"):
+        endpoint = request.build_absolute_uri(endpoint)
+    data = {"endpoint": endpoint, "key": project.public_key}
+    data.update({name.replace("_", "-"): value for name, value in attrs.items()})
+    return format_html(
+        '<script src="{}" defer{}></script>',
+        static("feedback_loop/widget.js"),
+        format_html_join("", ' data-{}="{}"', data.items()),
+    )
+
+
+@register.simple_tag
+def feedback_loop_token(trace_id, project=None, user_id=None, max_age=None):
+    """A signed token for ``trace_id``: ``data-feedback-token="{% feedback_loop_token id %}"``."""
+    return sign_trace(str(trace_id), project=_project(project), user_id=user_id, max_age=max_age)

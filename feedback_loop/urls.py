@@ -1,0 +1,12 @@
+"""Include with ``path("feedback/", include("feedback_loop.urls"))``."""
+
+from django.urls import include, path
+
+from feedback_loop.api.schema_view import SchemaView
+
+app_name = "feedback_loop"
+
+urlpatterns = [
+    path("api/v1/", include("feedback_loop.api.urls")),
+    path("api/v1/schema", SchemaView.as_view(), name="schema"),
+]
