@@ -12,3 +12,5 @@ if os.environ.get("TEST_DB_NAME"):
     DATABASES["default"]["TEST"] = {"NAME": os.environ["TEST_DB_NAME"]}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {"timeout": 20}
+# Every request opens its own connection, so the outage tests see a broken server at once.
+DATABASES["default"]["CONN_MAX_AGE"] = 0
