@@ -159,11 +159,12 @@ def _capture(request: HttpRequest, origin: str | None) -> HttpResponse:
     results: list[dict[str, Any]] = []
     rows: list[dict[str, Any]] = []
     seen: set = set()
+    token_cache: dict = {}
     for event in envelope["events"]:
         raw_id = event.get("event_id") if isinstance(event, dict) else None
         result: dict[str, Any] = {"event_id": raw_id if isinstance(raw_id, str) else None}
         try:
-            row = capture.validate_event(event, project, now)
+            row = capture.validate_event(event, project, now, token_cache)
         except EventError as exc:
             result["status"] = "rejected"
             result["error"] = exc.as_dict()

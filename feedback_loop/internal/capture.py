@@ -13,7 +13,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db import connections, router, transaction
+from django.db import connections, models, router, transaction
 
 from feedback_loop.conf import app_settings
 from feedback_loop.internal.tokens import TokenError, verify_token
@@ -227,8 +227,29 @@ def _timestamp(event: dict, now: datetime) -> datetime:
     return parsed
 
 
-def validate_event(event: Any, project, now: datetime) -> dict[str, Any]:
-    """Check one event against the contract; returns the row to insert or raises EventError."""
+def _verified_user(token: Any, project_pk: int, trace_key: str, cache: dict | None) -> str | None:
+    # A batch usually repeats one token (many signals on one answer): check each once.
+    key = (token, trace_key) if isinstance(token, str) else None
+    if cache is not None and key in cache:
+        result = cache[key]
+    else:
+        try:
+            result = verify_token(token, project_pk=project_pk, trace_id=trace_key)
+        except TokenError as exc:
+            result = EventError(exc.code, exc.message, "token")
+        if cache is not None and key is not None:
+            cache[key] = result
+    if isinstance(result, EventError):
+        raise result
+    return result
+
+
+def validate_event(
+    event: Any, project, now: datetime, token_cache: dict | None = None
+) -> dict[str, Any]:
+    """Check one event against the contract; returns the row to insert or raises EventError.
+
+    ``token_cache`` (a dict kept for one request) remembers tokens already checked."""
     if not isinstance(event, dict):
         raise EventError("invalid_event", "each event must be an object.")
     raw_id = event.get("event_id")
@@ -249,10 +270,7 @@ def validate_event(event: Any, project, now: datetime) -> dict[str, Any]:
     if project.require_token or token is not None:
         if token is None:
             raise EventError("missing_token", "token is required by this project.", "token")
-        try:
-            bound_user = verify_token(token, project_pk=project.pk, trace_id=trace_key)
-        except TokenError as exc:
-            raise EventError(exc.code, exc.message, "token") from None
+        bound_user = _verified_user(token, project.pk, trace_key, token_cache)
         if bound_user is not None:
             if user_id and user_id != bound_user:
                 raise EventError("invalid_token", "token was issued for another user_id.", "token")
@@ -302,6 +320,7 @@ _COLUMNS = (
     "timestamp",
     "created_at",
 )
+_PLAIN_FIELDS = (models.CharField, models.TextField, models.FloatField)
 # Rows per INSERT statement, well under PostgreSQL's and SQLite's bound-parameter limits.
 _CHUNK = 500
 
@@ -328,6 +347,9 @@ def insert_events(project_pk: int, rows: list[dict[str, Any]]) -> set[uuid.UUID]
     if connection.vendor not in ("postgresql", "sqlite"):
         return _insert_events_portable(project_pk, rows, db)
 
+    # Strings, numbers and None go to the driver as they are; only UUIDs, JSON and datetimes
+    # need the backend's adaptation (this loop runs for every field of every event).
+    adapters = [None if isinstance(f, _PLAIN_FIELDS) else f.get_db_prep_save for f in fields[1:]]
     inserted: set[uuid.UUID] = set()
     with transaction.atomic(using=db), connection.cursor() as cursor:
         for start in range(0, len(rows), _CHUNK):
@@ -335,8 +357,9 @@ def insert_events(project_pk: int, rows: list[dict[str, Any]]) -> set[uuid.UUID]
             params: list[Any] = []
             for row in chunk:
                 params.append(project_pk)
-                for field, name in zip(fields[1:], _COLUMNS, strict=True):
-                    params.append(field.get_db_prep_save(row[name], connection))
+                for adapt, name in zip(adapters, _COLUMNS, strict=True):
+                    value = row[name]
+                    params.append(value if adapt is None else adapt(value, connection))
             sql = (
                 f"INSERT INTO {table} ({columns}) VALUES "
                 + ", ".join([placeholder] * len(chunk))
