@@ -3,6 +3,8 @@ these in a later release; here each model gets useful columns, filters and searc
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count
@@ -176,13 +178,9 @@ class TraceAdmin(admin.ModelAdmin):
     def event_count(self, trace: Trace) -> str:
         count = trace.events.count()
         url = reverse("admin:feedback_loop_feedbackevent_changelist")
-        return format_html(
-            '<a href="{}?project__id__exact={}&trace_key={}">{}</a>',
-            url,
-            trace.project_id,
-            trace.trace_id,
-            count,
-        )
+        # Trace ids are the host's strings and may hold "&", "#" or "+".
+        query = urlencode({"project__id__exact": trace.project_id, "trace_key": trace.trace_id})
+        return format_html('<a href="{}?{}">{}</a>', url, query, count)
 
 
 @admin.register(FeedbackEvent)

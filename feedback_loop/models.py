@@ -189,17 +189,19 @@ class FeedbackEventQuerySet(models.QuerySet):
             project_id=OuterRef("project_id"),
             trace_key=OuterRef("trace_key"),
             kind=OuterRef("kind"),
-            user_id=OuterRef("user_id"),
-            session_id=OuterRef("session_id"),
         ).filter(
             Q(timestamp__gt=OuterRef("timestamp"))
             | Q(timestamp=OuterRef("timestamp"), id__gt=OuterRef("id"))
         )
+        # A user id names the voter whatever session (tab, device) the vote came from.
+        later_same_user = later.filter(user_id=OuterRef("user_id"))
+        later_same_session = later.filter(user_id="", session_id=OuterRef("session_id"))
         anonymous = Q(user_id="", session_id="")
         return self.annotate(
             is_current=models.Case(
                 models.When(~Q(kind__in=VOTE_KINDS) | anonymous, then=models.Value(True)),
-                default=~Exists(later),
+                models.When(~Q(user_id=""), then=~Exists(later_same_user)),
+                default=~Exists(later_same_session),
                 output_field=models.BooleanField(),
             )
         )

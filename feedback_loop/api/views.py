@@ -7,8 +7,8 @@ from collections import Counter
 from datetime import timedelta
 
 from django.db import DatabaseError, IntegrityError, transaction
-from django.db.models import Avg, Count, F, OuterRef, Q, Subquery
-from django.db.models.functions import TruncDate
+from django.db.models import Avg, Count, F, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.openapi import AutoSchema
@@ -327,7 +327,8 @@ class StatsView(ServerAPIView):
                 "satisfaction": _share(row["up"], row["down"]),
                 "rating_avg": row["rating"],
             }
-            for row in votes.annotate(model=Subquery(model_of))
+            # Unregistered traces (no row, NULL) and traces without a model share one row.
+            for row in votes.annotate(model=Coalesce(Subquery(model_of), Value("")))
             .values("model")
             .annotate(up=up, down=down, rating=rating)
             .order_by(F("model").asc(nulls_first=True))

@@ -30,8 +30,13 @@ def parse_allowlist(text: str) -> list[str]:
 
 def validate_allowlist(text: str) -> None:
     errors = []
-    for entry in parse_allowlist(text):
+    # Lines and commas separate entries here: a space inside an entry is a typo, and reading
+    # "https://exa mple.com" as the two origins "https://exa" and "mple.com" would allow both.
+    for entry in filter(None, (part.strip() for part in re.split(r"[\r\n,]+", text or ""))):
         if entry == "*":
+            continue
+        if re.search(r"\s", entry):
+            errors.append(entry)
             continue
         try:
             scheme, host, _port = _split(entry)
