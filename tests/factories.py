@@ -1,10 +1,19 @@
 import uuid
 
 import factory
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from feedback_loop.internal import keys
-from feedback_loop.models import Dataset, FeedbackEvent, Project, Review, Trace
+from feedback_loop.models import (
+    Dataset,
+    DatasetItem,
+    ErrorMode,
+    FeedbackEvent,
+    Project,
+    Review,
+    Trace,
+)
 
 
 class ProjectFactory(factory.django.DjangoModelFactory):
@@ -53,3 +62,33 @@ class DatasetFactory(factory.django.DjangoModelFactory):
 
     project = factory.SubFactory(ProjectFactory)
     name = factory.Sequence(lambda n: f"Dataset {n}")
+
+
+class ErrorModeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ErrorMode
+
+    project = factory.SubFactory(ProjectFactory)
+    slug = factory.Sequence(lambda n: f"mode-{n}")
+    name = factory.Sequence(lambda n: f"Mode {n}")
+
+
+class DatasetItemFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = DatasetItem
+
+    dataset = factory.SubFactory(DatasetFactory)
+    input = factory.Sequence(lambda n: f"Item question {n}?")
+    expected_output = factory.Sequence(lambda n: f"Item answer {n}.")
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
+    password = factory.django.Password("password")
+    is_staff = False
+    is_superuser = False

@@ -20,22 +20,18 @@ def record_trace(
 
     ``project`` is a :class:`~feedback_loop.models.Project` or its public key. Call it when your
     backend produces an answer, then render the answer with ``data-feedback-trace`` and a token
-    from :func:`feedback_loop.sign_trace`.
+    from :func:`feedback_loop.sign_trace`. Optional fields left as ``None`` keep their stored
+    values when the trace exists.
     """
     from feedback_loop.models import Trace
 
     project = resolve_project(project)
     if not isinstance(trace_id, str) or not 1 <= len(trace_id) <= 128:
         raise ValueError("trace_id must be a string of 1 to 128 characters.")
-    fields = {
-        "input": input or "",
-        "output": output or "",
-        "model": model or "",
-        "session_id": session_id or "",
-        "user_id": user_id or "",
-        "metadata": metadata or {},
-        "registered": True,
-    }
+    fields: dict[str, Any] = {"input": input or "", "output": output or "", "registered": True}
+    # Optional fields left as None keep what an earlier call stored.
+    optional = {"model": model, "session_id": session_id, "user_id": user_id, "metadata": metadata}
+    fields.update({name: value for name, value in optional.items() if value is not None})
     trace, _created = Trace.objects.update_or_create(
         project=project, trace_id=trace_id, defaults=fields
     )
