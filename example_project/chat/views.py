@@ -22,7 +22,25 @@ def chat(request):
     session_id = _session_id(request)
     if request.method == "POST":
         question = request.POST.get("question", "").strip()[:2000]
-        if question:
+        previous = Trace.objects.filter(
+            project__public_key=app_settings.DEFAULT_PROJECT,
+            session_id=session_id,
+            trace_id=request.POST.get("regenerate", ""),
+        ).first()
+        if previous is not None:
+            # Regenerate: the same question, the next attempt of the stand-in model.
+            attempt = 1 + Trace.objects.filter(regenerated_from=previous).count()
+            trace = record_trace(
+                app_settings.DEFAULT_PROJECT,
+                uuid.uuid4().hex,
+                input=previous.input,
+                output=model.answer(previous.input, attempt),
+                model=MODEL_NAME,
+                session_id=session_id,
+            )
+            trace.regenerated_from = previous
+            trace.save(update_fields=["regenerated_from"])
+        elif question:
             record_trace(
                 app_settings.DEFAULT_PROJECT,
                 uuid.uuid4().hex,
@@ -34,5 +52,5 @@ def chat(request):
         return redirect("chat")
     messages = Trace.objects.filter(
         project__public_key=app_settings.DEFAULT_PROJECT, session_id=session_id
-    ).order_by("created_at")[:50]
+    ).order_by("created_at")[:100]
     return render(request, "chat/chat.html", {"messages": messages})

@@ -1,0 +1,93 @@
+// window.FeedbackLoop: the public API. Every method catches its own errors and reports them
+// through on("error"); calls made before init() wait for it.
+
+import { Attacher, type AttachInfo } from "./attach";
+import { defaults, type Options } from "./config";
+import { type Core, createCore } from "./core";
+import { listen } from "./signals";
+
+export const version = "0.1.0";
+
+export interface FeedbackLoop {
+  version: string;
+  init(options: Partial<Options>): FeedbackLoop;
+  attach(element: Element, info?: AttachInfo): void;
+  thumbs(traceId: string, value: 1 | -1 | 0, extra?: { reasons?: string[]; comment?: string }): void;
+  rate(traceId: string, value: number): void;
+  edit(traceId: string, text: string): void;
+  regenerate(traceId: string, options?: { newTraceId?: string }): void;
+  copy(traceId: string, text: string): void;
+  track(kind: string, traceId: string, fields?: Record<string, unknown>): void;
+  flush(): Promise<void>;
+  on(event: "queued" | "sent" | "rejected" | "error", callback: (detail: unknown) => void): void;
+}
+
+export function create(): FeedbackLoop {
+  let core: Core | undefined;
+  let attacher: Attacher | undefined;
+  const waiting: [string, unknown[]][] = [];
+  const listeners: [string, (detail: unknown) => void][] = [];
+
+  const report = (error: unknown) => {
+    if (core) core.emit("error", error);
+    else for (const [name, callback] of listeners) if (name === "error") callback(error);
+  };
+
+  const methods = {
+    init(options: Partial<Options>) {
+      if (core) return api;
+      const o: Options = { ...defaults, ...options };
+      if (!o.endpoint || !o.key) throw Error("FeedbackLoop: endpoint and key are required");
+      o.batchSize = Math.min(o.batchSize, 100); // the server takes at most 100
+      core = createCore(o);
+      for (const [name, callback] of listeners) core.on(name, callback);
+      attacher = new Attacher(core);
+      const start = () => {
+        attacher!.start();
+        listen(core!, attacher!);
+      };
+      if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+      else start();
+      for (const [name, args] of waiting.splice(0)) call(name, args);
+      return api;
+    },
+    attach: (element: Element, info?: AttachInfo) => attacher!.attach(element, info),
+    thumbs: (id: string, value: number, extra?: { reasons?: string[]; comment?: string }) =>
+      core!.vote(id, value, extra),
+    rate: (id: string, value: number) => core!.rate(id, value),
+    edit: (id: string, text: string) => core!.track("edit", id, { text }),
+    regenerate: (id: string, options: { newTraceId?: string } = {}) => {
+      if (options.newTraceId) core!.state(options.newTraceId).from = id;
+      core!.track("regenerate", id, options.newTraceId ? { metadata: { new_trace_id: options.newTraceId } } : {});
+    },
+    copy: (id: string, text: string) =>
+      core!.track("copy", id, {
+        text: core!.o.copyText ? text : undefined,
+        metadata: { length: text.length },
+      }),
+    track: (kind: string, id: string, fields?: Record<string, unknown>) =>
+      core!.track(kind, id, fields),
+    flush: () => core!.queue.flush(),
+    on(name: string, callback: (detail: unknown) => void) {
+      listeners.push([name, callback]);
+      core?.on(name, callback);
+    },
+  };
+
+  function call(name: string, args: unknown[]) {
+    try {
+      if (!core && name !== "init" && name !== "on") {
+        waiting.push([name, args]);
+        return name === "flush" ? Promise.resolve() : undefined;
+      }
+      return (methods as Record<string, (...a: unknown[]) => unknown>)[name](...args);
+    } catch (error) {
+      report(error);
+    }
+  }
+
+  const api = { version } as FeedbackLoop;
+  for (const name of Object.keys(methods))
+    (api as unknown as Record<string, unknown>)[name] = (...args: unknown[]) => call(name, args);
+  return api;
+}

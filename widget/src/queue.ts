@@ -1,0 +1,179 @@
+// The outbox: events wait here, in localStorage, until the server has answered for them.
+//
+// Each tab keeps its own storage key, so two tabs never overwrite each other's events. A tab
+// that starts adopts the outboxes of tabs that are gone (their Web Lock is free); the server's
+// idempotency by event_id makes a double send harmless.
+
+import {
+  type Answer,
+  backoff,
+  beacon,
+  body,
+  chunks,
+  post,
+  type Result,
+  retriable,
+  type WireEvent,
+} from "./transport";
+
+export const PREFIX = "fl:q:";
+
+export interface Hooks {
+  /** The server answered for an event: accepted, duplicate or rejected. */
+  settled(event: WireEvent, result: Result): void;
+  /** Something went wrong that the host may want to know. */
+  error(error: unknown): void;
+}
+
+export interface QueueOptions {
+  endpoint: string;
+  key: string;
+  batchSize: number;
+  flushDelay: number;
+  /** For tests: the storage to use (null: memory only) and the sender. */
+  storage?: Storage | null;
+  send?: (endpoint: string, payload: string) => Promise<Answer>;
+}
+
+export interface Queue {
+  /** Events not yet answered for. */
+  items(): WireEvent[];
+  /** Whether events are kept in localStorage (false: in memory only). */
+  persistent(): boolean;
+  push(event: WireEvent): void;
+  /** Send the next batch now; resolves when the server answered or the try failed. */
+  flush(): Promise<void>;
+  /** The page is going away: hand everything to sendBeacon. */
+  beacon(): void;
+  /** The storage key of this tab's outbox. */
+  name: string;
+}
+
+function localStore(): Storage | null {
+  try {
+    const s = localStorage;
+    s.setItem(PREFIX, "1");
+    s.removeItem(PREFIX);
+    return s;
+  } catch {
+    return null; // disabled, or blocked by the browser's privacy settings
+  }
+}
+
+export function createQueue(o: QueueOptions, hooks: Hooks): Queue {
+  let items: WireEvent[] = [];
+  let store = o.storage === undefined ? localStore() : o.storage;
+  let attempt = 0;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let sending = false;
+  const send = o.send || post;
+  const scope = PREFIX + o.key + ":";
+  const name = scope + Math.random().toString(36).slice(2);
+
+  const save = () => {
+    try {
+      if (items.length) store?.setItem(name, JSON.stringify({ t: Date.now(), q: items }));
+      else store?.removeItem(name);
+    } catch (error) {
+      store = null; // full: keep going in memory rather than lose events
+      hooks.error(error);
+    }
+  };
+
+  const drop = (ids: Set<string>) => {
+    items = items.filter((e) => !ids.has(e.event_id));
+    save();
+  };
+
+  const schedule = (delay: number) => {
+    if (timer === undefined && items.length)
+      timer = setTimeout(() => {
+        timer = undefined;
+        flush();
+      }, delay);
+  };
+
+  const flush = async () => {
+    if (sending || !items.length) return;
+    clearTimeout(timer);
+    timer = undefined;
+    sending = true;
+    const [batch] = chunks(o.key, items, o.batchSize);
+    const answer: Answer = await send(o.endpoint, body(o.key, batch)).catch(() => ({
+      status: 0,
+      retryAfter: 0,
+    }));
+    sending = false;
+    if (answer.results) {
+      attempt = 0;
+      const byId = new Map(answer.results.map((r) => [r.event_id, r]));
+      const done = new Set<string>();
+      for (const event of batch) {
+        const result = byId.get(event.event_id);
+        if (result) {
+          done.add(event.event_id);
+          hooks.settled(event, result);
+        }
+      }
+      drop(done);
+      schedule(0);
+    } else if (retriable(answer.status)) {
+      schedule(backoff(attempt++, answer.retryAfter));
+    } else {
+      // 400, 401, 403, 413, 415: the same batch cannot succeed later.
+      drop(new Set(batch.map((e) => e.event_id)));
+      const error = { code: "http_" + answer.status, message: "HTTP " + answer.status };
+      for (const event of batch)
+        hooks.settled(event, { event_id: event.event_id, status: "rejected", error });
+      schedule(0);
+    }
+  };
+
+  /** Take over the outboxes of closed tabs: those whose Web Lock nobody holds. */
+  const adopt = (held: Set<string>) => {
+    if (!store) return;
+    for (let i = store.length; i--; ) {
+      const k = store.key(i)!;
+      if (!k.startsWith(scope) || k === name || held.has(k)) continue;
+      try {
+        const saved = JSON.parse(store.getItem(k)!);
+        const known = new Set(items.map((e) => e.event_id));
+        items.push(...saved.q.filter((e: WireEvent) => !known.has(e.event_id)));
+      } catch (error) {
+        hooks.error(error);
+      }
+      store.removeItem(k);
+    }
+    save();
+    schedule(0);
+  };
+
+  // Held for the life of this tab: a free lock means the outbox's tab is gone. (Browsers
+  // without Web Locks, before 2022, deliver other tabs' leftovers only by their beacons.)
+  const locks = navigator.locks;
+  if (locks) {
+    locks.request(name, () => new Promise(() => {})).catch(hooks.error);
+    locks
+      .query()
+      .then((state) => adopt(new Set((state.held || []).map((l) => l.name!))))
+      .catch(hooks.error);
+  }
+
+  return {
+    name,
+    items: () => items,
+    persistent: () => !!store,
+    push(event) {
+      items.push(event);
+      save();
+      schedule(items.length >= o.batchSize ? 0 : o.flushDelay);
+    },
+    flush,
+    beacon() {
+      // Events stay in storage until a later page hears the server's answer for them; a
+      // repeat is only a duplicate, a loss would be forever.
+      const payloads = chunks(o.key, items, o.batchSize).map((b) => body(o.key, b));
+      if (payloads.length && !beacon(o.endpoint, payloads)) flush();
+    },
+  };
+}

@@ -1,0 +1,109 @@
+// Implicit signals and host-drawn buttons: copy, edit, regenerate, abandon, and clicks on
+// elements marked data-feedback-action.
+
+import type { Attacher } from "./attach";
+import type { Core } from "./core";
+
+/** The answer's own text: its [data-feedback-content] part when the host marks one (so that
+ * the host's buttons inside the message are not part of it). */
+const content = (answer: Element) => answer.querySelector("[data-feedback-content]") || answer;
+const text = (answer: Element) => {
+  const el = content(answer) as HTMLElement;
+  return el.innerText ?? el.textContent ?? "";
+};
+
+export function listen(core: Core, attacher: Attacher) {
+  const { o } = core;
+  const on = (signal: string) => o.signals.includes(signal);
+  const guard =
+    <E extends Event>(handler: (event: E) => void) =>
+    (event?: E) => {
+      try {
+        handler(event!);
+      } catch (error) {
+        core.emit("error", error);
+      }
+    };
+  /** The answer an event happened in, across open shadow roots. */
+  const answerOf = (path: EventTarget[]) =>
+    path.find((node) => node instanceof Element && node.matches(o.selector)) as Element | undefined;
+  const idOf = (el: Element) => el.getAttribute("data-feedback-trace")!;
+
+  document.addEventListener(
+    "click",
+    guard((event: MouseEvent) => {
+      const path = event.composedPath();
+      const button = path.find(
+        (node) => node instanceof Element && node.hasAttribute("data-feedback-action"),
+      ) as Element | undefined;
+      const answer = button && answerOf(path);
+      if (!button || !answer) return;
+      attacher.attach(answer);
+      const id = idOf(answer);
+      const action = button.getAttribute("data-feedback-action");
+      if (action === "up" || action === "down") {
+        const vote = core.flip(id, action === "up" ? 1 : -1);
+        // The host's own thumbs show the vote too.
+        for (const b of answer.querySelectorAll(
+          "[data-feedback-action=up],[data-feedback-action=down]",
+        )) {
+          const value = b.getAttribute("data-feedback-action") === "up" ? 1 : -1;
+          b.setAttribute("aria-pressed", "" + (vote === value));
+        }
+      } else if (action === "copy" && on("copy")) {
+        const copied = text(answer);
+        core.track("copy", id, copyFields(copied, copied));
+      } else if (action === "regenerate" && on("regenerate")) {
+        core.track("regenerate", id);
+      } else if (action === "edit" && on("edit")) {
+        edit(answer, id);
+      }
+    }),
+  );
+
+  const copyFields = (copied: string, whole: string) => ({
+    text: o.copyText ? copied : undefined,
+    metadata: {
+      length: copied.length,
+      share: +Math.min(1, copied.length / (whole.length || 1)).toFixed(3),
+    },
+  });
+
+  if (on("copy"))
+    document.addEventListener(
+      "copy",
+      guard(() => {
+        const selection = document.getSelection();
+        const copied = selection?.toString() || "";
+        const node = selection?.anchorNode;
+        const el = node && (node.nodeType === 1 ? (node as Element) : node.parentElement);
+        const answer = el?.closest(o.selector);
+        if (!copied || !answer || !answer.contains(selection!.focusNode)) return;
+        core.track("copy", idOf(answer), copyFields(copied, text(answer)));
+      }),
+    );
+
+  /** The host's edit control: the answer becomes editable; leaving it sends the new version. */
+  const edit = (answer: Element, id: string) => {
+    const el = content(answer) as HTMLElement;
+    if (el.isContentEditable) return;
+    const before = text(answer);
+    el.contentEditable = "true";
+    el.focus();
+    el.addEventListener(
+      "focusout",
+      guard(() => {
+        el.removeAttribute("contenteditable");
+        const after = text(answer);
+        if (after.trim() && after !== before) core.track("edit", id, { text: after });
+      }),
+      { once: true },
+    );
+  };
+
+  const leave = guard(() => core.leave());
+  addEventListener("pagehide", leave);
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "hidden") leave();
+  });
+}

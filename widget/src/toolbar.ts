@@ -1,0 +1,167 @@
+// The toolbar drawn after each answer, isolated in a shadow root. Styled by a constructed
+// stylesheet (no inline styles, so a strict Content-Security-Policy allows it), themed by
+// custom properties (--fl-*) and ::part().
+
+import type { Core, TraceState } from "./core";
+
+const BUILTIN = ["hallucination", "format", "refusal", "length"] as const;
+const THUMB = "M2 21h4V9H2zm21-11a2 2 0 0 0-2-2h-6.3l1-4.9-.4-1.1L14 1 7.6 7.6Q7 8.2 7 9v10a2 2 0 0 0 2 2h9q1.3 0 1.8-1.2L23 12z";
+
+const CSS = `:host{all:initial;display:block;margin:4px 0;font:13px system-ui,sans-serif;color-scheme:light dark;--fl-fg:light-dark(#4b5563,#d1d5db);--fl-bg:light-dark(#fff,#1f2937);--fl-line:light-dark(#d1d5db,#4b5563);--fl-accent:light-dark(#2563eb,#60a5fa);color:var(--fl-fg)}
+:host([data-theme=light]){color-scheme:light}:host([data-theme=dark]){color-scheme:dark}
+div{display:flex;align-items:center;gap:2px;position:relative}
+button,textarea{font:inherit;color:inherit;background:0;border:1px solid #0000;border-radius:6px;padding:3px 6px}
+button{cursor:pointer}
+button:hover,[part~=chip],textarea{border-color:var(--fl-line)}
+:focus-visible{outline:2px solid var(--fl-accent)}
+[aria-pressed=true]{color:var(--fl-accent)}
+[aria-pressed=true][part~=chip],[part~=send]{background:var(--fl-accent);color:var(--fl-bg)}
+[aria-pressed=true][part~=star]{color:#f59e0b}
+svg{width:16px;fill:currentColor}
+[part~=down] svg{rotate:180deg}
+form{position:absolute;top:100%;z-index:9;background:var(--fl-bg);border:1px solid var(--fl-line);border-radius:8px;padding:8px;box-shadow:0 4px 16px #0003;width:min(280px,80vw)}
+p{margin:0 0 6px;font-weight:600}
+[part~=chip]{margin:0 4px 4px 0;border-radius:99px}
+[part~=close]{float:right}
+textarea{box-sizing:border-box;width:100%;margin:4px 0}`;
+
+let sheet: CSSStyleSheet | undefined;
+
+function h<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attrs: Record<string, string> = {},
+  ...children: (Node | string)[]
+): HTMLElementTagNameMap[K] {
+  const el = document.createElement(tag);
+  for (const name in attrs) el.setAttribute(name, attrs[name]);
+  el.append(...children);
+  return el;
+}
+
+function icon(): SVGElement {
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("aria-hidden", "true");
+  const path = document.createElementNS(ns, "path");
+  path.setAttribute("d", THUMB);
+  svg.append(path);
+  return svg;
+}
+
+const button = (a: string, label: string, part: string, ...children: (Node | string)[]) =>
+  h("button", { type: "button", "data-a": a, "aria-label": label, part }, ...children);
+
+/** The toolbar's buttons, built once per page and cloned for each answer. */
+function template(core: Core): HTMLElement {
+  const { s, o } = core;
+  const bar = h("div", { part: "toolbar", role: "group", "aria-label": s.group });
+  if (o.signals.includes("thumbs"))
+    bar.append(button("up", s.up, "button up", icon()), button("down", s.down, "button down", icon()));
+  if (o.signals.includes("rating"))
+    for (let n = 1; n <= 5; n++) {
+      const star = button("star", s.rate.replace("%n", "" + n), "button star", "★");
+      star.dataset.n = "" + n;
+      bar.append(star);
+    }
+  bar.append(h("span", { part: "status", role: "status" }));
+  return bar;
+}
+
+/** The popover after a thumbs-down: reason chips and a comment box, built on first use. */
+function popover(core: Core): HTMLFormElement {
+  const { s, o } = core;
+  const form = h("form", { part: "popover", role: "dialog", "aria-label": s.ask });
+  form.append(button("close", s.close, "button close", "×"), h("p", {}, s.ask));
+  if (o.signals.includes("reasons"))
+    for (const r of [...BUILTIN.map((id) => ({ id, label: s[id] })), ...o.reasons]) {
+      const chip = button("chip", r.label, "chip", r.label);
+      chip.dataset.r = r.id;
+      form.append(chip);
+    }
+  if (o.signals.includes("comment"))
+    form.append(
+      h("textarea", { part: "comment", "aria-label": s.comment, placeholder: s.comment, maxlength: "4000" }),
+    );
+  form.append(h("button", { part: "button send" }, s.send));
+  return form;
+}
+
+const templates = new WeakMap<Core, HTMLElement>();
+/** Each toolbar host's repaint function, so that a removed toolbar can be forgotten. */
+export const painters = new WeakMap<Element, () => void>();
+
+/** Draw the toolbar for one answer; returns its host element (not yet in the page). */
+export function toolbar(core: Core, st: TraceState): HTMLElement {
+  const host = h("div", { "data-feedback-toolbar": "" });
+  if (core.o.theme !== "auto") host.dataset.theme = core.o.theme;
+  const root = host.attachShadow({ mode: "open" });
+  if (!sheet) {
+    sheet = new CSSStyleSheet();
+    sheet.replaceSync(CSS);
+  }
+  root.adoptedStyleSheets = [sheet];
+  let bar = templates.get(core);
+  if (!bar) templates.set(core, (bar = template(core)));
+  root.append((bar = bar.cloneNode(true) as HTMLElement));
+
+  const [up, down] = bar.querySelectorAll("[data-a=up],[data-a=down]") as NodeListOf<HTMLElement>;
+  const stars = bar.querySelectorAll("[data-a=star]") as NodeListOf<HTMLElement>;
+  const status = bar.lastChild!;
+  const press = (el: Element, on: boolean) => el.setAttribute("aria-pressed", "" + on);
+  const asks = core.o.signals.includes("reasons") || core.o.signals.includes("comment");
+  let form: HTMLFormElement | undefined;
+
+  const paint = () => {
+    if (up) {
+      press(up, st.vote > 0);
+      press(down, st.vote < 0);
+    }
+    for (const star of stars) press(star, +star.dataset.n! <= st.rating);
+    status.textContent = st.status ? core.s[st.status] : "";
+  };
+  const close = () => {
+    if (form && !form.hidden) {
+      form.hidden = true;
+      down.focus();
+    }
+  };
+  const open = () => {
+    if (!form) {
+      bar.append((form = popover(core)));
+      form.addEventListener("submit", (event) => {
+        event.preventDefault();
+        const reasons = [...form!.querySelectorAll("[aria-pressed=true]")].map(
+          (chip) => (chip as HTMLElement).dataset.r!,
+        );
+        const comment = form!.querySelector("textarea")?.value.trim();
+        if (reasons.length || comment) core.vote(st.id, -1, { reasons, comment: comment || undefined });
+        close();
+      });
+    }
+    form.reset();
+    for (const chip of form.querySelectorAll("[data-a=chip]")) press(chip, false);
+    form.hidden = false;
+    (form.querySelector("button+button,textarea") as HTMLElement | null)?.focus();
+  };
+
+  root.addEventListener("click", (event) => {
+    const b = (event.target as Element).closest("button");
+    const a = b?.dataset.a;
+    if (a === "up" || a === "down") {
+      // A second click on the pressed thumb retracts it.
+      if (core.flip(st.id, a === "up" ? 1 : -1) < 0 && asks) open();
+      else close();
+    } else if (a === "star") core.rate(st.id, +b!.dataset.n!);
+    else if (a === "chip") press(b!, b!.getAttribute("aria-pressed") !== "true");
+    else if (a === "close") close();
+  });
+  root.addEventListener("keydown", (event) => {
+    if ((event as KeyboardEvent).key === "Escape") close();
+  });
+
+  st.paint.add(paint);
+  painters.set(host, paint);
+  paint();
+  return host;
+}
