@@ -578,3 +578,16 @@ def test_database_outage_is_503_with_retry_after_never_success(
     assert FeedbackEvent.objects.count() == before
     # Once the database answers again, the client's retry is accepted.
     assert post_events(project, [make_event(project)]).json()["accepted"] == 1
+
+
+def test_a_large_configured_batch_is_stored_whole(project, post_events):
+    # Over SQLite's rows per statement, and one long array per column on PostgreSQL.
+    events = [make_event(project, kind="copy", metadata={"n": n}) for n in range(1200)]
+    with override_settings(FEEDBACK_LOOP={"MAX_BATCH_SIZE": 1200, "MAX_BODY_BYTES": 10**7}):
+        body = post_events(project, events).json()
+        again = post_events(project, events[:10] + [make_event(project)]).json()
+    assert body["accepted"] == 1200
+    assert (again["accepted"], again["duplicates"]) == (1, 10)
+    assert FeedbackEvent.objects.count() == 1201
+    stored = FeedbackEvent.objects.filter(kind="copy").values_list("metadata__n", flat=True)
+    assert sorted(stored) == list(range(1200))

@@ -180,7 +180,7 @@ def _capture(request: HttpRequest, origin: str | None) -> HttpResponse:
     inserted: set = set()
     if rows:
         try:
-            inserted = capture.insert_events(project.pk, rows)
+            inserted = capture.insert_events(project.pk, rows, now)
         except DatabaseError:
             logger.exception("Could not store feedback events.")
             raise _unavailable() from None

@@ -7,6 +7,8 @@ and the rule an event broke.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import math
 import uuid
@@ -297,7 +299,6 @@ def validate_event(
         "user_id": user_id,
         "output": _string(event, "output", text_limit),
         "timestamp": _timestamp(event, now),
-        "created_at": now,
     }
     return row
 
@@ -318,62 +319,97 @@ _COLUMNS = (
     "user_id",
     "output",
     "timestamp",
-    "created_at",
+)
+_JSON_COLUMNS = frozenset({"reasons", "metadata"})
+# PostgreSQL array types of the columns, for the unnest() form of the INSERT.
+_PG_ARRAYS = (
+    "uuid[]",
+    "varchar[]",
+    "varchar[]",
+    "float8[]",
+    "jsonb[]",
+    "text[]",
+    "text[]",
+    "varchar[]",
+    "jsonb[]",
+    "varchar[]",
+    "varchar[]",
+    "text[]",
+    "timestamptz[]",
 )
 _PLAIN_FIELDS = (models.CharField, models.TextField, models.FloatField)
-# Rows per INSERT statement, well under PostgreSQL's and SQLite's bound-parameter limits.
+# Rows per INSERT statement on SQLite, well under its bound-parameter limit.
 _CHUNK = 500
 
 
-def insert_events(project_pk: int, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
+@functools.cache
+def _sql(vendor: str, quote_name) -> tuple[str, str]:
+    """(start of the INSERT up to VALUES/SELECT, its ON CONFLICT ... RETURNING tail)."""
+    meta = FeedbackEvent._meta
+    columns = ["project", *_COLUMNS, "created_at"]
+    names = ", ".join(quote_name(meta.get_field(name).column) for name in columns)
+    head = f"INSERT INTO {quote_name(meta.db_table)} ({names}) "
+    conflict = f"{quote_name(meta.get_field('project').column)}, {quote_name('event_id')}"
+    tail = f" ON CONFLICT ({conflict}) DO NOTHING RETURNING {quote_name('event_id')}"
+    if vendor == "postgresql":
+        arrays = ", ".join(f"%s::{kind}" for kind in _PG_ARRAYS)
+        head += f"SELECT %s, u.*, %s FROM unnest({arrays}) AS u"
+    else:
+        head += "VALUES "
+    return head, tail
+
+
+def insert_events(project_pk: int, rows: list[dict[str, Any]], now) -> set[uuid.UUID]:
     """Insert rows, skipping event ids the project already has; returns the ids inserted.
 
-    One ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` per chunk, in one transaction: a repeat
-    (also a concurrent one) never makes a second row, and the RETURNING list says which rows
-    are new without a second query.
+    One ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` statement: a repeat (also a concurrent
+    one) never makes a second row, and RETURNING says which rows are new without a second
+    query. On PostgreSQL the rows travel as one array per column through ``unnest()``, so the
+    statement's text is the same for any batch and the driver parses it once.
     """
     db = router.db_for_write(FeedbackEvent)
     connection = connections[db]
-    meta = FeedbackEvent._meta
-    fields = [meta.get_field("project")] + [meta.get_field(name) for name in _COLUMNS]
-    table = connection.ops.quote_name(meta.db_table)
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    conflict = ", ".join(
-        connection.ops.quote_name(meta.get_field(name).column) for name in ("project", "event_id")
-    )
-    returning = connection.ops.quote_name(meta.get_field("event_id").column)
-    placeholder = "(" + ", ".join(["%s"] * len(fields)) + ")"
-
     if connection.vendor not in ("postgresql", "sqlite"):
-        return _insert_events_portable(project_pk, rows, db)
-
-    # Strings, numbers and None go to the driver as they are; only UUIDs, JSON and datetimes
-    # need the backend's adaptation (this loop runs for every field of every event).
-    adapters = [None if isinstance(f, _PLAIN_FIELDS) else f.get_db_prep_save for f in fields[1:]]
+        return _insert_events_portable(project_pk, rows, now, db)
+    head, tail = _sql(connection.vendor, connection.ops.quote_name)
     inserted: set[uuid.UUID] = set()
-    with transaction.atomic(using=db), connection.cursor() as cursor:
-        for start in range(0, len(rows), _CHUNK):
-            chunk = rows[start : start + _CHUNK]
-            params: list[Any] = []
-            for row in chunk:
-                params.append(project_pk)
-                for adapt, name in zip(adapters, _COLUMNS, strict=True):
-                    value = row[name]
-                    params.append(value if adapt is None else adapt(value, connection))
-            sql = (
-                f"INSERT INTO {table} ({columns}) VALUES "
-                + ", ".join([placeholder] * len(chunk))
-                + f" ON CONFLICT ({conflict}) DO NOTHING RETURNING {returning}"
-            )
-            cursor.execute(sql, params)
-            inserted.update(
-                value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
-                for (value,) in cursor.fetchall()
-            )
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            columns = [
+                [json.dumps(row[name]) for row in rows]
+                if name in _JSON_COLUMNS
+                else [row[name] for row in rows]
+                for name in _COLUMNS
+            ]
+            cursor.execute(head + tail, [project_pk, now, *columns])
+            inserted.update(value for (value,) in cursor.fetchall())
+            return inserted
+        meta = FeedbackEvent._meta
+        # Strings, numbers and None go to the driver as they are; UUIDs, JSON and datetimes
+        # need the backend's adaptation.
+        adapters = [
+            None if isinstance(f, _PLAIN_FIELDS) else f.get_db_prep_save
+            for f in (meta.get_field(name) for name in _COLUMNS)
+        ]
+        stamp = meta.get_field("created_at").get_db_prep_save(now, connection)
+        placeholder = "(" + ", ".join(["%s"] * (len(_COLUMNS) + 2)) + ")"
+        # One statement is atomic by itself; several chunks need a transaction.
+        with transaction.atomic(using=db) if len(rows) > _CHUNK else contextlib.nullcontext():
+            for start in range(0, len(rows), _CHUNK):
+                chunk = rows[start : start + _CHUNK]
+                params: list[Any] = []
+                for row in chunk:
+                    params.append(project_pk)
+                    for adapt, name in zip(adapters, _COLUMNS, strict=True):
+                        value = row[name]
+                        params.append(value if adapt is None else adapt(value, connection))
+                    params.append(stamp)
+                cursor.execute(head + ", ".join([placeholder] * len(chunk)) + tail, params)
+                inserted.update(uuid.UUID(value) for (value,) in cursor.fetchall())
     return inserted
 
 
-def _insert_events_portable(project_pk: int, rows: list[dict[str, Any]], db: str) -> set:
+def _insert_events_portable(project_pk: int, rows: list[dict[str, Any]], now, db: str) -> set:
     # Backends without INSERT ... RETURNING on conflict: exact except under concurrent repeats.
     ids = [row["event_id"] for row in rows]
     with transaction.atomic(using=db):
@@ -383,7 +419,9 @@ def _insert_events_portable(project_pk: int, rows: list[dict[str, Any]], db: str
             .values_list("event_id", flat=True)
         )
         new = [
-            FeedbackEvent(project_id=project_pk, **r) for r in rows if r["event_id"] not in existing
+            FeedbackEvent(project_id=project_pk, created_at=now, **r)
+            for r in rows
+            if r["event_id"] not in existing
         ]
         FeedbackEvent.objects.using(db).bulk_create(new, ignore_conflicts=True)
     return {event.event_id for event in new}
