@@ -1,12 +1,13 @@
 # Two commands work on a fresh machine (Python 3.11+):
 #   make demo   the example site (chat page, widget, admin) on SQLite with seeded data
-#   make test   every test: lint, the suite on SQLite and on PostgreSQL, the wheel's contents
+#   make test   every test: lint, the widget (build check, types, unit tests, size), the suite
+#               with its real-browser tests on SQLite and on PostgreSQL, the wheel's contents
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-sqlite test-postgres lint wheel-check install clean
+.PHONY: demo test test-sqlite test-postgres lint widget-check wheel-check install clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -34,11 +35,19 @@ test-postgres: install
 	@echo "== test suite on PostgreSQL ($(PG_URL))"
 	DATABASE_URL=$(PG_URL) $(VENV)/bin/pytest $(PYTEST_ARGS)
 
+widget/node_modules/.installed: widget/package.json widget/package-lock.json
+	cd widget && npm ci --no-audit --no-fund
+	touch $@
+
+widget-check: widget/node_modules/.installed
+	@echo "== widget: committed build matches the source, types, unit tests, size"
+	cd widget && npm run --silent check-build && npm run --silent typecheck && npm test --silent && npm run --silent size
+
 wheel-check: install
 	@echo "== wheel contents"
 	$(PY) tests/check_wheel.py
 
-test: lint test-sqlite test-postgres wheel-check
+test: lint widget-check test-sqlite test-postgres wheel-check
 
 clean:
-	rm -rf $(VENV) dist build demo.sqlite3 .pytest_cache .ruff_cache
+	rm -rf $(VENV) dist build demo.sqlite3 .pytest_cache .ruff_cache widget/node_modules

@@ -1,0 +1,25 @@
+"""Settings for bench/capture.py: the demo site's, tuned to measure the capture endpoint.
+
+The database comes from DATABASE_URL, as for the demo; capture.py points it at a dedicated
+PostgreSQL database.
+"""
+
+from example_project.settings import *  # noqa: F403
+from example_project.settings import DATABASES, FEEDBACK_LOOP
+
+DEBUG = False
+ROOT_URLCONF = "bench.urls"
+
+# The throttle still runs on every request (its cost is part of the endpoint) but never trips.
+FEEDBACK_LOOP = {**FEEDBACK_LOOP, "THROTTLE_RATE": "100000000/min"}
+
+# Reconnecting on every request would dominate a 1-event request; production keeps connections.
+DATABASES["default"]["CONN_MAX_AGE"] = 600
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    # 4xx warnings would flood the terminal; the benchmark counts non-2xx answers itself.
+    "handlers": {"console": {"class": "logging.StreamHandler", "level": "ERROR"}},
+    "root": {"handlers": ["console"], "level": "ERROR"},
+}

@@ -1,0 +1,9 @@
+from django.urls import include, path
+
+from bench import views
+
+urlpatterns = [
+    path("bench/insert", views.insert_one),
+    path("bench/insert-batch", views.insert_batch),
+    path("", include("example_project.urls")),
+]
