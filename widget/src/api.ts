@@ -30,7 +30,13 @@ export function create(): FeedbackLoop {
 
   const report = (error: unknown) => {
     if (core) core.emit("error", error);
-    else for (const [name, callback] of listeners) if (name === "error") callback(error);
+    else
+      for (const [name, callback] of listeners)
+        try {
+          if (name === "error") callback(error);
+        } catch {
+          // A host's listener must not break the page's call either.
+        }
   };
 
   const methods = {

@@ -5,7 +5,7 @@
 // costs one closest() call, never a scan of the page.
 
 import type { Core } from "./core";
-import { painters, toolbar } from "./toolbar";
+import { drawers, toolbar } from "./toolbar";
 
 export interface AttachInfo {
   traceId?: string;
@@ -60,7 +60,7 @@ export class Attacher {
     for (const el of found) this.attach(el, {}, appeared);
     for (const el of [root, ...root.querySelectorAll("*")]) {
       const shadow = (el as Element).shadowRoot;
-      if (shadow && !painters.has(el as Element) && !this.roots.has(shadow)) {
+      if (shadow && !drawers.has(el as Element) && !this.roots.has(shadow)) {
         this.watch(shadow);
         found.push(...this.scan(shadow, appeared));
       }
@@ -102,20 +102,15 @@ export class Attacher {
       }
       for (const node of record.removedNodes) {
         if (node.nodeType !== 1) continue;
-        const host = this.hosts.get(node as Element);
-        if (host) {
-          // The answer left the page: its toolbar goes too, and stops being repainted.
-          host.remove();
-          this.hosts.delete(node as Element);
-          const id = this.traceOf(node as Element);
-          if (id) this.core.state(id).paint.delete(painters.get(host)!);
-        }
+        // The answer left the page: its toolbar goes too.
+        this.hosts.get(node as Element)?.remove();
+        this.hosts.delete(node as Element);
       }
       // Text streaming into a known answer: nothing to do.
       const answer = target.nodeType === 1 ? target.closest(selector) : null;
       if (answer && this.hosts.has(answer)) continue;
       for (const node of record.addedNodes) {
-        if (node.nodeType !== 1 || painters.has(node as Element)) continue;
+        if (node.nodeType !== 1 || drawers.has(node as Element)) continue;
         this.scan(node as Element, true);
       }
     }

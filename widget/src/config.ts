@@ -102,7 +102,7 @@ export function fromScript(script: HTMLScriptElement): Partial<Options> {
   const { signals, copyText, reasons, ...rest } = script.dataset;
   const o = rest as Partial<Options>;
   if (signals) o.signals = list(signals);
-  if (copyText) o.copyText = copyText !== "false";
+  if (copyText != null) o.copyText = copyText !== "false"; // a bare data-copy-text is on
   // data-reasons="slow:Too slow, tone:Wrong tone"
   if (reasons)
     o.reasons = list(reasons).map((item) => {

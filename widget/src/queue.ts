@@ -166,7 +166,9 @@ export function createQueue(o: QueueOptions, hooks: Hooks): Queue {
     push(event) {
       items.push(event);
       save();
-      schedule(items.length >= o.batchSize ? 0 : o.flushDelay);
+      // A full batch goes now (unless a retry is waiting out its backoff).
+      if (items.length >= o.batchSize && !attempt) flush();
+      else schedule(o.flushDelay);
     },
     flush,
     beacon() {

@@ -42,7 +42,6 @@ function icon(): SVGElement {
   const ns = "http://www.w3.org/2000/svg";
   const svg = document.createElementNS(ns, "svg");
   svg.setAttribute("viewBox", "0 0 24 24");
-  svg.setAttribute("aria-hidden", "true");
   const path = document.createElementNS(ns, "path");
   path.setAttribute("d", THUMB);
   svg.append(path);
@@ -52,7 +51,7 @@ function icon(): SVGElement {
 const button = (a: string, label: string, part: string, ...children: (Node | string)[]) =>
   h("button", { type: "button", "data-a": a, "aria-label": label, part }, ...children);
 
-/** The toolbar's buttons, built once per page and cloned for each answer. */
+/** The toolbar's buttons. */
 function template(core: Core): HTMLElement {
   const { s, o } = core;
   const bar = h("div", { part: "toolbar", role: "group", "aria-label": s.group });
@@ -87,23 +86,39 @@ function popover(core: Core): HTMLFormElement {
   return form;
 }
 
-const templates = new WeakMap<Core, HTMLElement>();
-/** Each toolbar host's repaint function, so that a removed toolbar can be forgotten. */
-export const painters = new WeakMap<Element, () => void>();
 
-/** Draw the toolbar for one answer; returns its host element (not yet in the page). */
+/** Toolbar hosts, with the function that draws each one's buttons. */
+export const drawers = new WeakMap<Element, () => void>();
+let io: IntersectionObserver | undefined;
+
+/** The toolbar's host for one answer (not yet in the page). Its buttons are drawn when it
+ * comes within a screen of the viewport: a page holding a thousand answers pays for the few
+ * on screen. */
 export function toolbar(core: Core, st: TraceState): HTMLElement {
-  const host = h("div", { "data-feedback-toolbar": "" });
-  if (core.o.theme !== "auto") host.dataset.theme = core.o.theme;
+  const host = h("div", { "data-feedback-toolbar": "", "data-theme": core.o.theme });
+  drawers.set(host, () => draw(core, st, host));
+  (io ||= new IntersectionObserver(
+    (entries) => {
+      for (const entry of entries)
+        if (entry.isIntersecting) {
+          io!.unobserve(entry.target);
+          drawers.get(entry.target)!();
+        }
+    },
+    { rootMargin: "100%" },
+  )).observe(host);
+  return host;
+}
+
+function draw(core: Core, st: TraceState, host: HTMLElement) {
   const root = host.attachShadow({ mode: "open" });
   if (!sheet) {
     sheet = new CSSStyleSheet();
     sheet.replaceSync(CSS);
   }
   root.adoptedStyleSheets = [sheet];
-  let bar = templates.get(core);
-  if (!bar) templates.set(core, (bar = template(core)));
-  root.append((bar = bar.cloneNode(true) as HTMLElement));
+  const bar = template(core);
+  root.append(bar);
 
   const [up, down] = bar.querySelectorAll("[data-a=up],[data-a=down]") as NodeListOf<HTMLElement>;
   const stars = bar.querySelectorAll("[data-a=star]") as NodeListOf<HTMLElement>;
@@ -113,6 +128,8 @@ export function toolbar(core: Core, st: TraceState): HTMLElement {
   let form: HTMLFormElement | undefined;
 
   const paint = () => {
+    // A toolbar whose answer left the page stops listening for its trace.
+    if (!host.isConnected) return st.paint.delete(paint);
     if (up) {
       press(up, st.vote > 0);
       press(down, st.vote < 0);
@@ -142,7 +159,7 @@ export function toolbar(core: Core, st: TraceState): HTMLElement {
     form.reset();
     for (const chip of form.querySelectorAll("[data-a=chip]")) press(chip, false);
     form.hidden = false;
-    (form.querySelector("button+button,textarea") as HTMLElement | null)?.focus();
+    (form.querySelector("p+*") as HTMLElement | null)?.focus();
   };
 
   root.addEventListener("click", (event) => {
@@ -161,7 +178,5 @@ export function toolbar(core: Core, st: TraceState): HTMLElement {
   });
 
   st.paint.add(paint);
-  painters.set(host, paint);
   paint();
-  return host;
 }

@@ -27,13 +27,16 @@ export const BEACON_BYTES = 65536;
 
 export const body = (key: string, events: WireEvent[]) => JSON.stringify({ key, events });
 
+/** UTF-8 bytes, which is what the 64 KiB cap counts (not characters). */
+const bytes = (s: string) => new Blob([s]).size;
+
 /** Split events into bodies of at most `limit` bytes and `size` events each. */
 export function chunks(key: string, events: WireEvent[], size: number, limit = BEACON_BYTES) {
   const out: WireEvent[][] = [];
   let batch: WireEvent[] = [];
   for (const event of events) {
     batch.push(event);
-    if (batch.length > size || body(key, batch).length > limit) {
+    if (batch.length > size || bytes(body(key, batch)) > limit) {
       batch.pop();
       if (batch.length) out.push(batch);
       batch = [event];
@@ -51,7 +54,7 @@ export async function post(endpoint: string, payload: string): Promise<Answer> {
     method: "POST",
     body: payload,
     headers: { "Content-Type": TEXT },
-    keepalive: payload.length < BEACON_BYTES,
+    keepalive: bytes(payload) < BEACON_BYTES,
   });
   return {
     status: response.status,

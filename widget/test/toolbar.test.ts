@@ -1,0 +1,221 @@
+import { describe, expect, it } from "vitest";
+import type { WireEvent } from "../src/transport";
+import { answer, type Mounted, mount, part, parts, type TestOptions, toolbars } from "./helpers";
+
+function setup(over: TestOptions = {}) {
+  document.body.append(answer("t1"));
+  const m = mount(over);
+  return { ...m, host: toolbars()[0] };
+}
+
+const pressed = (el: Element) => el.getAttribute("aria-pressed");
+const key = (el: Element, key: string) =>
+  el.dispatchEvent(new KeyboardEvent("keydown", { key, bubbles: true, composed: true }));
+const popover = (host: Element) => host.shadowRoot!.querySelector("form") as HTMLFormElement | null;
+const isOpen = (host: Element) => !!popover(host) && !popover(host)!.hidden;
+const thumbs = (m: Mounted) => m.events.filter((e) => e.kind === "thumbs").map((e) => e.value);
+
+describe("toolbar", () => {
+  it("is isolated in a shadow root, labelled, with thumbs that are toggle buttons", () => {
+    const { host } = setup({ locale: "en" });
+    expect(host.shadowRoot).not.toBeNull();
+    expect(host.shadowRoot!.querySelector("[role=group]")!.getAttribute("aria-label")).toBe("Feedback");
+    const up = part(host, "up");
+    const down = part(host, "down");
+    expect(up.getAttribute("aria-label")).toBe("Good answer");
+    expect(down.getAttribute("aria-label")).toBe("Bad answer");
+    expect(pressed(up)).toBe("false");
+    expect(pressed(down)).toBe("false");
+    expect(up.type).toBe("button");
+  });
+
+  it("speaks the page's language", () => {
+    const { host } = setup({ locale: "de" });
+    expect(part(host, "up").getAttribute("aria-label")).toBe("Gute Antwort");
+  });
+
+  it("thumbs up sends value 1; a second click retracts it with value 0", () => {
+    const m = setup();
+    const up = part(m.host, "up");
+    up.click();
+    expect(m.events[0]).toMatchObject({ kind: "thumbs", trace_id: "t1", value: 1, session_id: "s1" });
+    expect(m.events[0].event_id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(pressed(up)).toBe("true");
+    up.click();
+    expect(thumbs(m)).toEqual([1, 0]);
+    expect(pressed(up)).toBe("false");
+    expect(isOpen(m.host)).toBe(false);
+  });
+
+  it("a click on the thumb's icon counts as a click on the thumb", () => {
+    const m = setup();
+    const path = part(m.host, "up").querySelector("path")!;
+    path.dispatchEvent(new MouseEvent("click", { bubbles: true, composed: true }));
+    expect(thumbs(m)).toEqual([1]);
+  });
+
+  it("switching from up to down sends -1 and moves the pressed state", () => {
+    const m = setup();
+    part(m.host, "up").click();
+    part(m.host, "down").click();
+    expect(thumbs(m)).toEqual([1, -1]);
+    expect(pressed(part(m.host, "up"))).toBe("false");
+    expect(pressed(part(m.host, "down"))).toBe("true");
+  });
+
+  it("thumbs down sends -1 at once and opens the popover with the built-in and configured reasons", () => {
+    const m = setup({ reasons: [{ id: "slow", label: "Too slow" }], locale: "en" });
+    part(m.host, "down").click();
+    expect(thumbs(m)).toEqual([-1]);
+    expect(isOpen(m.host)).toBe(true);
+    const form = popover(m.host)!;
+    expect(form.getAttribute("role")).toBe("dialog");
+    expect(form.getAttribute("aria-label")).toBe("What went wrong?");
+    expect(parts(m.host, "chip").map((c) => [c.textContent, c.getAttribute("aria-pressed")])).toEqual([
+      ["Made things up", "false"],
+      ["Wrong format", "false"],
+      ["Refused", "false"],
+      ["Too long", "false"],
+      ["Too slow", "false"],
+    ]);
+    expect(part(m.host, "comment").getAttribute("aria-label")).toBe("Tell us more (optional)");
+  });
+
+  it("moves focus into the popover, to its first reason", () => {
+    const m = setup();
+    part(m.host, "down").click();
+    expect(m.host.shadowRoot!.activeElement).toBe(parts(m.host, "chip")[0]);
+  });
+
+  it("Escape closes the popover and gives focus back to the down button", () => {
+    const m = setup();
+    const down = part(m.host, "down");
+    down.click();
+    key(parts(m.host, "chip")[0], "Escape");
+    expect(isOpen(m.host)).toBe(false);
+    expect(m.host.shadowRoot!.activeElement).toBe(down);
+    // Closing is not a new vote.
+    expect(thumbs(m)).toEqual([-1]);
+  });
+
+  it("the close button closes the popover too", () => {
+    const m = setup();
+    part(m.host, "down").click();
+    part(m.host, "close").click();
+    expect(isOpen(m.host)).toBe(false);
+    expect(m.host.shadowRoot!.activeElement).toBe(part(m.host, "down"));
+  });
+
+  it("submit sends a thumbs -1 event with the chosen reasons and the comment, then closes", () => {
+    const m = setup({ reasons: [{ id: "slow", label: "Too slow" }] });
+    part(m.host, "down").click();
+    const chips = parts(m.host, "chip");
+    chips[0].click(); // hallucination
+    chips[4].click(); // slow
+    chips[2].click(); // refusal...
+    chips[2].click(); // ...changed my mind
+    expect(chips.map(pressed)).toEqual(["true", "false", "false", "false", "true"]);
+    part<HTMLTextAreaElement>(m.host, "comment").value = "  made up a citation  ";
+    part(m.host, "send").click();
+    expect(m.events).toHaveLength(2);
+    expect(m.events[1]).toMatchObject({
+      kind: "thumbs",
+      trace_id: "t1",
+      value: -1,
+      reasons: ["hallucination", "slow"],
+      comment: "made up a citation",
+    });
+    expect(isOpen(m.host)).toBe(false);
+    expect(pressed(part(m.host, "down"))).toBe("true");
+  });
+
+  it("submitting nothing sends nothing more", () => {
+    const m = setup();
+    part(m.host, "down").click();
+    part(m.host, "send").click();
+    expect(m.events).toHaveLength(1);
+    expect(isOpen(m.host)).toBe(false);
+  });
+
+  it("opens a fresh popover each time", () => {
+    const m = setup();
+    const down = part(m.host, "down");
+    down.click();
+    parts(m.host, "chip")[1].click();
+    part<HTMLTextAreaElement>(m.host, "comment").value = "old";
+    down.click(); // retract: closes
+    expect(isOpen(m.host)).toBe(false);
+    expect(thumbs(m)).toEqual([-1, 0]);
+    down.click();
+    expect(isOpen(m.host)).toBe(true);
+    expect(parts(m.host, "chip").map(pressed)).toEqual(["false", "false", "false", "false"]);
+    expect(part<HTMLTextAreaElement>(m.host, "comment").value).toBe("");
+  });
+
+  it("does not open a popover when neither reasons nor comments are asked for", () => {
+    const m = setup({ signals: ["thumbs"] });
+    part(m.host, "down").click();
+    expect(thumbs(m)).toEqual([-1]);
+    expect(popover(m.host)).toBeNull();
+  });
+
+  it("asks only for a comment when reasons are off", () => {
+    const m = setup({ signals: ["thumbs", "comment"] });
+    part(m.host, "down").click();
+    expect(parts(m.host, "chip")).toHaveLength(0);
+    expect(m.host.shadowRoot!.activeElement).toBe(part(m.host, "comment"));
+  });
+
+  it("shows stars only with the rating signal, and sends the rating", () => {
+    expect(parts(setup().host, "star")).toHaveLength(0);
+    document.body.innerHTML = "";
+    const m = setup({ signals: ["thumbs", "rating"], locale: "en" });
+    const stars = parts(m.host, "star");
+    expect(stars).toHaveLength(5);
+    expect(stars[2].getAttribute("aria-label")).toBe("Rate 3 of 5");
+    stars[3].click();
+    expect(m.events[0]).toMatchObject({ kind: "rating", value: 4 });
+    expect(stars.map(pressed)).toEqual(["true", "true", "true", "true", "false"]);
+  });
+
+  it("shows no thumbs without the thumbs signal", () => {
+    const m = setup({ signals: ["rating"] });
+    expect(parts(m.host, "up")).toHaveLength(0);
+    expect(parts(m.host, "star")).toHaveLength(5);
+  });
+
+  it("keeps every toolbar of a trace in step", () => {
+    document.body.append(answer("t1"), answer("t1"));
+    mount();
+    const [a, b] = toolbars();
+    part(a, "up").click();
+    expect(pressed(part(b, "up"))).toBe("true");
+  });
+
+  it("says thanks once the server accepted the vote, and 'not sent' when it rejected it", async () => {
+    const m = setup({ locale: "en" });
+    const status = () => m.host.shadowRoot!.querySelector("[role=status]")!.textContent;
+    part(m.host, "up").click();
+    expect(status()).toBe("");
+    await m.core.queue.flush();
+    expect(status()).toBe("Thanks!");
+
+    m.send.mockImplementation(async (_e: string, payload: string) => ({
+      status: 200,
+      retryAfter: 0,
+      results: JSON.parse(payload).events.map((e: WireEvent) => ({
+        event_id: e.event_id,
+        status: "rejected",
+        error: { code: "token_expired", message: "expired" },
+      })),
+    }));
+    part(m.host, "up").click();
+    expect(status()).toBe("");
+    await m.core.queue.flush();
+    expect(status()).toBe("Not sent");
+  });
+
+  it("follows a fixed theme", () => {
+    expect(setup({ theme: "dark" }).host.dataset.theme).toBe("dark");
+  });
+});
