@@ -72,12 +72,18 @@ def shoot(base: str) -> None:
         toolbar.locator("textarea").fill("The JSON is wrapped in a code fence.")
         turn = page.locator(".turn").last.bounding_box()
         popover = toolbar.locator("form").bounding_box()
-        scroll = page.evaluate("scrollY")  # boxes are in viewport coordinates, the clip in page ones
+        # Boxes are in viewport coordinates, the clip in page coordinates.
+        scroll = page.evaluate("scrollY")
         top, bottom = scroll + turn["y"] - 16, scroll + popover["y"] + popover["height"] + 16
         page.screenshot(
             path=DOCS / "widget.png",
             full_page=True,
-            clip={"x": turn["x"] - 16, "y": top, "width": turn["width"] + 32, "height": bottom - top},
+            clip={
+                "x": turn["x"] - 16,
+                "y": top,
+                "width": turn["width"] + 32,
+                "height": bottom - top,
+            },
         )
         print("wrote docs/widget.png")
         browser.close()
