@@ -585,7 +585,7 @@ def test_a_large_configured_batch_is_stored_whole(project, post_events):
     events = [make_event(project, kind="copy", metadata={"n": n}) for n in range(1200)]
     with override_settings(FEEDBACK_LOOP={"MAX_BATCH_SIZE": 1200, "MAX_BODY_BYTES": 10**7}):
         body = post_events(project, events).json()
-        again = post_events(project, events[:10] + [make_event(project)]).json()
+        again = post_events(project, [*events[:10], make_event(project)]).json()
     assert body["accepted"] == 1200
     assert (again["accepted"], again["duplicates"]) == (1, 10)
     assert FeedbackEvent.objects.count() == 1201

@@ -1,7 +1,7 @@
 // window.FeedbackLoop: the public API. Every method catches its own errors and reports them
 // through on("error"); calls made before init() wait for it.
 
-import { Attacher, type AttachInfo } from "./attach";
+import { type Attacher, type AttachInfo, createAttacher } from "./attach";
 import { defaults, type Options } from "./config";
 import { type Core, createCore } from "./core";
 import { listen } from "./signals";
@@ -47,7 +47,7 @@ export function create(): FeedbackLoop {
       o.batchSize = Math.min(o.batchSize, 100); // the server takes at most 100
       core = createCore(o);
       for (const [name, callback] of listeners) core.on(name, callback);
-      attacher = new Attacher(core);
+      attacher = createAttacher(core);
       const start = () => {
         attacher!.start();
         listen(core!, attacher!);

@@ -56,8 +56,8 @@ export interface Core {
   /** Press a thumb: the same thumb again retracts the vote. Returns the new vote. */
   flip(id: string, value: number): number;
   rate(id: string, value: number): void;
-  /** The page is being hidden or left: mark abandoned answers and hand the outbox over. */
-  leave(): void;
+  /** The page is being hidden or left: mark an abandoned answer, hand the outbox over. */
+  leave(staying?: boolean): void;
 }
 
 export function createCore(o: Options): Core {
@@ -149,14 +149,23 @@ export function createCore(o: Options): Core {
       state(id).rating = value;
       decide(id, "rating", { value });
     },
-    leave() {
+    leave(staying) {
+      // Only the newest answer can be abandoned, and not when the user is moving on in the
+      // conversation (a form was just submitted: a server-rendered chat's next question).
+      let st: TraceState | undefined;
+      for (const t of traces.values()) if (t.at && !(st && st.at! > t.at)) st = t;
       const now = Date.now();
-      if (o.signals.includes("abandon"))
-        for (const st of traces.values())
-          if (st.at && !st.signaled && !st.abandoned && now - st.at < o.abandonAfter * 1000) {
-            st.abandoned = true;
-            track("abandon", st.id, { metadata: { after_ms: now - st.at } });
-          }
+      if (
+        st &&
+        !staying &&
+        !st.signaled &&
+        !st.abandoned &&
+        now - st.at! < o.abandonAfter * 1000 &&
+        o.signals.includes("abandon")
+      ) {
+        st.abandoned = true;
+        track("abandon", st.id, { metadata: { after_ms: now - st.at! } });
+      }
       queue.beacon();
     },
   };

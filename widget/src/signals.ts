@@ -101,7 +101,9 @@ export function listen(core: Core, attacher: Attacher) {
     );
   };
 
-  const leave = guard(() => core.leave());
+  let submitted = 0;
+  document.addEventListener("submit", () => (submitted = Date.now()));
+  const leave = guard(() => core.leave(Date.now() - submitted < 5000));
   addEventListener("pagehide", leave);
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "hidden") leave();

@@ -91,6 +91,18 @@ describe("attach", () => {
     expect(part(host, "up").getAttribute("aria-pressed")).toBe("false");
   });
 
+  it("gives the toolbar back when a morphing re-render drops it but keeps the answer", async () => {
+    const a = answer("t1");
+    document.body.append(a);
+    mount();
+    part(toolbars()[0], "up").click();
+    toolbars()[0].remove(); // idiomorph / morphdom remove nodes the new HTML does not have
+    await settle();
+    expect(toolbars()).toHaveLength(1);
+    expect(toolbarOf(a)).not.toBeNull();
+    expect(part(toolbarOf(a)!, "up").getAttribute("aria-pressed")).toBe("true");
+  });
+
   it("removes the toolbar of an answer that leaves the page", async () => {
     const a = answer("t1");
     document.body.append(a);

@@ -1,6 +1,6 @@
 import { watched } from "./setup";
 import { vi } from "vitest";
-import { Attacher } from "../src/attach";
+import { type Attacher, createAttacher } from "../src/attach";
 import { defaults, type Options } from "../src/config";
 import { type Core, createCore } from "../src/core";
 import type { QueueOptions } from "../src/queue";
@@ -103,7 +103,7 @@ export function mount(over: TestOptions = {}): Mounted {
   const core = createCore(o);
   const events: WireEvent[] = [];
   core.on("queued", (e) => events.push(e as WireEvent));
-  const attacher = new Attacher(core);
+  const attacher = createAttacher(core);
   attacher.start();
   listen(core, attacher);
   return { core, attacher, events, send: (o as unknown as QueueOptions).send as ReturnType<typeof vi.fn> };

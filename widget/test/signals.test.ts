@@ -269,8 +269,25 @@ describe("abandonment", () => {
     await settle();
     (toolbars()[1].shadowRoot!.querySelector("[part~=up]") as HTMLElement).click();
     window.dispatchEvent(new Event("pagehide"));
-    expect(kinds(events)).toEqual(["thumbs", "abandon"]);
-    expect(events[1].trace_id).toBe("t0");
+    // Only the newest answer can be abandoned, and it got a vote: the older t0 is not.
+    expect(kinds(events)).toEqual(["thumbs"]);
+  });
+
+  it("abandons only the newest answer", async () => {
+    const { events } = streamed();
+    document.body.append(answer("t1"), answer("t2"));
+    await settle();
+    window.dispatchEvent(new Event("pagehide"));
+    expect(events.map((e) => [e.kind, e.trace_id])).toEqual([["abandon", "t2"]]);
+  });
+
+  it("does not count leaving by a form just submitted (the chat's next question) as abandonment", () => {
+    const { events } = streamed();
+    const form = document.createElement("form");
+    document.body.append(form);
+    form.dispatchEvent(new Event("submit", { bubbles: true }));
+    window.dispatchEvent(new Event("pagehide"));
+    expect(events).toEqual([]);
   });
 
   it("does not send abandon once abandonAfter seconds have passed", async () => {
