@@ -4,10 +4,11 @@
 
 Two figures, each the median of --runs page loads:
 
-* attach: a page already holds 1,000 answers; the time FeedbackLoop.init() takes to give every
-  one of them its toolbar (synchronous main-thread time), and the main thread's whole busy time
-  from init() until two frames later (observer callbacks, style and layout of the toolbars),
-  read from the DevTools Performance domain (TaskDuration).
+* attach: a page already holds 1,000 answers; the time FeedbackLoop.init() takes to attach all
+  of them (synchronous main-thread time), and the main thread's whole busy time from init()
+  until two frames later (observer callbacks, drawing the toolbars near the viewport, style and
+  layout), read from the DevTools Performance domain (TaskDuration). Then it scrolls to the end
+  and checks that the last answer got its toolbar.
 * streaming: 2,000 token updates stream into one answer, one per task, as a chat UI does; the
   main thread's busy time with the widget attached versus the same page without the widget,
   and the time spent in the widget's own observer callbacks (timed in the page, the precise
@@ -127,10 +128,16 @@ def measure_attach(browser, base: str) -> dict[str, float]:
     )
     page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
     busy = task_ms(cdp) - before
-    toolbars = page.evaluate("document.querySelectorAll('[data-feedback-toolbar]').length")
+    drawn = page.evaluate("document.querySelectorAll('[data-feedback-toolbar]').length")
+    # Toolbars are drawn as answers come near the viewport: scrolling to the end draws the
+    # last answer's.
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    page.wait_for_function(
+        "document.querySelector('#log').lastElementChild.hasAttribute('data-feedback-toolbar')"
+    )
     page.close()
-    assert toolbars == 1000, f"expected 1000 toolbars, got {toolbars}"
-    return {"sync_ms": sync_ms, "busy_ms": busy}
+    assert 0 < drawn < 1000, f"{drawn} toolbars drawn at once"
+    return {"sync_ms": sync_ms, "busy_ms": busy, "drawn": drawn}
 
 
 def measure_stream(browser, base: str, mode: str, widget: bool, tokens: int) -> tuple[float, float]:
@@ -183,6 +190,7 @@ def main() -> None:
     rows = [
         ("attach 1,000 answers: init() (sync)", median(a["sync_ms"] for a in attach), "< 50 ms"),
         ("attach 1,000 answers: main thread busy", median(a["busy_ms"] for a in attach), ""),
+        ("  toolbars drawn at once (near the viewport)", median(a["drawn"] for a in attach), ""),
     ]
     overheads = {}
     for mode, runs in stream.items():

@@ -2,10 +2,12 @@
 // re-rendered by a framework, and those inside open shadow roots.
 //
 // Streaming answers change token by token; a mutation inside an answer that is already known
-// costs one closest() call, never a scan of the page.
+// costs one closest() call, never a scan of the page. Toolbars are drawn when their answer
+// comes within a screen of the viewport: a page holding a thousand answers pays for the few
+// on screen, and attaching adds nothing to the page until then.
 
 import type { Core } from "./core";
-import { drawers, toolbar } from "./toolbar";
+import { toolbar } from "./toolbar";
 
 export interface AttachInfo {
   traceId?: string;
@@ -17,18 +19,32 @@ export interface Attacher {
   start(): void;
   /** Attach one element; `appeared` marks it as newly shown (for abandonment). */
   attach(el: Element, info?: AttachInfo, appeared?: boolean): void;
-  /** Answer element -> its toolbar host (null when the host draws its own buttons). */
-  hosts: WeakMap<Element, HTMLElement | null>;
+  /** Answers attached (drawn, waiting to be drawn, or drawing nothing with toolbar "none"). */
+  known: WeakSet<Element>;
 }
 
 const traceOf = (el: Element) => el.getAttribute("data-feedback-trace");
 
 export function createAttacher(core: Core): Attacher {
   const { selector } = core.o;
-  const hosts = new WeakMap<Element, HTMLElement | null>();
+  const hosts = new WeakMap<Element, HTMLElement>();
+  /** Answers attached (drawn, waiting to be drawn, or drawing nothing with toolbar "none"). */
+  const known = new WeakSet<Element>();
   /** Toolbar host -> its answer, to give a toolbar back when a re-render drops it. */
   const owners = new WeakMap<Element, Element>();
   const roots = new WeakSet<Node>();
+  const io = new IntersectionObserver(
+    (entries) => {
+      for (const { target, isIntersecting } of entries)
+        if (isIntersecting && target.isConnected) {
+          io.unobserve(target);
+          const host = toolbar(core, core.state(traceOf(target)!), target);
+          owners.set(host, target);
+          hosts.set(target, host);
+        }
+    },
+    { rootMargin: "100%" },
+  );
 
   const watch = (root: Document | ShadowRoot) => {
     roots.add(root);
@@ -47,7 +63,7 @@ export function createAttacher(core: Core): Attacher {
     for (const el of found) attach(el, {}, appeared);
     for (const el of [root, ...root.querySelectorAll("*")] as Element[]) {
       const shadow = el.shadowRoot;
-      if (shadow && !drawers.has(el) && !roots.has(shadow)) {
+      if (shadow && !owners.has(el) && !roots.has(shadow)) {
         watch(shadow);
         found.push(...scan(shadow, appeared));
       }
@@ -65,15 +81,18 @@ export function createAttacher(core: Core): Attacher {
     if (from) st.from = from;
     if (appeared && !st.at) st.at = Date.now();
     if (!traceOf(el)) el.setAttribute("data-feedback-trace", id);
-    const known = hosts.get(el);
-    if (known !== undefined && (!known || known.isConnected)) return; // no double toolbars
-    let host: HTMLElement | null = null;
-    if (core.o.toolbar !== "none") {
-      host = toolbar(core, st);
-      owners.set(host, el);
-      el.after(host);
-    }
-    hosts.set(el, host);
+    const host = hosts.get(el);
+    if (known.has(el) && !(host && !host.isConnected)) return; // no double toolbars
+    known.add(el);
+    if (core.o.toolbar !== "none") io.observe(el);
+  };
+
+  /** Forget an answer: its toolbar goes, and it is no longer watched. */
+  const drop = (el: Element) => {
+    hosts.get(el)?.remove();
+    hosts.delete(el);
+    known.delete(el);
+    io.unobserve(el);
   };
 
   const observer = new MutationObserver((records) => {
@@ -82,25 +101,23 @@ export function createAttacher(core: Core): Attacher {
         const target = record.target as Element;
         if (record.type === "attributes") {
           if (target.matches(selector)) {
-            hosts.get(target)?.remove();
-            hosts.delete(target);
+            drop(target);
             attach(target);
           }
           continue;
         }
         for (const node of record.removedNodes as NodeListOf<Element>) {
           // The answer left the page: its toolbar goes too.
-          hosts.get(node)?.remove();
-          hosts.delete(node);
+          if (known.has(node)) drop(node);
           // A toolbar removed while its answer stays (a morphing re-render): draw it again.
           const owner = owners.get(node);
           if (owner?.isConnected) attach(owner);
         }
         // Text streaming into a known answer: nothing to do.
         const answer = target.nodeType === 1 ? target.closest(selector) : null;
-        if (answer && hosts.has(answer)) continue;
+        if (answer && known.has(answer)) continue;
         for (const node of record.addedNodes)
-          if (node.nodeType === 1 && !drawers.has(node as Element)) scan(node as Element, true);
+          if (node.nodeType === 1 && !owners.has(node as Element)) scan(node as Element, true);
       }
     } catch (error) {
       core.emit("error", error);
@@ -108,7 +125,7 @@ export function createAttacher(core: Core): Attacher {
   });
 
   return {
-    hosts,
+    known,
     attach,
     start() {
       watch(document);

@@ -87,30 +87,10 @@ function popover(core: Core): HTMLFormElement {
 }
 
 
-/** Toolbar hosts, with the function that draws each one's buttons. */
-export const drawers = new WeakMap<Element, () => void>();
-let io: IntersectionObserver | undefined;
-
-/** The toolbar's host for one answer (not yet in the page). Its buttons are drawn when it
- * comes within a screen of the viewport: a page holding a thousand answers pays for the few
- * on screen. */
-export function toolbar(core: Core, st: TraceState): HTMLElement {
+/** Draw the toolbar for an answer, right after it; returns the toolbar's host element. */
+export function toolbar(core: Core, st: TraceState, answer: Element): HTMLElement {
   const host = h("div", { "data-feedback-toolbar": "", "data-theme": core.o.theme });
-  drawers.set(host, () => draw(core, st, host));
-  (io ||= new IntersectionObserver(
-    (entries) => {
-      for (const entry of entries)
-        if (entry.isIntersecting) {
-          io!.unobserve(entry.target);
-          drawers.get(entry.target)!();
-        }
-    },
-    { rootMargin: "100%" },
-  )).observe(host);
-  return host;
-}
-
-function draw(core: Core, st: TraceState, host: HTMLElement) {
+  answer.after(host);
   const root = host.attachShadow({ mode: "open" });
   if (!sheet) {
     sheet = new CSSStyleSheet();
@@ -179,4 +159,5 @@ function draw(core: Core, st: TraceState, host: HTMLElement) {
 
   st.paint.add(paint);
   paint();
+  return host;
 }

@@ -1,13 +1,22 @@
 import { describe, expect, it, vi } from "vitest";
-import { answer, mount, part, settle, toolbars } from "./helpers";
+import { answer, drawVisible, mount, part, settle, toolbars } from "./helpers";
 
 /** The toolbar drawn for an answer: the element right after it. */
 const toolbarOf = (el: Element) => {
+  drawVisible();
   const next = el.nextElementSibling;
   return next?.hasAttribute("data-feedback-toolbar") ? (next as HTMLElement) : null;
 };
 
 describe("attach", () => {
+  it("adds nothing to the page until an answer comes near the viewport", () => {
+    document.body.append(answer("t1"), answer("t2"));
+    mount();
+    expect(document.querySelectorAll("[data-feedback-toolbar]")).toHaveLength(0);
+    drawVisible(); // the browser reports both answers within a screen of the viewport
+    expect(document.querySelectorAll("[data-feedback-toolbar]")).toHaveLength(2);
+  });
+
   it("gives each answer on the page at start one toolbar, right after it", () => {
     const a = answer("t1");
     const b = answer("t2");
@@ -188,8 +197,8 @@ describe("attach", () => {
     document.body.append(b);
     await settle();
     expect(toolbars()).toHaveLength(0);
-    expect(attacher.hosts.has(a)).toBe(true);
-    expect(attacher.hosts.has(b)).toBe(true);
+    expect(attacher.known.has(a)).toBe(true);
+    expect(attacher.known.has(b)).toBe(true);
   });
 
   it("uses data-selector's selector instead of data-feedback-trace to find answers", async () => {
