@@ -1072,3 +1072,15 @@ def test_secret_key_is_stored_as_sha256(project, secret):
     # What the bearer check relies on: a digest lookup, not the key itself.
     assert project.secret_key_hash == hashlib.sha256(secret.encode()).hexdigest()
     assert secret not in {str(v) for v in Project.objects.values().get(pk=project.pk).values()}
+
+
+def test_trace_ids_with_slashes_have_a_detail_page(api, project):
+    TraceFactory(project=project, trace_id="conv/42/answer-1")
+
+    found = api.get("/traces/conv/42/answer-1")
+    missing = api.get("/traces/conv/42/nope")
+
+    assert found.status_code == 200
+    assert found.json()["trace_id"] == "conv/42/answer-1"
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "not_found"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import django_filters as filters
+from django import forms
 from django.db.models import Exists, OuterRef, Q, TextField
 from django.db.models.functions import Cast
 
@@ -25,6 +26,12 @@ _KIND_COUNTERS = {
     EventKind.COPY: ("copy_count",),
     EventKind.ABANDON: ("abandon_count",),
 }
+
+
+class FloatFilter(filters.NumberFilter):
+    """A number filter over any finite float (NumberFilter's decimals stop at 1e50)."""
+
+    field_class = forms.FloatField
 
 
 def _events_of_trace(**lookups):
@@ -52,8 +59,8 @@ class TraceFilter(filters.FilterSet):
         choices=EventKind.choices, method="filter_kind", help_text="Has a signal of this kind."
     )
     sentiment = filters.MultipleChoiceFilter(choices=Sentiment.choices)
-    score_min = filters.NumberFilter(field_name="score", lookup_expr="gte")
-    score_max = filters.NumberFilter(field_name="score", lookup_expr="lte")
+    score_min = FloatFilter(field_name="score", lookup_expr="gte")
+    score_max = FloatFilter(field_name="score", lookup_expr="lte")
     created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
     signal_after = filters.IsoDateTimeFilter(field_name="last_signal_at", lookup_expr="gte")
@@ -103,8 +110,8 @@ class EventFilter(filters.FilterSet):
         method="filter_sentiment",
         help_text="positive: thumbs up or rating >= 4; negative: thumbs down or rating <= 2.",
     )
-    score_min = filters.NumberFilter(field_name="value", lookup_expr="gte")
-    score_max = filters.NumberFilter(field_name="value", lookup_expr="lte")
+    score_min = FloatFilter(field_name="value", lookup_expr="gte")
+    score_max = FloatFilter(field_name="value", lookup_expr="lte")
     created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
     error_mode = filters.CharFilter(method="filter_error_mode", help_text="A reason the user gave.")

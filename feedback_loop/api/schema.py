@@ -85,10 +85,29 @@ class CaptureResponseSerializer(serializers.Serializer):
 class ErrorBodySerializer(serializers.Serializer):
     code = serializers.CharField()
     message = serializers.CharField()
+    fields = serializers.DictField(
+        required=False, help_text="For invalid requests: the errors of each field."
+    )
 
 
 class ErrorSerializer(serializers.Serializer):
     error = ErrorBodySerializer()
+
+
+def errors(*statuses: int) -> dict:
+    """OpenAPI responses for the error statuses a server API endpoint can answer."""
+    from drf_spectacular.utils import OpenApiResponse
+
+    meaning = {
+        400: "The request or a filter is not valid.",
+        401: "No credentials, or a public or unknown key.",
+        403: "Signed in, but not staff.",
+        404: "No such trace, or a stale page cursor.",
+        503: "Storage unavailable; see Retry-After.",
+    }
+    return {
+        status: OpenApiResponse(ErrorSerializer, description=meaning[status]) for status in statuses
+    }
 
 
 def document(**kwargs):

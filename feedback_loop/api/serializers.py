@@ -37,6 +37,20 @@ class TraceBatchSerializer(serializers.Serializer):
         return value
 
 
+class StatsQuerySerializer(serializers.Serializer):
+    days = serializers.IntegerField(
+        min_value=1,
+        max_value=365,
+        default=30,
+        help_text="The window, in days back from now.",
+        error_messages={
+            "min_value": "From 1 to 365.",
+            "max_value": "From 1 to 365.",
+            "invalid": "A whole number of days.",
+        },
+    )
+
+
 class TraceResultSerializer(serializers.Serializer):
     trace_id = serializers.CharField()
     token = serializers.CharField()

@@ -5,6 +5,6 @@ from feedback_loop.api import views
 urlpatterns = [
     path("events", views.EventsView.as_view(), name="events"),
     path("traces", views.TraceListView.as_view(), name="traces"),
-    path("traces/<str:trace_id>", views.TraceDetailView.as_view(), name="trace-detail"),
+    path("traces/<path:trace_id>", views.TraceDetailView.as_view(), name="trace-detail"),
     path("stats", views.StatsView.as_view(), name="stats"),
 ]

@@ -6,9 +6,11 @@ import logging
 from collections import Counter
 from datetime import timedelta
 
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Avg, Count, F, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce, TruncDate
+from django.http import Http404
 from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.openapi import AutoSchema
@@ -26,6 +28,7 @@ from feedback_loop.api.authentication import IsProjectOrStaff, SecretKeyAuthenti
 from feedback_loop.api.pagination import NewestFirstPagination
 from feedback_loop.api.serializers import (
     EventSerializer,
+    StatsQuerySerializer,
     TraceBatchResultSerializer,
     TraceBatchSerializer,
     TraceSerializer,
@@ -47,6 +50,11 @@ def exception_handler(exc, context):
         )
         response["Retry-After"] = str(app_settings.RETRY_AFTER_SECONDS)
         return response
+    # DRF turns Django's Http404 and PermissionDenied into its own; do it first to reshape them.
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
@@ -109,6 +117,7 @@ class TraceListView(ServerAPIView, generics.ListAPIView):
     @schema.document(
         summary="List traces",
         parameters=[_project_param],
+        responses={200: TraceSerializer(many=True), **schema.errors(400, 401, 403, 404, 503)},
         tags=["traces"],
         operation_id="traces_list",
     )
@@ -118,7 +127,7 @@ class TraceListView(ServerAPIView, generics.ListAPIView):
     @schema.document(
         summary="Register or update traces, get their tokens",
         request=TraceBatchSerializer,
-        responses={200: TraceBatchResultSerializer},
+        responses={200: TraceBatchResultSerializer, **schema.errors(400, 401, 403, 503)},
         tags=["traces"],
         operation_id="traces_upsert",
     )
@@ -187,7 +196,12 @@ class TraceDetailView(ServerAPIView, generics.RetrieveAPIView):
     def get_queryset(self):
         return TraceListView.get_queryset(self)
 
-    @schema.document(summary="One trace", parameters=[_project_param], tags=["traces"])
+    @schema.document(
+        summary="One trace",
+        parameters=[_project_param],
+        responses={200: TraceSerializer, **schema.errors(401, 403, 404, 503)},
+        tags=["traces"],
+    )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
@@ -225,7 +239,12 @@ class EventsView(ServerAPIView, generics.ListAPIView):
     def get_queryset(self):
         return self.scope(FeedbackEvent.objects.with_current()).select_related("project")
 
-    @schema.document(summary="List feedback events", parameters=[_project_param], tags=["events"])
+    @schema.document(
+        summary="List feedback events",
+        parameters=[_project_param],
+        responses={200: EventSerializer(many=True), **schema.errors(400, 401, 403, 404, 503)},
+        tags=["events"],
+    )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
@@ -247,7 +266,7 @@ class StatsView(ServerAPIView):
         tags=["stats"],
         parameters=[
             _project_param,
-            OpenApiParameter("days", int, description="Window in days, 1-365 (default 30)."),
+            StatsQuerySerializer,
         ],
         responses={
             200: inline_serializer(
@@ -260,17 +279,14 @@ class StatsView(ServerAPIView):
                     "by_error_mode": serializers.ListField(child=serializers.DictField()),
                     "by_model": serializers.ListField(child=serializers.DictField()),
                 },
-            )
+            ),
+            **schema.errors(400, 401, 403, 503),
         },
     )
     def get(self, request, *args, **kwargs):
-        try:
-            days = int(request.query_params.get("days", 30))
-        except ValueError:
-            raise exceptions.ValidationError({"days": ["A whole number of days."]}) from None
-        if not 1 <= days <= 365:
-            raise exceptions.ValidationError({"days": ["From 1 to 365."]})
-        since = timezone.now() - timedelta(days=days)
+        query = StatsQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        since = timezone.now() - timedelta(days=query.validated_data["days"])
         events = self.scope(FeedbackEvent.objects.all()).filter(timestamp__gte=since)
         votes = events.current().filter(kind__in=[EventKind.THUMBS, EventKind.RATING])
         up = Count("id", filter=Q(kind=EventKind.THUMBS, value__gt=0))
