@@ -7,6 +7,7 @@ cleared on ``setting_changed``, so ``override_settings`` works in tests.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -75,6 +76,7 @@ _RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(s|sec|second|m|min|minute|h|hour|d|day)
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
+@functools.lru_cache(maxsize=32)  # read on every capture request
 def parse_rate(rate: str | None) -> tuple[int, int] | None:
     """``"120/min"`` -> ``(120, 60)``; ``None`` -> ``None``; raises ``ValueError`` if malformed."""
     if rate is None:
@@ -104,6 +106,11 @@ def validate(user_settings: dict[str, Any]) -> list[str]:
                 parse_rate(value)
             except ValueError as exc:
                 problems.append(f"FEEDBACK_LOOP['THROTTLE_RATE']: {exc}.")
+            except TypeError:  # unhashable for the cache, so not a rate string either
+                problems.append(
+                    f"FEEDBACK_LOOP['THROTTLE_RATE'] must be a string such as '600/min', "
+                    f"not {value!r}."
+                )
     return problems
 
 

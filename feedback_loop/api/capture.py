@@ -125,7 +125,7 @@ def _preflight_allowed(request: HttpRequest, origin: str) -> bool:
     try:
         if key:
             project = project_for_public_key(key)
-            return project is not None and origin_allowed(origin, list(project.origins))
+            return project is not None and origin_allowed(origin, project.origins)
         allowlists = Project.objects.filter(is_active=True).values_list(
             "allowed_origins", flat=True
         )
@@ -145,7 +145,7 @@ def _capture(request: HttpRequest, origin: str | None) -> HttpResponse:
         )
     key = key if key is not None else header_key
     project = _project(key)
-    if origin is not None and not origin_allowed(origin, list(project.origins)):
+    if origin is not None and not origin_allowed(origin, project.origins):
         raise CaptureError(
             403, "origin_not_allowed", f"Origin {origin} is not allowed for this project."
         )

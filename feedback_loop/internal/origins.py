@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
@@ -60,7 +61,7 @@ def validate_allowlist(text: str) -> None:
         )
 
 
-def origin_allowed(origin: str, allowlist: list[str]) -> bool:
+def origin_allowed(origin: str, allowlist: Sequence[str]) -> bool:
     """Whether a browser's ``Origin`` header matches an allowlist; an empty list allows any."""
     if not allowlist or "*" in allowlist:
         return True
