@@ -72,8 +72,14 @@ if os.environ.get("REDIS_CACHE_URL"):
         "LOCATION": os.environ["REDIS_CACHE_URL"],
     }
 
+# Celery: Redis (or RabbitMQ) in production; without a broker the demo runs tasks eagerly, in
+# the web process, right after each capture.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or None
 CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL is None
+# With late acknowledgement, a worker reserves one message at a time per process.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_IGNORE_RESULT = True
 
 AUTH_PASSWORD_VALIDATORS = []
 LANGUAGE_CODE = "en-us"

@@ -48,10 +48,26 @@ DEFAULTS: dict[str, Any] = {
     "DEFAULT_PROJECT": None,
     # Where the template tag points the widget; None means reverse("feedback_loop:events").
     "ENDPOINT_URL": None,
+    # Processing pipeline (Celery). Queue one task per accepted batch; when False, only the
+    # sweeper picks events up.
+    "ENQUEUE_ON_CAPTURE": True,
+    # Seconds capture stops trying the broker after a failed send (the sweeper catches up).
+    "ENQUEUE_PAUSE_SECONDS": 5,
+    # Unprocessed events older than this are queued again by the sweeper.
+    "SWEEP_AFTER_SECONDS": 120,
+    # Most events one sweep queues, and events per task it queues.
+    "SWEEP_MAX_EVENTS": 200_000,
+    "PROCESS_BATCH_SIZE": 500,
+    # Traces rolled up per database transaction.
+    "PROCESS_CHUNK_TRACES": 200,
+    # Suggests error modes for negative traces: a callable (trace, events) -> slugs.
+    "TRIAGE_CLASSIFIER": "feedback_loop.triage.suggest_error_modes",
+    # Rows deleted per statement by the retention task.
+    "RETENTION_BATCH_SIZE": 1000,
 }
 
 # Settings holding dotted paths, imported on first access.
-IMPORT_STRINGS: set[str] = set()
+IMPORT_STRINGS: set[str] = {"TRIAGE_CLASSIFIER"}
 
 POSITIVE_INTS = {
     "MAX_BATCH_SIZE",
@@ -69,8 +85,18 @@ POSITIVE_INTS = {
     "MAX_TRACE_BATCH_SIZE",
     "PAGE_SIZE",
     "MAX_PAGE_SIZE",
+    "SWEEP_MAX_EVENTS",
+    "PROCESS_BATCH_SIZE",
+    "PROCESS_CHUNK_TRACES",
+    "RETENTION_BATCH_SIZE",
 }
-NON_NEGATIVE_INTS = {"CLOCK_SKEW_SECONDS", "NUM_PROXIES", "PROJECT_CACHE_SECONDS"}
+NON_NEGATIVE_INTS = {
+    "CLOCK_SKEW_SECONDS",
+    "NUM_PROXIES",
+    "PROJECT_CACHE_SECONDS",
+    "ENQUEUE_PAUSE_SECONDS",
+    "SWEEP_AFTER_SECONDS",
+}
 
 _RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(s|sec|second|m|min|minute|h|hour|d|day)\s*$")
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -110,6 +136,18 @@ def validate(user_settings: dict[str, Any]) -> list[str]:
                 problems.append(
                     f"FEEDBACK_LOOP['THROTTLE_RATE'] must be a string such as '600/min', "
                     f"not {value!r}."
+                )
+        elif name == "ENQUEUE_ON_CAPTURE" and not isinstance(value, bool):
+            problems.append("FEEDBACK_LOOP['ENQUEUE_ON_CAPTURE'] must be True or False.")
+        elif name in IMPORT_STRINGS:
+            if isinstance(value, str):
+                try:
+                    import_string(value)
+                except ImportError as exc:
+                    problems.append(f"FEEDBACK_LOOP[{name!r}]: cannot import {value!r} ({exc}).")
+            elif not callable(value):
+                problems.append(
+                    f"FEEDBACK_LOOP[{name!r}] must be a dotted path or a callable, not {value!r}."
                 )
     return problems
 

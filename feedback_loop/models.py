@@ -260,6 +260,8 @@ class FeedbackEvent(models.Model):
             ),
             models.Index(fields=["project", "kind", "-timestamp"], name="fl_event_kind"),
             models.Index(fields=["project", "-created_at"], name="fl_event_recent"),
+            models.Index(fields=["project", "session_id", "kind"], name="fl_event_session"),
+            models.Index(fields=["project", "user_id"], name="fl_event_user"),
             models.Index(
                 fields=["created_at"],
                 name="fl_event_unprocessed",
@@ -367,7 +369,18 @@ class Dataset(models.Model):
         _("rule"),
         null=True,
         blank=True,
-        help_text=_("Trace filters (as in the API) whose new matches are added automatically."),
+        help_text=_(
+            'Traces matching it are added by a periodic task, e.g. {"filters": {"sentiment": '
+            '"negative", "model": "gpt-4o"}, "sample_rate": 0.2}. The filters are those of the '
+            "API's trace list."
+        ),
+    )
+    rule_checked_at = models.DateTimeField(
+        _("rule last applied"),
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_("Traces updated since then are matched against the rule on its next run."),
     )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
@@ -382,6 +395,76 @@ class Dataset(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        from feedback_loop.internal.datasets import RuleError, parse_rule
+
+        if self.rule is not None:
+            try:
+                parse_rule(self.rule)
+            except RuleError as exc:
+                raise ValidationError({"rule": str(exc)}) from None
+
+
+class PairSource(models.TextChoices):
+    EDIT = "edit", _("edit: the user's version over the model's")
+    REGENERATE = "regenerate", _("regenerate: the accepted answer over the discarded one")
+    SESSION = "session", _("votes: the liked answer over the disliked one, same input")
+
+
+class PreferencePair(models.Model):
+    """(prompt, chosen, rejected) found by the pipeline; stored once per ``dedupe_key``."""
+
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="pairs", verbose_name=_("project")
+    )
+    source = models.CharField(_("source"), max_length=16, choices=PairSource.choices)
+    trace = models.ForeignKey(
+        Trace,
+        on_delete=models.CASCADE,
+        related_name="pairs",
+        verbose_name=_("trace"),
+        help_text=_("The answer the signal was on (the chosen one for regenerates and votes)."),
+    )
+    rejected_trace = models.ForeignKey(
+        Trace,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="rejected_in_pairs",
+        verbose_name=_("rejected trace"),
+    )
+    event = models.ForeignKey(
+        FeedbackEvent,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("source event"),
+    )
+    prompt = models.TextField(_("prompt"), blank=True)
+    chosen = models.TextField(_("chosen"))
+    rejected = models.TextField(_("rejected"))
+    session_id = models.CharField(_("session id"), max_length=128, blank=True)
+    user_id = models.CharField(_("end user id"), max_length=128, blank=True)
+    dedupe_key = models.CharField(_("dedupe key"), max_length=200, editable=False)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("preference pair")
+        verbose_name_plural = _("preference pairs")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "dedupe_key"], name="fl_pair_unique"),
+        ]
+        indexes = [
+            models.Index(fields=["project", "user_id"], name="fl_pair_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_source_display().split(':')[0]} pair on {self.trace}"
 
 
 def _new_dedupe_key() -> str:
@@ -401,6 +484,14 @@ class DatasetItem(models.Model):
         blank=True,
         related_name="dataset_items",
         verbose_name=_("source trace"),
+    )
+    pair = models.ForeignKey(
+        PreferencePair,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="dataset_items",
+        verbose_name=_("source pair"),
     )
     input = models.TextField(_("input"), blank=True)
     expected_output = models.TextField(_("expected output"), blank=True)

@@ -30,16 +30,15 @@ def chat(request):
         if previous is not None:
             # Regenerate: the same question, the next attempt of the stand-in model.
             attempt = 1 + Trace.objects.filter(regenerated_from=previous).count()
-            trace = record_trace(
+            record_trace(
                 app_settings.DEFAULT_PROJECT,
                 uuid.uuid4().hex,
                 input=previous.input,
                 output=model.answer(previous.input, attempt),
                 model=MODEL_NAME,
                 session_id=session_id,
+                regenerated_from=previous.trace_id,
             )
-            trace.regenerated_from = previous
-            trace.save(update_fields=["regenerated_from"])
         elif question:
             record_trace(
                 app_settings.DEFAULT_PROJECT,

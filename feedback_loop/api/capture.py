@@ -17,7 +17,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 
 from feedback_loop.api import schema
 from feedback_loop.conf import app_settings
-from feedback_loop.internal import capture
+from feedback_loop.internal import capture, handoff
 from feedback_loop.internal.capture import CaptureError, EventError
 from feedback_loop.internal.keys import PUBLIC_PREFIX, SECRET_PREFIX
 from feedback_loop.internal.origins import origin_allowed, parse_allowlist
@@ -177,13 +177,15 @@ def _capture(request: HttpRequest, origin: str | None) -> HttpResponse:
                 result["status"] = row["event_id"]  # resolved after the insert
         results.append(result)
 
-    inserted: set = set()
+    inserted: dict = {}
     if rows:
         try:
             inserted = capture.insert_events(project.pk, rows, now)
         except DatabaseError:
             logger.exception("Could not store feedback events.")
             raise _unavailable() from None
+        if inserted:
+            handoff.enqueue(list(inserted.values()))
 
     counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
     for result in results:

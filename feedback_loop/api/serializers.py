@@ -138,3 +138,17 @@ class EventSerializer(serializers.ModelSerializer):
             "is_current",
         ]
         read_only_fields = fields
+
+
+class ForgetUserSerializer(serializers.Serializer):
+    """What deleting one end user's data removes (or, for GET, would remove)."""
+
+    user_id = serializers.CharField()
+    deleted = serializers.BooleanField(help_text="False for the GET preview.")
+    events = serializers.IntegerField(help_text="Their events: votes, comments, edits, copies.")
+    traces = serializers.IntegerField(help_text="Traces of their own conversations.")
+    pairs = serializers.IntegerField(help_text="Preference pairs made from their data.")
+    dataset_items = serializers.IntegerField()
+    traces_updated = serializers.IntegerField(
+        help_text="Other traces whose rollups are recomputed without their votes."
+    )

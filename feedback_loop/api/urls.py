@@ -7,4 +7,5 @@ urlpatterns = [
     path("traces", views.TraceListView.as_view(), name="traces"),
     path("traces/<path:trace_id>", views.TraceDetailView.as_view(), name="trace-detail"),
     path("stats", views.StatsView.as_view(), name="stats"),
+    path("users/<path:user_id>", views.UserDataView.as_view(), name="user-data"),
 ]

@@ -28,12 +28,14 @@ from feedback_loop.api.authentication import IsProjectOrStaff, SecretKeyAuthenti
 from feedback_loop.api.pagination import NewestFirstPagination
 from feedback_loop.api.serializers import (
     EventSerializer,
+    ForgetUserSerializer,
     StatsQuerySerializer,
     TraceBatchResultSerializer,
     TraceBatchSerializer,
     TraceSerializer,
 )
 from feedback_loop.conf import app_settings
+from feedback_loop.internal.retention import forget_user
 from feedback_loop.internal.tokens import sign_trace
 from feedback_loop.models import EventKind, FeedbackEvent, Project, Review, Trace
 
@@ -204,6 +206,42 @@ class TraceDetailView(ServerAPIView, generics.RetrieveAPIView):
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
+
+
+class UserDataView(ServerAPIView):
+    """Everything one end user left in a project: counted with GET, deleted with DELETE."""
+
+    pagination_class = None
+    filter_backends = ()
+    serializer_class = ForgetUserSerializer
+
+    def _project(self) -> Project:
+        return TraceListView._target_project(self, self.request.query_params.get("project"))
+
+    def _answer(self, user_id: str, dry_run: bool) -> Response:
+        project = self._project()
+        report = forget_user(project, user_id, dry_run=dry_run)
+        return Response({"user_id": user_id, "deleted": not dry_run, **report.as_dict()})
+
+    @schema.document(
+        summary="Count what deleting an end user's data would remove",
+        parameters=[_project_param],
+        responses={200: ForgetUserSerializer, **schema.errors(400, 401, 403, 503)},
+        tags=["users"],
+        operation_id="user_data_count",
+    )
+    def get(self, request, user_id: str, *args, **kwargs):
+        return self._answer(user_id, dry_run=True)
+
+    @schema.document(
+        summary="Delete an end user's events, edits, comments, pairs and own traces",
+        parameters=[_project_param],
+        responses={200: ForgetUserSerializer, **schema.errors(400, 401, 403, 503)},
+        tags=["users"],
+        operation_id="user_data_delete",
+    )
+    def delete(self, request, user_id: str, *args, **kwargs):
+        return self._answer(user_id, dry_run=False)
 
 
 class _AlwaysJSON(BaseContentNegotiation):

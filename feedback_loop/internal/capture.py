@@ -350,7 +350,8 @@ def _sql(vendor: str, quote_name) -> tuple[str, str]:
     names = ", ".join(quote_name(meta.get_field(name).column) for name in columns)
     head = f"INSERT INTO {quote_name(meta.db_table)} ({names}) "
     conflict = f"{quote_name(meta.get_field('project').column)}, {quote_name('event_id')}"
-    tail = f" ON CONFLICT ({conflict}) DO NOTHING RETURNING {quote_name('event_id')}"
+    returning = f"{quote_name('id')}, {quote_name('event_id')}"
+    tail = f" ON CONFLICT ({conflict}) DO NOTHING RETURNING {returning}"
     if vendor == "postgresql":
         arrays = ", ".join(f"%s::{kind}" for kind in _PG_ARRAYS)
         head += f"SELECT %s, u.*, %s FROM unnest({arrays}) AS u"
@@ -359,8 +360,9 @@ def _sql(vendor: str, quote_name) -> tuple[str, str]:
     return head, tail
 
 
-def insert_events(project_pk: int, rows: list[dict[str, Any]], now) -> set[uuid.UUID]:
-    """Insert rows, skipping event ids the project already has; returns the ids inserted.
+def insert_events(project_pk: int, rows: list[dict[str, Any]], now) -> dict[uuid.UUID, int]:
+    """Insert rows, skipping event ids the project already has; returns the primary keys of the
+    rows inserted by their event ids.
 
     One ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` statement: a repeat (also a concurrent
     one) never makes a second row, and RETURNING says which rows are new without a second
@@ -372,7 +374,7 @@ def insert_events(project_pk: int, rows: list[dict[str, Any]], now) -> set[uuid.
     if connection.vendor not in ("postgresql", "sqlite"):
         return _insert_events_portable(project_pk, rows, now, db)
     head, tail = _sql(connection.vendor, connection.ops.quote_name)
-    inserted: set[uuid.UUID] = set()
+    inserted: dict[uuid.UUID, int] = {}
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             columns = [
@@ -382,7 +384,7 @@ def insert_events(project_pk: int, rows: list[dict[str, Any]], now) -> set[uuid.
                 for name in _COLUMNS
             ]
             cursor.execute(head + tail, [project_pk, now, *columns])
-            inserted.update(value for (value,) in cursor.fetchall())
+            inserted.update((event_id, pk) for pk, event_id in cursor.fetchall())
             return inserted
         meta = FeedbackEvent._meta
         # Strings, numbers and None go to the driver as they are; UUIDs, JSON and datetimes
@@ -405,11 +407,11 @@ def insert_events(project_pk: int, rows: list[dict[str, Any]], now) -> set[uuid.
                         params.append(value if adapt is None else adapt(value, connection))
                     params.append(stamp)
                 cursor.execute(head + ", ".join([placeholder] * len(chunk)) + tail, params)
-                inserted.update(uuid.UUID(value) for (value,) in cursor.fetchall())
+                inserted.update((uuid.UUID(eid), pk) for pk, eid in cursor.fetchall())
     return inserted
 
 
-def _insert_events_portable(project_pk: int, rows: list[dict[str, Any]], now, db: str) -> set:
+def _insert_events_portable(project_pk: int, rows: list[dict[str, Any]], now, db: str) -> dict:
     # Backends without INSERT ... RETURNING on conflict: exact except under concurrent repeats.
     ids = [row["event_id"] for row in rows]
     with transaction.atomic(using=db):
@@ -424,4 +426,8 @@ def _insert_events_portable(project_pk: int, rows: list[dict[str, Any]], now, db
             if r["event_id"] not in existing
         ]
         FeedbackEvent.objects.using(db).bulk_create(new, ignore_conflicts=True)
-    return {event.event_id for event in new}
+        return dict(
+            FeedbackEvent.objects.using(db)
+            .filter(project_id=project_pk, event_id__in=[e.event_id for e in new])
+            .values_list("event_id", "pk")
+        )

@@ -15,13 +15,16 @@ def record_trace(
     session_id: str | None = None,
     user_id: str | None = None,
     metadata: dict[str, Any] | None = None,
+    regenerated_from: str | None = None,
 ):
     """Store or update the trace ``trace_id`` of ``project`` and return it.
 
     ``project`` is a :class:`~feedback_loop.models.Project` or its public key. Call it when your
     backend produces an answer, then render the answer with ``data-feedback-trace`` and a token
     from :func:`feedback_loop.sign_trace`. Optional fields left as ``None`` keep their stored
-    values when the trace exists.
+    values when the trace exists. ``regenerated_from`` names the trace this answer replaced
+    (the user hit regenerate): when the new answer is then liked or copied, the pipeline makes
+    a preference pair of the two.
     """
     from feedback_loop.models import Trace
 
@@ -32,6 +35,13 @@ def record_trace(
     # Optional fields left as None keep what an earlier call stored.
     optional = {"model": model, "session_id": session_id, "user_id": user_id, "metadata": metadata}
     fields.update({name: value for name, value in optional.items() if value is not None})
+    if regenerated_from is not None:
+        if regenerated_from == trace_id:
+            raise ValueError("A trace cannot be regenerated from itself.")
+        previous = Trace.objects.filter(project=project, trace_id=regenerated_from).first()
+        if previous is None:
+            raise ValueError(f"regenerated_from: no trace {regenerated_from!r} in {project}.")
+        fields["regenerated_from"] = previous
     trace, _created = Trace.objects.update_or_create(
         project=project, trace_id=trace_id, defaults=fields
     )

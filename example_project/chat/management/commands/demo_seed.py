@@ -10,6 +10,7 @@ from django.utils import timezone
 from example_project.chat import model
 from feedback_loop import record_trace
 from feedback_loop.conf import app_settings
+from feedback_loop.internal.pipeline import process_events
 from feedback_loop.models import FeedbackEvent, Project
 
 QUESTIONS = [
@@ -77,4 +78,6 @@ class Command(BaseCommand):
                     timestamp=when,
                     **event,
                 )
+        # Roll up, triage and pair the seeded feedback as the Celery pipeline would.
+        process_events(project.events.values_list("pk", flat=True))
         self.stdout.write(self.style.SUCCESS(f"Seeded {len(QUESTIONS)} traces with feedback."))

@@ -1,0 +1,184 @@
+"""Dataset rules and adding traces to datasets, never twice."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from feedback_loop.internal.rollup import is_trivial_edit
+from feedback_loop.models import (
+    Dataset,
+    DatasetItem,
+    DatasetKind,
+    EventKind,
+    FeedbackEvent,
+    PreferencePair,
+    Review,
+    ReviewStatus,
+    Trace,
+)
+
+# Traces updated this long before a rule's last run are looked at again: a pipeline
+# transaction that stamped ``updated_at`` before the run may have committed after it.
+RULE_OVERLAP = timedelta(minutes=10)
+_BATCH = 1000
+
+
+class RuleError(ValueError):
+    pass
+
+
+def parse_rule(rule: Any) -> tuple[dict[str, Any], float]:
+    """``{"filters": {...}, "sample_rate": 0.2}`` -> (filters, rate); raises RuleError."""
+    from feedback_loop.api.filters import TraceFilter
+
+    if not isinstance(rule, dict):
+        raise RuleError('A rule is an object such as {"filters": {"sentiment": "negative"}}.')
+    unknown = set(rule) - {"filters", "sample_rate"}
+    if unknown:
+        raise RuleError(f"Unknown rule keys: {', '.join(sorted(unknown))}.")
+    filters = rule.get("filters", {})
+    if not isinstance(filters, dict):
+        raise RuleError("filters must be an object of trace list filters.")
+    rate = rule.get("sample_rate", 1)
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 < rate <= 1:
+        raise RuleError("sample_rate must be a number above 0 and at most 1.")
+    unknown = set(filters) - set(TraceFilter.base_filters)
+    if unknown:
+        raise RuleError(
+            f"Unknown filters: {', '.join(sorted(unknown))}. "
+            f"Known: {', '.join(sorted(TraceFilter.base_filters))}."
+        )
+    form = TraceFilter(data=_as_query(filters), queryset=Trace.objects.none()).form
+    if not form.is_valid():
+        problems = "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
+        raise RuleError(f"Invalid filters: {problems}")
+    return filters, float(rate)
+
+
+def _as_query(filters: dict[str, Any]):
+    from django.http import QueryDict
+
+    data = QueryDict(mutable=True)
+    for name, value in filters.items():
+        values = value if isinstance(value, list) else [value]
+        data.setlist(name, [str(v).lower() if isinstance(v, bool) else str(v) for v in values])
+    return data
+
+
+def matching_traces(dataset: Dataset) -> QuerySet[Trace]:
+    from feedback_loop.api.filters import TraceFilter
+
+    filters, _rate = parse_rule(dataset.rule)
+    base = Trace.objects.filter(project_id=dataset.project_id)
+    return TraceFilter(data=_as_query(filters), queryset=base).qs
+
+
+def sampled(dataset_pk: int, trace_pk: int, rate: float) -> bool:
+    """The same answer every time for a (dataset, trace), so a trace left out stays out."""
+    if rate >= 1:
+        return True
+    digest = hashlib.sha256(f"{dataset_pk}:{trace_pk}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < rate
+
+
+def apply_rule(dataset: Dataset) -> int:
+    """Add the traces matching the dataset's rule that changed since its last run."""
+    started = timezone.now()
+    _filters, rate = parse_rule(dataset.rule)
+    traces = matching_traces(dataset)
+    if dataset.rule_checked_at is not None:
+        traces = traces.filter(updated_at__gte=dataset.rule_checked_at - RULE_OVERLAP)
+    pks = [pk for pk in traces.values_list("pk", flat=True) if sampled(dataset.pk, pk, rate)]
+    added = 0
+    for start in range(0, len(pks), _BATCH):
+        added += add_traces(dataset, pks[start : start + _BATCH])
+    Dataset.objects.filter(pk=dataset.pk).update(rule_checked_at=started)
+    dataset.rule_checked_at = started
+    return added
+
+
+def apply_rules() -> dict[str, int]:
+    """Run every dataset's rule; returns the items added per dataset."""
+    return {
+        str(dataset): apply_rule(dataset)
+        for dataset in Dataset.objects.exclude(rule__isnull=True).select_related("project")
+    }
+
+
+def add_traces(dataset: Dataset, trace_pks: Iterable[int]) -> int:
+    """Add traces (their preference pairs, for a preference dataset); returns items added."""
+    trace_pks = list(trace_pks)
+    if dataset.kind == DatasetKind.PREFERENCE:
+        items = [
+            DatasetItem(
+                dataset=dataset,
+                trace_id=pair.trace_id,
+                pair=pair,
+                input=pair.prompt,
+                chosen=pair.chosen,
+                rejected=pair.rejected,
+                metadata={"source": pair.source, "trace_id": pair.trace.trace_id},
+                dedupe_key=f"pair:{pair.pk}",
+            )
+            for pair in PreferencePair.objects.filter(
+                project_id=dataset.project_id, trace_id__in=trace_pks
+            ).select_related("trace")
+        ]
+    else:
+        traces = Trace.objects.filter(project_id=dataset.project_id, pk__in=trace_pks)
+        reviews = {
+            r.trace_id: r
+            for r in Review.objects.filter(trace_id__in=trace_pks).prefetch_related("error_modes")
+        }
+        edits = latest_edits(traces)
+        items = []
+        for trace in traces:
+            review = reviews.get(trace.pk)
+            items.append(
+                DatasetItem(
+                    dataset=dataset,
+                    trace=trace,
+                    input=trace.input,
+                    expected_output=expected_output(dataset.kind, trace, review, edits),
+                    metadata={
+                        "trace_id": trace.trace_id,
+                        "model": trace.model,
+                        "sentiment": trace.sentiment,
+                        "error_modes": [m.slug for m in review.error_modes.all()] if review else [],
+                    },
+                    dedupe_key=f"trace:{trace.pk}",
+                )
+            )
+    before = dataset.items.count()
+    DatasetItem.objects.bulk_create(items, ignore_conflicts=True)
+    return dataset.items.count() - before
+
+
+def latest_edits(traces: QuerySet[Trace]) -> dict[int, str]:
+    """Each trace's latest non-trivial edit, by trace pk."""
+    outputs = {t.pk: t.output for t in traces}
+    edits: dict[int, str] = {}
+    for trace_pk, text in (
+        FeedbackEvent.objects.filter(trace_id__in=list(outputs), kind=EventKind.EDIT)
+        .order_by("timestamp", "pk")
+        .values_list("trace_id", "text")
+    ):
+        if text.strip() and not is_trivial_edit(outputs[trace_pk], text):
+            edits[trace_pk] = text
+    return edits
+
+
+def expected_output(kind: str, trace: Trace, review: Review | None, edits: dict[int, str]) -> str:
+    """The reviewer's expected output, else the user's edit, else (golden sets only) the
+    answer itself, which a golden set holds because it was good."""
+    if review is not None and review.expected_output and review.status != ReviewStatus.DISMISSED:
+        return review.expected_output
+    if trace.pk in edits:
+        return edits[trace.pk]
+    return trace.output if kind == DatasetKind.GOLDEN else ""

@@ -1,0 +1,449 @@
+"""The processing pipeline: from raw events to trace rollups, triage, the review queue and
+preference pairs.
+
+Every step is recomputed from the stored events rather than added to, inside one transaction
+per chunk of traces, with the traces locked (``SELECT ... FOR UPDATE``) before their events are
+read. So a task that runs twice, or is killed half-way and runs again, or runs beside another
+task touching the same trace, leaves the same result: rollups equal to what the events say,
+each pair stored once (unique ``dedupe_key``), each event marked processed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from django.db import transaction
+from django.db.models import OuterRef, Q, Subquery
+from django.utils import timezone
+
+from feedback_loop.conf import app_settings
+from feedback_loop.internal.rollup import (
+    ROLLUP_FIELDS,
+    current_votes,
+    is_trivial_edit,
+    rollup,
+    squash,
+)
+from feedback_loop.models import (
+    ErrorMode,
+    EventKind,
+    FeedbackEvent,
+    PairSource,
+    PreferencePair,
+    Review,
+    Sentiment,
+    Trace,
+)
+
+logger = logging.getLogger("feedback_loop.pipeline")
+
+TraceKey = tuple[int, str]  # (project_id, host trace id)
+NEEDS_REVIEW = (Sentiment.NEGATIVE, Sentiment.MIXED)
+_EVENT_FIELDS = (
+    "id",
+    "project_id",
+    "trace_key",
+    "trace_id",
+    "kind",
+    "value",
+    "reasons",
+    "comment",
+    "text",
+    "metadata",
+    "session_id",
+    "user_id",
+    "output",
+    "timestamp",
+    "created_at",
+    "processed_at",
+)
+
+
+def process_events(event_pks: Iterable[int]) -> int:
+    """Process the traces these events are on; returns how many events it marked processed.
+
+    Events already processed are skipped, so queueing the same batch twice costs one query."""
+    keys = sorted(
+        set(
+            FeedbackEvent.objects.filter(
+                pk__in=list(event_pks), processed_at__isnull=True
+            ).values_list("project_id", "trace_key")
+        )
+    )
+    return process_traces(keys)
+
+
+def process_traces(keys: Sequence[TraceKey]) -> int:
+    """Recompute everything for these traces, in transactions of PROCESS_CHUNK_TRACES."""
+    size = app_settings.PROCESS_CHUNK_TRACES
+    done = 0
+    for start in range(0, len(keys), size):
+        chunk = keys[start : start + size]
+        _create_missing_traces(chunk)
+        with transaction.atomic():
+            done += _process_chunk(chunk)
+    return done
+
+
+def _traces_q(keys: Iterable[TraceKey], project="project_id", trace="trace_id") -> Q:
+    by_project: dict[int, list[str]] = defaultdict(list)
+    for project_id, trace_id in keys:
+        by_project[project_id].append(trace_id)
+    q = Q(pk__in=[])
+    for project_id, trace_ids in by_project.items():
+        q |= Q(**{project: project_id, f"{trace}__in": trace_ids})
+    return q
+
+
+def _create_missing_traces(keys: Sequence[TraceKey]) -> None:
+    """Traces the host never registered are created from their first event's ``output``."""
+    existing = set(Trace.objects.filter(_traces_q(keys)).values_list("project_id", "trace_id"))
+    missing = [key for key in keys if key not in existing]
+    if not missing:
+        return
+    seeds: dict[TraceKey, dict[str, Any]] = {}
+    rows = (
+        FeedbackEvent.objects.filter(_traces_q(missing, trace="trace_key"))
+        .order_by("timestamp", "pk")
+        .values("project_id", "trace_key", "output", "session_id", "user_id", "created_at")
+    )
+    for row in rows:
+        key = (row["project_id"], row["trace_key"])
+        seed = seeds.setdefault(key, row)
+        if not seed["output"] and row["output"]:
+            seed["output"] = row["output"]
+    # ON CONFLICT DO NOTHING: a task creating the same trace at the same time is not an error.
+    Trace.objects.bulk_create(
+        [
+            Trace(
+                project_id=seed["project_id"],
+                trace_id=seed["trace_key"],
+                output=seed["output"],
+                session_id=seed["session_id"],
+                user_id=seed["user_id"],
+                registered=False,
+                created_at=seed["created_at"],
+            )
+            for seed in seeds.values()
+        ],
+        ignore_conflicts=True,
+    )
+
+
+def _process_chunk(keys: Sequence[TraceKey]) -> int:
+    now = timezone.now()
+    traces: dict[TraceKey, Trace] = {
+        (t.project_id, t.trace_id): t
+        for t in Trace.objects.select_for_update().filter(_traces_q(keys)).order_by("pk")
+    }
+    events: dict[TraceKey, list[FeedbackEvent]] = defaultdict(list)
+    for event in (
+        FeedbackEvent.objects.filter(_traces_q(traces, trace="trace_key"))
+        .only(*_EVENT_FIELDS)
+        .order_by("timestamp", "pk")
+    ):
+        events[(event.project_id, event.trace_key)].append(event)
+
+    scale = app_settings.RATING_SCALE
+    changed: list[Trace] = []
+    for key, trace in traces.items():
+        figures = rollup(events.get(key, []), scale)
+        if any(getattr(trace, name) != value for name, value in figures.items()):
+            for name, value in figures.items():
+                setattr(trace, name, value)
+            trace.updated_at = now
+            changed.append(trace)
+
+    relinked = _link_regenerations(traces, events)
+    to_save = {t.pk: t for t in changed}
+    for trace in relinked:
+        trace.updated_at = now
+        to_save[trace.pk] = trace
+    if to_save:
+        Trace.objects.bulk_update(
+            list(to_save.values()), [*ROLLUP_FIELDS, "regenerated_from", "updated_at"]
+        )
+
+    pairs = [
+        *_edit_pairs(traces, events),
+        *_regenerate_pairs(traces),
+        *_session_pairs(traces, events),
+    ]
+    if pairs:
+        PreferencePair.objects.bulk_create(pairs, ignore_conflicts=True)
+
+    _triage(traces, events)
+
+    pending = [
+        event.pk
+        for evs in events.values()
+        for event in evs
+        if event.processed_at is None or event.trace_id is None
+    ]
+    if pending:
+        FeedbackEvent.objects.filter(pk__in=pending).update(
+            processed_at=now,
+            trace=Subquery(
+                Trace.objects.filter(
+                    project_id=OuterRef("project_id"), trace_id=OuterRef("trace_key")
+                ).values("pk")[:1]
+            ),
+        )
+    return sum(1 for evs in events.values() for e in evs if e.processed_at is None)
+
+
+# -- regenerations -----------------------------------------------------------------------------
+
+
+def _link_regenerations(
+    traces: dict[TraceKey, Trace], events: dict[TraceKey, list[FeedbackEvent]]
+) -> list[Trace]:
+    """Fill ``regenerated_from`` from the widget's metadata: ``regenerated_from`` on events of
+    the new answer, ``new_trace_id`` on the regenerate event of the old one. Returns the traces
+    of this chunk it changed; links to traces outside the chunk are written at once."""
+    wanted: list[tuple[TraceKey, TraceKey]] = []  # (old, new)
+    for (project_id, trace_id), evs in events.items():
+        for event in evs:
+            meta = event.metadata if isinstance(event.metadata, dict) else {}
+            old = meta.get("regenerated_from")
+            if isinstance(old, str) and old and old != trace_id:
+                wanted.append(((project_id, old), (project_id, trace_id)))
+            new = meta.get("new_trace_id")
+            if event.kind == EventKind.REGENERATE and isinstance(new, str) and new != trace_id:
+                wanted.append(((project_id, trace_id), (project_id, new)))
+    if not wanted:
+        return []
+    names = {key for pair in wanted for key in pair}
+    pks = {
+        (p, t): pk
+        for pk, p, t in Trace.objects.filter(_traces_q(names)).values_list(
+            "pk", "project_id", "trace_id"
+        )
+    }
+    changed = []
+    for old, new in wanted:
+        if old not in pks or new not in pks:
+            continue  # linked when the other trace is processed (or registered)
+        trace = traces.get(new)
+        if trace is not None:
+            if trace.regenerated_from_id is None:
+                trace.regenerated_from_id = pks[old]
+                changed.append(trace)
+        else:
+            Trace.objects.filter(pk=pks[new], regenerated_from__isnull=True).update(
+                regenerated_from=pks[old], updated_at=timezone.now()
+            )
+            if old in traces:
+                traces[old]._regenerations_changed = True  # check its new answer's pair
+    return changed
+
+
+# -- preference pairs --------------------------------------------------------------------------
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(squash(text).encode()).hexdigest()[:32]
+
+
+def _edit_pairs(
+    traces: dict[TraceKey, Trace], events: dict[TraceKey, list[FeedbackEvent]]
+) -> list[PreferencePair]:
+    """An edit: (input, the user's version, the model's). Whitespace-only edits make none."""
+    pairs = []
+    for key, trace in traces.items():
+        for event in events.get(key, []):
+            if event.kind != EventKind.EDIT or not event.text.strip():
+                continue
+            rejected = trace.output or event.output
+            if not rejected or is_trivial_edit(rejected, event.text):
+                continue
+            pairs.append(
+                PreferencePair(
+                    project_id=trace.project_id,
+                    source=PairSource.EDIT,
+                    trace=trace,
+                    event=event,
+                    prompt=trace.input,
+                    chosen=event.text,
+                    rejected=rejected,
+                    session_id=event.session_id,
+                    user_id=event.user_id,
+                    dedupe_key=f"edit:{trace.pk}:{_digest(event.text)}",
+                )
+            )
+    return pairs
+
+
+def _accepted(trace: Trace) -> bool:
+    return (trace.thumbs_up > 0 or trace.copy_count > 0) and trace.thumbs_down == 0
+
+
+def _regenerate_pairs(traces: dict[TraceKey, Trace]) -> list[PreferencePair]:
+    """A regenerated answer that then got a thumbs up or was copied: (new, old)."""
+    candidates = [t for t in traces.values() if t.regenerated_from_id and _accepted(t)]
+    # Old answers of this chunk whose new answer (outside it) was linked just now.
+    olds = [t.pk for t in traces.values() if getattr(t, "_regenerations_changed", False)]
+    if olds:
+        candidates += [
+            t
+            for t in Trace.objects.filter(regenerated_from__in=olds).exclude(
+                pk__in=[t.pk for t in candidates]
+            )
+            if _accepted(t)
+        ]
+    if not candidates:
+        return []
+    old_by_pk = {
+        t.pk: t
+        for t in Trace.objects.filter(pk__in={t.regenerated_from_id for t in candidates}).only(
+            "pk", "input", "output"
+        )
+    }
+    pairs = []
+    for new in candidates:
+        old = old_by_pk.get(new.regenerated_from_id)
+        if old is None or not new.output or not old.output:
+            continue
+        if is_trivial_edit(old.output, new.output):
+            continue
+        pairs.append(
+            PreferencePair(
+                project_id=new.project_id,
+                source=PairSource.REGENERATE,
+                trace=new,
+                rejected_trace_id=old.pk,
+                prompt=new.input or old.input,
+                chosen=new.output,
+                rejected=old.output,
+                session_id=new.session_id,
+                user_id=new.user_id,
+                dedupe_key=f"regenerate:{old.pk}:{new.pk}",
+            )
+        )
+    return pairs
+
+
+def _session_pairs(
+    traces: dict[TraceKey, Trace], events: dict[TraceKey, list[FeedbackEvent]]
+) -> list[PreferencePair]:
+    """A thumbs up and a thumbs down on two answers to the same input in one session."""
+    sessions: dict[int, set[str]] = defaultdict(set)
+    for (project_id, _trace_id), evs in events.items():
+        for vote in current_votes(evs, EventKind.THUMBS).values():
+            if vote.value and vote.session_id:
+                sessions[project_id].add(vote.session_id)
+    if not sessions:
+        return []
+    q = Q(pk__in=[])
+    for project_id, ids in sessions.items():
+        q |= Q(project_id=project_id, session_id__in=ids)
+    latest: dict[tuple[int, str, str], FeedbackEvent] = {}
+    for vote in (
+        FeedbackEvent.objects.filter(q, kind=EventKind.THUMBS)
+        .only("id", "project_id", "trace_key", "session_id", "user_id", "value", "timestamp")
+        .order_by("timestamp", "pk")
+    ):
+        latest[(vote.project_id, vote.session_id, vote.trace_key)] = vote
+    sides: dict[tuple[int, str], dict[int, list[FeedbackEvent]]] = defaultdict(
+        lambda: {1: [], -1: []}
+    )
+    for (project_id, session_id, _trace_key), vote in latest.items():
+        if vote.value:
+            sides[(project_id, session_id)][1 if vote.value > 0 else -1].append(vote)
+    voted = {
+        (p, v.trace_key)
+        for (p, _s), side in sides.items()
+        if side[1] and side[-1]
+        for votes in side.values()
+        for v in votes
+    }
+    if not voted:
+        return []
+    answers = {
+        (t.project_id, t.trace_id): t
+        for t in Trace.objects.filter(_traces_q(voted)).only(
+            "pk", "project_id", "trace_id", "input", "output"
+        )
+    }
+    pairs = []
+    for (project_id, session_id), side in sides.items():
+        for up in side[1]:
+            good = answers.get((project_id, up.trace_key))
+            for down in side[-1]:
+                bad = answers.get((project_id, down.trace_key))
+                if good is None or bad is None or not good.output or not bad.output:
+                    continue
+                if not squash(good.input) or squash(good.input) != squash(bad.input):
+                    continue
+                if is_trivial_edit(good.output, bad.output):
+                    continue
+                pairs.append(
+                    PreferencePair(
+                        project_id=project_id,
+                        source=PairSource.SESSION,
+                        trace_id=good.pk,
+                        rejected_trace_id=bad.pk,
+                        event_id=up.pk,
+                        prompt=good.input,
+                        chosen=good.output,
+                        rejected=bad.output,
+                        session_id=session_id,
+                        user_id=up.user_id,
+                        dedupe_key=f"session:{good.pk}:{bad.pk}",
+                    )
+                )
+    return pairs
+
+
+# -- triage and the review queue ---------------------------------------------------------------
+
+
+def _triage(traces: dict[TraceKey, Trace], events: dict[TraceKey, list[FeedbackEvent]]) -> None:
+    """Suggested error modes for negative and mixed traces (none for the others), and a
+    pending review for each of them."""
+    if not traces:
+        return
+    classify = app_settings.TRIAGE_CLASSIFIER
+    projects = {project_id for project_id, _ in traces}
+    modes: dict[tuple[int | None, str], int] = {
+        (project_id, slug): pk
+        for pk, project_id, slug in ErrorMode.objects.filter(
+            Q(project__isnull=True) | Q(project_id__in=projects)
+        ).values_list("pk", "project_id", "slug")
+    }
+    desired: set[tuple[int, int]] = set()
+    flagged: list[Trace] = []
+    for key, trace in traces.items():
+        if trace.sentiment not in NEEDS_REVIEW:
+            continue
+        flagged.append(trace)
+        try:
+            slugs = list(classify(trace, events.get(key, [])))
+        except Exception:
+            logger.exception("The triage classifier failed on trace %s.", trace.trace_id)
+            continue
+        for slug in slugs:
+            mode = modes.get((trace.project_id, slug)) or modes.get((None, slug))
+            if mode is not None:
+                desired.add((trace.pk, mode))
+
+    through = Trace.suggested_error_modes.through
+    pks = [t.pk for t in traces.values()]
+    existing = set(through.objects.filter(trace_id__in=pks).values_list("trace_id", "errormode_id"))
+    stale = existing - desired
+    if stale:
+        q = Q(pk__in=[])
+        for trace_pk, mode in stale:
+            q |= Q(trace_id=trace_pk, errormode_id=mode)
+        through.objects.filter(q).delete()
+    new = desired - existing
+    if new:
+        through.objects.bulk_create(
+            [through(trace_id=t, errormode_id=m) for t, m in new], ignore_conflicts=True
+        )
+    if flagged:
+        Review.objects.bulk_create([Review(trace=t) for t in flagged], ignore_conflicts=True)

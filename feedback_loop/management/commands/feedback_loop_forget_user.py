@@ -1,0 +1,44 @@
+from django.core.exceptions import ObjectDoesNotExist
+from django.core.management.base import BaseCommand, CommandError
+
+from feedback_loop.internal.projects import resolve_project
+from feedback_loop.internal.retention import forget_user
+
+
+class Command(BaseCommand):
+    help = (
+        "Delete everything one end user left in a project: their events (votes, comments, "
+        "edits, copied text), the preference pairs and dataset items made from them, and the "
+        "traces of their own conversations. Other traces are rolled up again without them."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("user_id", help="The end user id your site sends (user_id).")
+        parser.add_argument(
+            "--project",
+            required=True,
+            metavar="PUBLIC_KEY",
+            help="The project's public key (pk_...).",
+        )
+        parser.add_argument(
+            "--dry-run", action="store_true", help="Only count what would be deleted."
+        )
+
+    def handle(self, *args, user_id, project, dry_run, **options):
+        try:
+            project = resolve_project(project)
+        except (ObjectDoesNotExist, ValueError) as exc:
+            raise CommandError(str(exc)) from None
+        try:
+            report = forget_user(project, user_id, dry_run=dry_run)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        verb = "Would delete" if dry_run else "Deleted"
+        self.stdout.write(
+            f"{verb} {report.events} events, {report.traces} traces, {report.pairs} preference "
+            f"pairs and {report.dataset_items} dataset items of user {user_id!r} in {project}."
+        )
+        updated = "would be" if dry_run else "were"
+        self.stdout.write(f"{report.traces_updated} other traces {updated} rolled up again.")
+        if not dry_run:
+            self.stdout.write(self.style.SUCCESS("Done."))

@@ -1,0 +1,104 @@
+"""Celery tasks of the processing pipeline, and the beat schedule a host adds.
+
+Each task is safe to run twice and to be killed half-way (see ``internal/pipeline.py``): they
+acknowledge late, so a message whose worker died is delivered again, and a periodic sweeper
+queues whatever a lost message or a broker outage left unprocessed.
+
+A host's Celery app (``proj/celery.py``)::
+
+    from celery import Celery
+    from feedback_loop.tasks import BEAT_SCHEDULE
+
+    app = Celery("proj")
+    app.config_from_object("django.conf:settings", namespace="CELERY")
+    app.autodiscover_tasks()
+    app.conf.beat_schedule = {**BEAT_SCHEDULE, **app.conf.beat_schedule}
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from celery import shared_task
+from celery.schedules import crontab
+from django.db import DatabaseError
+from django.utils import timezone
+
+from feedback_loop.conf import app_settings
+
+logger = logging.getLogger("feedback_loop.tasks")
+
+# Late acknowledgement: the message leaves the queue only after the task finished, and a task
+# whose worker process died is handed back to the broker.
+_RELIABLE = {
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "ignore_result": True,
+}
+
+
+@shared_task(
+    name="feedback_loop.process_events",
+    autoretry_for=(DatabaseError,),
+    retry_backoff=2,
+    retry_backoff_max=300,
+    max_retries=10,
+    **_RELIABLE,
+)
+def process_events(event_ids: list[int]) -> int:
+    """Roll up the traces of these events (FeedbackEvent primary keys); returns how many events
+    it marked processed."""
+    from feedback_loop.internal.pipeline import process_events as run
+
+    return run(event_ids)
+
+
+@shared_task(name="feedback_loop.sweep", **_RELIABLE)
+def sweep(older_than: float | None = None) -> int:
+    """Queue the events left unprocessed for longer than SWEEP_AFTER_SECONDS (a lost message, a
+    broker that was down), PROCESS_BATCH_SIZE per task; returns how many it queued."""
+    from feedback_loop.models import FeedbackEvent
+
+    seconds = app_settings.SWEEP_AFTER_SECONDS if older_than is None else older_than
+    cutoff = timezone.now() - timedelta(seconds=seconds)
+    pks = list(
+        FeedbackEvent.objects.filter(processed_at__isnull=True, created_at__lte=cutoff)
+        .order_by("created_at", "pk")
+        .values_list("pk", flat=True)[: app_settings.SWEEP_MAX_EVENTS]
+    )
+    size = app_settings.PROCESS_BATCH_SIZE
+    for start in range(0, len(pks), size):
+        process_events.delay(pks[start : start + size])
+    if pks:
+        logger.info("Sweeper queued %d unprocessed events.", len(pks))
+    return len(pks)
+
+
+@shared_task(name="feedback_loop.apply_dataset_rules", **_RELIABLE)
+def apply_dataset_rules() -> dict[str, int]:
+    """Add the traces matching each dataset's rule (never twice)."""
+    from feedback_loop.internal.datasets import apply_rules
+
+    return apply_rules()
+
+
+@shared_task(name="feedback_loop.apply_retention", **_RELIABLE)
+def apply_retention() -> dict[str, dict[str, int]]:
+    """Delete traces and events older than each project's retention, except dataset traces."""
+    from feedback_loop.internal.retention import apply_all_retention
+
+    return apply_all_retention()
+
+
+BEAT_SCHEDULE = {
+    "feedback-loop-sweep": {"task": "feedback_loop.sweep", "schedule": 60.0},
+    "feedback-loop-dataset-rules": {
+        "task": "feedback_loop.apply_dataset_rules",
+        "schedule": 300.0,
+    },
+    "feedback-loop-retention": {
+        "task": "feedback_loop.apply_retention",
+        "schedule": crontab(minute=17, hour=3),
+    },
+}
