@@ -1,3 +1,4 @@
+import contextlib
 import uuid
 
 import pytest
@@ -86,3 +87,25 @@ def post_events(client):
 @pytest.fixture
 def on_postgres():
     return connection.vendor == "postgresql"
+
+
+@contextlib.contextmanager
+def celery_broker(url: str | None):
+    """Make this process's Celery app publish to ``url`` (None: eager mode) for a while."""
+    from example_project.celery import app
+
+    saved = {"task_always_eager": app.conf.task_always_eager, "broker_url": app.conf.broker_url}
+
+    def reset_pools():
+        # The app keeps a connection pool and a producer pool bound to the broker it first used
+        # (as Celery itself does after a fork).
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    reset_pools()
+    app.conf.update(task_always_eager=url is None, broker_url=url)
+    try:
+        yield app
+    finally:
+        reset_pools()
+        app.conf.update(saved)
