@@ -25,3 +25,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         }
 # Every request opens its own connection, so the outage tests see a broken server at once.
 DATABASES["default"]["CONN_MAX_AGE"] = 0
+
+# The real-worker tests (tests/test_worker.py) start Celery workers with these settings and a
+# smaller transaction size, so that a worker killed mid-batch has committed part of it.
+if os.environ.get("TEST_PROCESS_CHUNK_TRACES"):
+    FEEDBACK_LOOP = {
+        **FEEDBACK_LOOP,  # noqa: F405
+        "PROCESS_CHUNK_TRACES": int(os.environ["TEST_PROCESS_CHUNK_TRACES"]),
+    }

@@ -1,0 +1,163 @@
+"""Real services for the pipeline tests: a private redis-server and Celery worker processes."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"Timed out after {timeout} s waiting for {what}.")
+
+
+def require(binary: str) -> str:
+    path = shutil.which(binary)
+    if path is None:
+        message = f"{binary} is not installed; the real-broker tests need it."
+        if os.environ.get("CI"):
+            pytest.fail(message)  # CI must run these tests, never skip them
+        pytest.skip(message)
+    return path
+
+
+class RedisServer:
+    """A redis-server of our own on a free port, which a test may stop and start again."""
+
+    def __init__(self):
+        self.binary = require("redis-server")
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        wait_for(self.answers, 10, "redis-server to accept connections")
+
+    def answers(self) -> bool:
+        import redis
+
+        try:
+            return redis.Redis(port=self.port, socket_connect_timeout=0.2).ping()
+        except redis.ConnectionError:
+            return False
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+
+class Worker:
+    """``celery -A example_project worker`` with two processes, on the test database."""
+
+    def __init__(self, broker_url: str, database_url: str, log_dir: Path, chunk: int = 20):
+        self.env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "tests.settings",
+            "DATABASE_URL": database_url,
+            "CELERY_BROKER_URL": broker_url,
+            "TEST_PROCESS_CHUNK_TRACES": str(chunk),
+        }
+        self.log_dir = log_dir
+        self.starts = 0
+        self.process: subprocess.Popen | None = None
+        self.log: Path | None = None
+
+    def start(self) -> None:
+        self.starts += 1
+        self.log = self.log_dir / f"worker-{self.starts}.log"
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "example_project",
+                "worker",
+                "--pool=prefork",
+                "--concurrency=2",
+                "--loglevel=INFO",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "-n",
+                f"test{self.starts}@%h",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.log.open("w"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so a kill takes the pool too
+        )
+        wait_for(
+            lambda: "ready." in self.output() or self.process.poll() is not None,
+            60,
+            "the Celery worker to be ready",
+        )
+        if self.process.poll() is not None:
+            raise AssertionError(f"The worker exited:\n{self.output()}")
+
+    def output(self) -> str:
+        return self.log.read_text() if self.log and self.log.exists() else ""
+
+    def kill(self) -> None:
+        """SIGKILL the worker and its pool processes: no clean-up, no acknowledgement."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+        self.process = None
+
+    def stop(self) -> None:
+        if self.process is not None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+            self.process = None
+
+    def processed_counts(self) -> list[int]:
+        """What each finished process_events task returned: events it marked processed."""
+        return [
+            int(n)
+            for n in re.findall(
+                r"Task feedback_loop\.process_events\[[^\]]+\] succeeded in [\d.e-]+s: (\d+)",
+                self.output(),
+            )
+        ]

@@ -1,0 +1,158 @@
+"""The pipeline on real parts: a redis-server as the broker, a Celery worker process with two
+pool processes, PostgreSQL. The test session starts them; these tests stop the broker and kill
+the worker. They run in the PostgreSQL run of the suite (a worker process cannot share the
+SQLite run's database safely)."""
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from feedback_loop.internal import handoff
+from feedback_loop.models import FeedbackEvent, PreferencePair, Trace
+from feedback_loop.tasks import process_events, sweep
+from tests.conftest import celery_broker, make_event
+from tests.services import RedisServer, Worker, wait_for
+
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.timeout(240),
+]
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    server = RedisServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def worker(django_db_setup, django_db_blocker, redis_server, tmp_path_factory):
+    settings = connection.settings_dict  # names the test database by now
+    database_url = (
+        f"postgres://{settings['USER']}@{settings['HOST'] or '127.0.0.1'}:"
+        f"{settings['PORT'] or 5432}/{settings['NAME']}"
+    )
+    worker = Worker(redis_server.url, database_url, tmp_path_factory.mktemp("celery"))
+    worker.start()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def broker(redis_server, worker, monkeypatch):
+    """This process publishes to the test broker; the broker and a worker are up."""
+    if not redis_server.answers():
+        redis_server.start()
+    if worker.process is None:
+        worker.start()
+    monkeypatch.setattr(handoff, "_paused_until", 0.0)
+    with celery_broker(redis_server.url) as app:
+        yield app
+
+
+def unprocessed() -> int:
+    return FeedbackEvent.objects.filter(processed_at__isnull=True).count()
+
+
+def drained(timeout=60):
+    wait_for(lambda: unprocessed() == 0, timeout, "every event to be processed", interval=0.1)
+
+
+def test_captured_events_are_processed_by_the_worker(broker, worker, project, post_events):
+    seen = len(worker.processed_counts())
+    events = [
+        make_event(project, trace_id=f"w{i % 5}", value=1 if i % 4 else -1, user_id=f"u{i}")
+        for i in range(40)
+    ]
+    for start in (0, 20):
+        assert post_events(project, events[start : start + 20]).json()["accepted"] == 20
+    drained()
+    assert sum(worker.processed_counts()[seen:]) == 40  # each event once, by two tasks
+    for t in Trace.objects.filter(project=project):
+        assert (t.thumbs_up, t.thumbs_down, t.sentiment) == (6, 2, "mixed")
+
+
+def test_a_broker_outage_delays_processing_and_loses_nothing(
+    broker, worker, redis_server, project, post_events
+):
+    seen = len(worker.processed_counts())
+    redis_server.stop()
+    accepted = 0
+    for batch in range(5):
+        events = [
+            make_event(project, trace_id=f"o{batch}", value=1, user_id=f"u{i}") for i in range(10)
+        ]
+        response = post_events(project, events)
+        assert response.status_code == 200
+        accepted += response.json()["accepted"]
+    assert accepted == 50 and unprocessed() == 50
+
+    redis_server.start()
+    # The worker reconnects by itself; beat would send the sweeper, the test sends it now.
+    sweep.apply_async(kwargs={"older_than": 0})
+    drained()
+    assert sum(worker.processed_counts()[seen:]) == 50  # exactly once
+    assert sorted(Trace.objects.values_list("thumbs_up", flat=True)) == [10] * 5
+
+    # Once the pause is over, capture hands batches to the broker again.
+    handoff._paused_until = 0.0
+    post_events(project, [make_event(project, trace_id="after", value=-1)])
+    drained()
+    assert Trace.objects.get(trace_id="after").thumbs_down == 1
+
+
+def test_a_worker_killed_mid_batch_leaves_right_rollups_and_no_double_pairs(
+    broker, worker, project
+):
+    traces = 1500
+    Trace.objects.bulk_create(
+        Trace(project=project, trace_id=f"k{i}", input=f"question {i}", output=f"answer {i} v1")
+        for i in range(traces)
+    )
+    t0 = timezone.now() - timedelta(minutes=1)
+
+    def event(i, kind, user, seconds, **fields):
+        return FeedbackEvent(
+            project=project,
+            event_id=uuid.uuid4(),
+            trace_key=f"k{i}",
+            kind=kind,
+            user_id=user,
+            timestamp=t0 + timedelta(seconds=seconds),
+            **fields,
+        )
+
+    rows = []
+    for i in range(traces):
+        rows += [
+            event(i, "thumbs", "a", 1, value=1),
+            event(i, "thumbs", "b", 2, value=-1),
+            event(i, "thumbs", "b", 3, value=1),  # b changed their mind
+            event(i, "edit", "a", 4, text=f"answer {i}, corrected"),
+        ]
+    FeedbackEvent.objects.bulk_create(rows, batch_size=2000)
+    total = len(rows)
+    pks = list(FeedbackEvent.objects.values_list("pk", flat=True))
+
+    process_events.delay(pks)  # one task for all 6,000 events, 20 traces per transaction
+    wait_for(lambda: unprocessed() < total, 60, "the worker to commit a first chunk", 0.005)
+    worker.kill()
+    left = unprocessed()
+    assert 0 < left < total, "the worker was not killed in the middle of the batch"
+
+    worker.start()
+    sweep.apply_async(kwargs={"older_than": 0})
+    drained(120)
+    wrong = Trace.objects.filter(project=project).exclude(
+        thumbs_up=2, thumbs_down=0, edit_count=1, sentiment="positive"
+    )
+    assert not wrong.exists()
+    assert PreferencePair.objects.count() == traces
+    assert set(PreferencePair.objects.values_list("source", flat=True)) == {"edit"}
+    assert FeedbackEvent.objects.filter(trace__isnull=True).count() == 0
