@@ -167,10 +167,14 @@ def _events_table() -> str:
 
 
 def truncate_events() -> None:
+    """Empty the events table, and the broker's queue of the tasks capture handed off."""
+    import redis
+    from django.conf import settings
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute(f"TRUNCATE {_events_table()}")
+        cursor.execute(f"TRUNCATE {_events_table()} CASCADE")
+    redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
 
 
 def count_events() -> int:

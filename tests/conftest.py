@@ -102,10 +102,15 @@ def celery_broker(url: str | None):
         app._pool = None
         app.amqp._producer_pool = None
 
+    from feedback_loop.internal import handoff
+
     reset_pools()
     app.conf.update(task_always_eager=url is None, broker_url=url)
+    handoff.reset()
     try:
         yield app
     finally:
+        handoff.flush()
         reset_pools()
         app.conf.update(saved)
+        handoff.reset()

@@ -122,6 +122,7 @@ def test_a_broker_that_is_down_costs_capture_nothing_and_the_sweeper_catches_up(
         with django_capture_on_commit_callbacks(execute=True):
             response = post_events(project, [make_event(project, trace_id="x")])
         assert response.status_code == 200 and response.json()["accepted"] == 1
+        assert handoff.flush()  # the publish happens in the background
         assert "Connection refused" in caplog.text
         assert "the sweeper will queue them" in caplog.text
         # Within the pause, capture does not even try the broker.
