@@ -20,6 +20,7 @@ from feedback_loop.models import (
     DatasetItem,
     ErrorMode,
     FeedbackEvent,
+    PreferencePair,
     Project,
     Review,
     Trace,
@@ -288,3 +289,46 @@ class DatasetItemAdmin(admin.ModelAdmin):
     @admin.display(description=_("input"))
     def short_input(self, item: DatasetItem) -> str:
         return _short(item.input)
+
+
+@admin.register(PreferencePair)
+class PreferencePairAdmin(admin.ModelAdmin):
+    """Pairs the pipeline found; records, like events (curation copies them into datasets)."""
+
+    list_display = [
+        "id",
+        "source",
+        "source_trace",
+        "short_prompt",
+        "short_chosen",
+        "short_rejected",
+        "created_at",
+    ]
+    list_filter = ["source", "project", "created_at"]
+    search_fields = ["prompt", "chosen", "rejected", "trace__trace_id", "user_id"]
+    list_select_related = ["trace"]
+    readonly_fields = ["dedupe_key"]
+    raw_id_fields = ["trace", "rejected_trace", "event"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("trace"), ordering="trace__trace_id")
+    def source_trace(self, pair: PreferencePair):
+        url = reverse("admin:feedback_loop_trace_change", args=[pair.trace_id])
+        return format_html('<a href="{}">{}</a>', url, pair.trace.trace_id)
+
+    @admin.display(description=_("prompt"))
+    def short_prompt(self, pair: PreferencePair) -> str:
+        return _short(pair.prompt)
+
+    @admin.display(description=_("chosen"))
+    def short_chosen(self, pair: PreferencePair) -> str:
+        return _short(pair.chosen)
+
+    @admin.display(description=_("rejected"))
+    def short_rejected(self, pair: PreferencePair) -> str:
+        return _short(pair.rejected)

@@ -177,6 +177,17 @@ def test_w003_when_staticfiles_is_not_installed():
         ({"TOKEN_MAX_AGE": True}, "FEEDBACK_LOOP['TOKEN_MAX_AGE'] must be a positive integer"),
         ({"NUM_PROXIES": -1}, "FEEDBACK_LOOP['NUM_PROXIES'] must be an integer >= 0, not -1"),
         ({"THROTTLE_RATE": "fast"}, "FEEDBACK_LOOP['THROTTLE_RATE']: 'fast' is not a rate"),
+        ({"ENQUEUE_ON_CAPTURE": "yes"}, "FEEDBACK_LOOP['ENQUEUE_ON_CAPTURE'] must be True or"),
+        ({"PROCESS_CHUNK_TRACES": 0}, "FEEDBACK_LOOP['PROCESS_CHUNK_TRACES'] must be a positive"),
+        ({"SWEEP_AFTER_SECONDS": -5}, "FEEDBACK_LOOP['SWEEP_AFTER_SECONDS'] must be an integer"),
+        (
+            {"TRIAGE_CLASSIFIER": "myapp.nowhere.classify"},
+            "FEEDBACK_LOOP['TRIAGE_CLASSIFIER']: cannot import 'myapp.nowhere.classify'",
+        ),
+        (
+            {"TRIAGE_CLASSIFIER": 42},
+            "FEEDBACK_LOOP['TRIAGE_CLASSIFIER'] must be a dotted path or a callable, not 42",
+        ),
     ],
 )
 def test_e003_for_an_unknown_setting_or_a_bad_value(user_settings, words):

@@ -679,3 +679,39 @@ def test_the_api_previews_and_deletes_a_users_data(two_users, client, secret):
     public = client.delete(url, HTTP_AUTHORIZATION=f"Bearer {two_users.public_key}")
     assert public.status_code == 401
     assert json.loads(public.content)["error"]["message"].startswith("A public key cannot")
+
+
+def test_the_traces_api_links_a_regeneration_and_the_pipeline_pairs_it(project, client, secret):
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
+    traces = [
+        {"trace_id": "old", "input": "Q", "output": "first try"},
+        {"trace_id": "new", "input": "Q", "output": "second try", "regenerated_from": "old"},
+    ]
+    response = client.post(
+        "/feedback/api/v1/traces", {"traces": traces}, content_type="application/json", **headers
+    )
+    assert response.status_code == 200
+    detail = client.get("/feedback/api/v1/traces/new", **headers).json()
+    assert detail["regenerated_from"] == "old"
+    add(project, trace_id="new", value=1)
+    run(project)
+    assert PreferencePair.objects.get().rejected == "first try"
+
+
+@pytest.mark.parametrize(
+    ("trace", "message"),
+    [
+        ({"trace_id": "x", "regenerated_from": "x"}, "cannot be regenerated from itself"),
+        ({"trace_id": "x", "regenerated_from": "ghost"}, "does not have: ['ghost']"),
+    ],
+)
+def test_the_traces_api_refuses_a_bad_regeneration_link(project, client, secret, trace, message):
+    response = client.post(
+        "/feedback/api/v1/traces",
+        {"traces": [trace]},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {secret}",
+    )
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert not Trace.objects.exists()  # nothing of a refused batch is stored

@@ -14,8 +14,20 @@ class TraceInSerializer(serializers.Serializer):
     session_id = serializers.CharField(required=False, allow_blank=True, max_length=128)
     user_id = serializers.CharField(required=False, allow_blank=True, max_length=128)
     metadata = serializers.DictField(required=False)
+    regenerated_from = serializers.CharField(
+        required=False,
+        min_length=1,
+        max_length=128,
+        trim_whitespace=False,
+        help_text="trace_id of the answer this one replaced (the user hit regenerate); it may be "
+        "in the same request. A liked or copied regeneration becomes a preference pair.",
+    )
 
     def validate(self, attrs):
+        if attrs.get("regenerated_from") == attrs.get("trace_id"):
+            raise serializers.ValidationError(
+                {"regenerated_from": "A trace cannot be regenerated from itself."}
+            )
         for name in ("trace_id", "input", "output", "model", "session_id", "user_id"):
             value = attrs.get(name)
             if value and "\x00" in value:
@@ -65,6 +77,12 @@ class TraceSerializer(serializers.ModelSerializer):
     project = serializers.CharField(source="project.public_key", read_only=True)
     review_status = serializers.SerializerMethodField()
     error_modes = serializers.SerializerMethodField()
+    regenerated_from = serializers.CharField(
+        source="regenerated_from.trace_id",
+        allow_null=True,
+        default=None,
+        help_text="trace_id of the answer this one replaced, if the user regenerated.",
+    )
 
     class Meta:
         model = Trace
@@ -78,6 +96,7 @@ class TraceSerializer(serializers.ModelSerializer):
             "user_id",
             "metadata",
             "registered",
+            "regenerated_from",
             "sentiment",
             "score",
             "thumbs_up",

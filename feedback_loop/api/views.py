@@ -112,7 +112,7 @@ class TraceListView(ServerAPIView, generics.ListAPIView):
     def get_queryset(self):
         return (
             self.scope(Trace.objects.all())
-            .select_related("project", "review")
+            .select_related("project", "review", "regenerated_from")
             .prefetch_related("suggested_error_modes", "review__error_modes")
         )
 
@@ -166,6 +166,11 @@ class TraceListView(ServerAPIView, generics.ListAPIView):
 
 
 def _upsert_traces(project: Project, items: dict[str, dict]) -> set[str]:
+    links = {
+        trace_id: item.pop("regenerated_from")
+        for trace_id, item in items.items()
+        if "regenerated_from" in item
+    }
     with transaction.atomic():
         existing = {
             t.trace_id: t
@@ -187,7 +192,25 @@ def _upsert_traces(project: Project, items: dict[str, dict]) -> set[str]:
         Trace.objects.bulk_create(to_create)
         if to_update:
             Trace.objects.bulk_update(to_update, sorted(fields))
+        if links:
+            _link_regenerations(project, links)
     return {t.trace_id for t in to_create}
+
+
+def _link_regenerations(project: Project, links: dict[str, str]) -> None:
+    pks = dict(
+        Trace.objects.filter(project=project, trace_id__in={*links, *links.values()}).values_list(
+            "trace_id", "pk"
+        )
+    )
+    unknown = sorted(set(links.values()) - set(pks))
+    if unknown:
+        # Raised inside the transaction: nothing of the batch is stored.
+        raise exceptions.ValidationError(
+            {"traces": [f"regenerated_from names traces this project does not have: {unknown}."]}
+        )
+    for new, old in links.items():
+        Trace.objects.filter(pk=pks[new]).update(regenerated_from_id=pks[old])
 
 
 class TraceDetailView(ServerAPIView, generics.RetrieveAPIView):
