@@ -65,7 +65,8 @@ class Command(BaseCommand):
             if index % 3 == 0:
                 events[0].update(reasons=["hallucination"], comment="That is made up.")
             if index % 4 == 1:
-                events.append({"kind": "edit", "text": trace.output.replace("three", "two")})
+                # The user cut the answer to its first third: an edit pair.
+                events.append({"kind": "edit", "text": trace.output[: len(trace.output) // 3]})
             if index % 5 == 2:
                 events.append({"kind": "copy", "metadata": {"length": 24, "share": 0.4}})
             for event in events:
