@@ -143,6 +143,15 @@ class Worker:
         self.process.wait()
         self.process = None
 
+    def kill_pool(self) -> list[int]:
+        """SIGKILL the pool processes (the ones running tasks), not the worker's main process."""
+        children = subprocess.run(
+            ["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True, check=False
+        ).stdout.split()
+        for pid in children:
+            os.kill(int(pid), signal.SIGKILL)
+        return [int(pid) for pid in children]
+
     def stop(self) -> None:
         if self.process is not None:
             os.killpg(self.process.pid, signal.SIGTERM)

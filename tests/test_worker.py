@@ -107,10 +107,8 @@ def test_a_broker_outage_delays_processing_and_loses_nothing(
     assert Trace.objects.get(trace_id="after").thumbs_down == 1
 
 
-def test_a_worker_killed_mid_batch_leaves_right_rollups_and_no_double_pairs(
-    broker, worker, project
-):
-    traces = 1500
+def store_backlog(project, traces: int) -> int:
+    """``traces`` registered traces with four unprocessed events each; returns the event count."""
     Trace.objects.bulk_create(
         Trace(project=project, trace_id=f"k{i}", input=f"question {i}", output=f"answer {i} v1")
         for i in range(traces)
@@ -137,7 +135,24 @@ def test_a_worker_killed_mid_batch_leaves_right_rollups_and_no_double_pairs(
             event(i, "edit", "a", 4, text=f"answer {i}, corrected"),
         ]
     FeedbackEvent.objects.bulk_create(rows, batch_size=2000)
-    total = len(rows)
+    return len(rows)
+
+
+def assert_backlog_processed_right(project, traces: int) -> None:
+    wrong = Trace.objects.filter(project=project).exclude(
+        thumbs_up=2, thumbs_down=0, edit_count=1, sentiment="positive"
+    )
+    assert not wrong.exists()
+    assert PreferencePair.objects.count() == traces
+    assert set(PreferencePair.objects.values_list("source", flat=True)) == {"edit"}
+    assert FeedbackEvent.objects.filter(trace__isnull=True).count() == 0
+
+
+def test_a_worker_killed_mid_batch_leaves_right_rollups_and_no_double_pairs(
+    broker, worker, project
+):
+    traces = 1500
+    total = store_backlog(project, traces)
     pks = list(FeedbackEvent.objects.values_list("pk", flat=True))
 
     process_events.delay(pks)  # one task for all 6,000 events, 20 traces per transaction
@@ -149,10 +164,20 @@ def test_a_worker_killed_mid_batch_leaves_right_rollups_and_no_double_pairs(
     worker.start()
     sweep.apply_async(kwargs={"older_than": 0})
     drained(120)
-    wrong = Trace.objects.filter(project=project).exclude(
-        thumbs_up=2, thumbs_down=0, edit_count=1, sentiment="positive"
-    )
-    assert not wrong.exists()
-    assert PreferencePair.objects.count() == traces
-    assert set(PreferencePair.objects.values_list("source", flat=True)) == {"edit"}
-    assert FeedbackEvent.objects.filter(trace__isnull=True).count() == 0
+    assert_backlog_processed_right(project, traces)
+
+
+def test_a_task_whose_pool_process_died_is_delivered_again_without_the_sweeper(
+    broker, worker, project
+):
+    # Late acknowledgement: the worker's main process hands the message back to the broker
+    # when the pool process running it dies, and a fresh pool process runs it again.
+    traces = 1500
+    total = store_backlog(project, traces)
+    process_events.delay(list(FeedbackEvent.objects.values_list("pk", flat=True)))
+    wait_for(lambda: unprocessed() < total, 60, "the worker to commit a first chunk", 0.005)
+    assert worker.kill_pool()
+    assert 0 < unprocessed() < total
+    drained(120)  # no sweep
+    assert_backlog_processed_right(project, traces)
+    assert "WorkerLostError" in worker.output()
