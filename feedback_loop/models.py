@@ -336,6 +336,17 @@ class Review(models.Model):
         verbose_name=_("reviewer"),
     )
     reviewed_at = models.DateTimeField(_("reviewed"), null=True, blank=True)
+    # Review mode hands each pending trace to one reviewer at a time, for a while.
+    claimed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("being reviewed by"),
+        editable=False,
+    )
+    claimed_until = models.DateTimeField(_("claimed until"), null=True, blank=True, editable=False)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -504,6 +515,16 @@ class DatasetItem(models.Model):
         default=_new_dedupe_key,
         help_text=_("Items with the same key are stored once per dataset."),
     )
+    content_hash = models.CharField(
+        _("content digest"),
+        max_length=64,
+        editable=False,
+        default="",
+        help_text=_(
+            "Items with the same input, expected output, chosen and rejected text are "
+            "stored once per dataset, so exports hold no duplicates."
+        ),
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
@@ -512,7 +533,82 @@ class DatasetItem(models.Model):
         ordering = ["dataset", "id"]
         constraints = [
             models.UniqueConstraint(fields=["dataset", "dedupe_key"], name="fl_item_unique"),
+            models.UniqueConstraint(
+                fields=["dataset", "content_hash"], name="fl_item_unique_content"
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.dataset} #{self.pk}"
+
+    def save(self, *args, **kwargs):
+        self.content_hash = self.compute_content_hash()
+        super().save(*args, **kwargs)
+
+    def compute_content_hash(self) -> str:
+        return content_digest(self.input, self.expected_output, self.chosen, self.rejected)
+
+
+def content_digest(*texts: str) -> str:
+    """A digest of texts that tells items apart by what an export would write."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for text in texts:
+        encoded = (text or "").encode()
+        digest.update(len(encoded).to_bytes(8, "big"))
+        digest.update(encoded)
+    return digest.hexdigest()
+
+
+class DatasetVersion(models.Model):
+    """A dataset frozen as it was: its items copied, numbered 1, 2, ...; never changed."""
+
+    dataset = models.ForeignKey(
+        Dataset, on_delete=models.CASCADE, related_name="versions", verbose_name=_("dataset")
+    )
+    number = models.PositiveIntegerField(_("version"))
+    note = models.CharField(_("note"), max_length=200, blank=True)
+    item_count = models.PositiveIntegerField(_("items"), default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("frozen by"),
+    )
+    created_at = models.DateTimeField(_("frozen"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("dataset version")
+        verbose_name_plural = _("dataset versions")
+        ordering = ["dataset", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["dataset", "number"], name="fl_version_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.dataset} v{self.number}"
+
+
+class DatasetVersionItem(models.Model):
+    """One row of a frozen version: a copy, so later edits of the dataset never reach it."""
+
+    version = models.ForeignKey(
+        DatasetVersion, on_delete=models.CASCADE, related_name="items", verbose_name=_("version")
+    )
+    input = models.TextField(_("input"), blank=True)
+    expected_output = models.TextField(_("expected output"), blank=True)
+    chosen = models.TextField(_("chosen"), blank=True)
+    rejected = models.TextField(_("rejected"), blank=True)
+    metadata = models.JSONField(_("metadata"), default=dict, blank=True)
+    source_trace_id = models.CharField(_("source trace id"), max_length=128, blank=True)
+
+    class Meta:
+        verbose_name = _("dataset version item")
+        verbose_name_plural = _("dataset version items")
+        ordering = ["version", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.version} #{self.pk}"

@@ -3,7 +3,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from feedback_loop.conf import app_settings
-from feedback_loop.models import FeedbackEvent, Trace
+from feedback_loop.models import Dataset, FeedbackEvent, Trace
 
 
 class TraceInSerializer(serializers.Serializer):
@@ -171,3 +171,74 @@ class ForgetUserSerializer(serializers.Serializer):
     traces_updated = serializers.IntegerField(
         help_text="Other traces whose rollups are recomputed without their votes."
     )
+
+
+class DatasetVersionSerializer(serializers.Serializer):
+    number = serializers.IntegerField(read_only=True)
+    note = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    item_count = serializers.IntegerField(read_only=True)
+    created_at = serializers.DateTimeField(read_only=True)
+
+
+class DatasetSerializer(serializers.ModelSerializer):
+    project = serializers.CharField(
+        source="project.public_key",
+        required=False,
+        help_text="Public key of the project; only for staff sessions (a secret key implies it).",
+    )
+    item_count = serializers.IntegerField(read_only=True, source="_items", default=0)
+    versions = DatasetVersionSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Dataset
+        fields = [
+            "id",
+            "project",
+            "name",
+            "kind",
+            "description",
+            "rule",
+            "item_count",
+            "versions",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "created_at", "updated_at"]
+
+    def validate_rule(self, value):
+        from feedback_loop.internal.datasets import RuleError, parse_rule
+
+        if value is not None:
+            try:
+                parse_rule(value)
+            except RuleError as exc:
+                raise serializers.ValidationError(str(exc)) from None
+        return value
+
+
+class AddTracesSerializer(serializers.Serializer):
+    filters = serializers.DictField(
+        required=False, help_text="Trace list filters, as in GET traces; {} takes every trace."
+    )
+    trace_ids = serializers.ListField(
+        child=serializers.CharField(max_length=128), required=False, max_length=10_000
+    )
+
+    def validate(self, attrs):
+        if "filters" not in attrs and "trace_ids" not in attrs:
+            raise serializers.ValidationError("Give filters, trace_ids, or both.")
+        if "filters" in attrs:
+            from feedback_loop.internal.datasets import RuleError, parse_rule
+
+            try:
+                parse_rule({"filters": attrs["filters"]})
+            except RuleError as exc:
+                raise serializers.ValidationError({"filters": str(exc)}) from None
+        return attrs
+
+
+class ExportQuerySerializer(serializers.Serializer):
+    format = serializers.ChoiceField(
+        choices=["jsonl", "dpo", "openai-preference", "openai-chat", "csv"]
+    )
+    version = serializers.IntegerField(required=False, min_value=1, help_text="A frozen version.")

@@ -10,10 +10,11 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Avg, Count, F, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce, TruncDate
-from django.http import Http404
+from django.http import Http404, StreamingHttpResponse
 from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, inline_serializer
 from rest_framework import exceptions, generics, serializers, status
 from rest_framework.authentication import SessionAuthentication
@@ -23,11 +24,16 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from feedback_loop import exports
 from feedback_loop.api import capture, filters, schema
 from feedback_loop.api.authentication import IsProjectOrStaff, SecretKeyAuthentication
 from feedback_loop.api.pagination import NewestFirstPagination
 from feedback_loop.api.serializers import (
+    AddTracesSerializer,
+    DatasetSerializer,
+    DatasetVersionSerializer,
     EventSerializer,
+    ExportQuerySerializer,
     ForgetUserSerializer,
     StatsQuerySerializer,
     TraceBatchResultSerializer,
@@ -35,9 +41,10 @@ from feedback_loop.api.serializers import (
     TraceSerializer,
 )
 from feedback_loop.conf import app_settings
+from feedback_loop.internal.datasets import add_traces, matching_traces
 from feedback_loop.internal.retention import forget_user
 from feedback_loop.internal.tokens import sign_trace
-from feedback_loop.models import EventKind, FeedbackEvent, Project, Review, Trace
+from feedback_loop.models import Dataset, EventKind, FeedbackEvent, Project, Review, Trace
 
 logger = logging.getLogger("feedback_loop.api")
 
@@ -430,3 +437,167 @@ class StatsView(ServerAPIView):
 
 def _share(up: int, down: int) -> float | None:
     return round(up / (up + down), 4) if up + down else None
+
+
+# -- datasets ----------------------------------------------------------------------------------
+
+
+class DatasetListView(ServerAPIView, generics.ListAPIView):
+    serializer_class = DatasetSerializer
+    filter_backends = ()
+
+    def get_queryset(self):
+        return (
+            self.scope(Dataset.objects.all())
+            .select_related("project")
+            .prefetch_related("versions")
+            .annotate(_items=Count("items", distinct=True))
+            .order_by("-id")
+        )
+
+    @schema.document(
+        summary="List datasets",
+        parameters=[_project_param],
+        responses={200: DatasetSerializer(many=True), **schema.errors(400, 401, 403, 503)},
+        tags=["datasets"],
+        operation_id="datasets_list",
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @schema.document(
+        summary="Create a dataset",
+        request=DatasetSerializer,
+        responses={201: DatasetSerializer, **schema.errors(400, 401, 403, 503)},
+        tags=["datasets"],
+        operation_id="datasets_create",
+    )
+    def post(self, request, *args, **kwargs):
+        serializer = DatasetSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        key = data.pop("project", {}).get("public_key")
+        project = TraceListView._target_project(self, key)
+        if Dataset.objects.filter(project=project, name=data["name"]).exists():
+            raise exceptions.ValidationError({"name": ["This project has a dataset by that name."]})
+        dataset = Dataset.objects.create(project=project, **data)
+        dataset._items = 0
+        return Response(DatasetSerializer(dataset).data, status=status.HTTP_201_CREATED)
+
+
+class DatasetDetailView(ServerAPIView, generics.RetrieveAPIView):
+    serializer_class = DatasetSerializer
+    filter_backends = ()
+
+    def get_queryset(self):
+        return DatasetListView.get_queryset(self)
+
+    @schema.document(
+        summary="One dataset",
+        parameters=[_project_param],
+        responses={200: DatasetSerializer, **schema.errors(401, 403, 404, 503)},
+        tags=["datasets"],
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class DatasetTracesView(ServerAPIView):
+    filter_backends = ()
+    pagination_class = None
+    serializer_class = AddTracesSerializer
+
+    @schema.document(
+        summary="Add traces to a dataset, by filter or by id",
+        request=AddTracesSerializer,
+        responses={
+            200: inline_serializer("DatasetAdded", {"added": serializers.IntegerField()}),
+            **schema.errors(400, 401, 403, 404, 503),
+        },
+        tags=["datasets"],
+    )
+    def post(self, request, pk: int, *args, **kwargs):
+        dataset = _dataset(self, pk)
+        body = AddTracesSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        traces = Trace.objects.none()
+        if "filters" in body.validated_data:
+            dataset_rule = Dataset(
+                project=dataset.project, rule={"filters": body.validated_data["filters"]}
+            )
+            traces = matching_traces(dataset_rule)
+        if "trace_ids" in body.validated_data:
+            by_id = Trace.objects.filter(
+                project=dataset.project, trace_id__in=body.validated_data["trace_ids"]
+            )
+            traces = traces | by_id if "filters" in body.validated_data else by_id
+        pks = list(traces.values_list("pk", flat=True).distinct())
+        added = sum(
+            add_traces(dataset, pks[start : start + 1000]) for start in range(0, len(pks), 1000)
+        )
+        return Response({"added": added})
+
+
+class DatasetVersionsView(ServerAPIView):
+    filter_backends = ()
+    pagination_class = None
+    serializer_class = DatasetVersionSerializer
+
+    @schema.document(
+        summary="Freeze a dataset as a new numbered version",
+        request=DatasetVersionSerializer,
+        responses={201: DatasetVersionSerializer, **schema.errors(400, 401, 403, 404, 503)},
+        tags=["datasets"],
+    )
+    def post(self, request, pk: int, *args, **kwargs):
+        dataset = _dataset(self, pk)
+        body = DatasetVersionSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        user = request.user if getattr(request.user, "pk", None) else None
+        version = exports.freeze(dataset, user=user, note=body.validated_data.get("note", ""))
+        return Response(DatasetVersionSerializer(version).data, status=status.HTTP_201_CREATED)
+
+
+class DatasetExportView(ServerAPIView):
+    filter_backends = ()
+    pagination_class = None
+    content_negotiation_class = _AlwaysJSON  # ?format= names the export, not a renderer
+
+    @schema.document(
+        summary="Export a dataset (streamed)",
+        parameters=[_project_param, ExportQuerySerializer],
+        responses={
+            (200, "application/jsonl"): OpenApiTypes.STR,
+            (200, "text/csv"): OpenApiTypes.STR,
+            **schema.errors(400, 401, 403, 404, 503),
+        },
+        tags=["datasets"],
+    )
+    def get(self, request, pk: int, *args, **kwargs):
+        dataset = _dataset(self, pk)
+        query = ExportQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        fmt = query.validated_data["format"]
+        version = None
+        if "version" in query.validated_data:
+            version = dataset.versions.filter(number=query.validated_data["version"]).first()
+            if version is None:
+                raise exceptions.ValidationError({"version": ["This dataset has no such version."]})
+        try:
+            exports.check(dataset, fmt)
+        except exports.ExportError as exc:
+            raise exceptions.ValidationError({"format": [str(exc)]}) from None
+        response = StreamingHttpResponse(
+            exports.stream(dataset, fmt, version), content_type=exports.CONTENT_TYPES[fmt]
+        )
+        response["Content-Disposition"] = (
+            f'attachment; filename="{exports.filename(dataset, fmt, version)}"'
+        )
+        return response
+
+
+def _dataset(view: ServerAPIView, pk: int) -> Dataset:
+    dataset = view.scope(Dataset.objects.select_related("project")).filter(pk=pk).first()
+    if dataset is None:
+        raise Http404
+    return dataset

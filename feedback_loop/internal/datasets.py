@@ -155,7 +155,10 @@ def add_traces(dataset: Dataset, trace_pks: Iterable[int]) -> int:
                     dedupe_key=f"trace:{trace.pk}",
                 )
             )
+    for item in items:
+        item.content_hash = item.compute_content_hash()
     before = dataset.items.count()
+    # ON CONFLICT DO NOTHING: an item already there (same source, or same content) is skipped.
     DatasetItem.objects.bulk_create(items, ignore_conflicts=True)
     return dataset.items.count() - before
 
