@@ -1,13 +1,11 @@
-"""Admin screens for every model. The curation workflow (review queue, diff, datasets) builds on
-these in a later release; here each model gets useful columns, filters and search."""
+"""Admin screens for every model. The curation screens (the review queue, a trace's page with
+its diff and review form, review mode, the dashboard, datasets and their exports) are in
+``feedback_loop/curation/admin.py``, registered from here."""
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -16,14 +14,12 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 
 from feedback_loop.models import (
-    Dataset,
     DatasetItem,
     ErrorMode,
     FeedbackEvent,
     PreferencePair,
     Project,
     Review,
-    Trace,
 )
 
 
@@ -137,53 +133,6 @@ class ProjectAdmin(admin.ModelAdmin):
         return response
 
 
-class ReviewInline(admin.StackedInline):
-    model = Review
-    extra = 0
-    fields = ["status", "error_modes", "expected_output", "notes", "reviewer", "reviewed_at"]
-    filter_horizontal = ["error_modes"]
-
-
-@admin.register(Trace)
-class TraceAdmin(admin.ModelAdmin):
-    list_display = [
-        "trace_id",
-        "project",
-        "short_input",
-        "model",
-        "sentiment",
-        "thumbs_up",
-        "thumbs_down",
-        "edit_count",
-        "regenerate_count",
-        "copy_count",
-        "last_signal_at",
-        "created_at",
-    ]
-    list_filter = ["sentiment", "project", "registered", "model", "created_at"]
-    search_fields = ["trace_id", "input", "output", "session_id", "user_id"]
-    list_select_related = ["project"]
-    date_hierarchy = "created_at"
-    ordering = ["-created_at"]
-    readonly_fields = ["created_at", "updated_at", "event_count"]
-    raw_id_fields = ["regenerated_from"]
-    filter_horizontal = ["suggested_error_modes"]
-    inlines = [ReviewInline]
-    show_full_result_count = False
-
-    @admin.display(description=_("input"))
-    def short_input(self, trace: Trace) -> str:
-        return _short(trace.input)
-
-    @admin.display(description=_("events"))
-    def event_count(self, trace: Trace) -> str:
-        count = trace.events.count()
-        url = reverse("admin:feedback_loop_feedbackevent_changelist")
-        # Trace ids are the host's strings and may hold "&", "#" or "+".
-        query = urlencode({"project__id__exact": trace.project_id, "trace_key": trace.trace_id})
-        return format_html('<a href="{}?{}">{}</a>', url, query, count)
-
-
 @admin.register(FeedbackEvent)
 class FeedbackEventAdmin(admin.ModelAdmin):
     list_display = [
@@ -254,23 +203,6 @@ class ReviewAdmin(admin.ModelAdmin):
         return ", ".join(mode.name for mode in review.error_modes.all())
 
 
-@admin.register(Dataset)
-class DatasetAdmin(admin.ModelAdmin):
-    list_display = ["name", "project", "kind", "item_count", "updated_at"]
-    list_filter = ["kind", "project"]
-    search_fields = ["name", "description"]
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).annotate(_items=Count("items"))
-
-    @admin.display(description=_("items"), ordering="_items")
-    def item_count(self, dataset: Dataset) -> str:
-        url = reverse("admin:feedback_loop_datasetitem_changelist")
-        return format_html(
-            '<a href="{}?dataset__id__exact={}">{}</a>', url, dataset.pk, dataset._items
-        )
-
-
 @admin.register(DatasetItem)
 class DatasetItemAdmin(admin.ModelAdmin):
     list_display = ["id", "dataset", "source_trace", "short_input", "created_at"]
@@ -332,3 +264,7 @@ class PreferencePairAdmin(admin.ModelAdmin):
     @admin.display(description=_("rejected"))
     def short_rejected(self, pair: PreferencePair) -> str:
         return _short(pair.rejected)
+
+
+# The curation screens register Trace, Dataset and DatasetVersion.
+from feedback_loop.curation import admin as curation_admin  # noqa: E402, F401

@@ -153,6 +153,7 @@ class Trace(models.Model):
         indexes = [
             models.Index(fields=["project", "-created_at"], name="fl_trace_recent"),
             models.Index(fields=["project", "sentiment", "-last_signal_at"], name="fl_trace_queue"),
+            models.Index(fields=["-last_signal_at"], name="fl_trace_signal"),
             models.Index(fields=["project", "model"], name="fl_trace_model"),
             models.Index(fields=["project", "session_id"], name="fl_trace_session"),
             models.Index(fields=["project", "user_id"], name="fl_trace_user"),

@@ -1,0 +1,1 @@
+"""The curator's side: the review queue, review mode, the diff, the dashboard's charts."""

@@ -1,0 +1,149 @@
+"""The review queue's filters. The trace list opens on what needs a curator: negative (or
+mixed) traces not reviewed yet; each filter has an "All" choice to see the rest."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import Exists, F, OuterRef, Q
+from django.utils.translation import gettext_lazy as _
+
+from feedback_loop.models import ErrorMode, Review, ReviewStatus, Sentiment
+
+NEEDS_REVIEW = (Sentiment.NEGATIVE, Sentiment.MIXED)
+
+# How strong a trace's feedback is, for sorting: explicit votes and edits weigh most.
+STRENGTH = (
+    3 * (F("thumbs_down") + F("thumbs_up") + F("edit_count"))
+    + 2 * (F("regenerate_count") + F("rating_count"))
+    + F("comment_count")
+    + F("copy_count")
+    + F("abandon_count")
+)
+
+
+class DefaultListFilter(admin.SimpleListFilter):
+    """A list filter with a default choice, applied when the URL names none."""
+
+    default: str = ""
+
+    def value(self):
+        value = super().value()
+        return self.default if value is None else value
+
+    def choices(self, changelist):
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": self.value() == str(lookup),
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+
+class SentimentFilter(DefaultListFilter):
+    title = _("sentiment")
+    parameter_name = "sentiment"
+    default = "review"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("review", _("Negative or mixed")),
+            *Sentiment.choices,
+            ("all", _("All")),
+        ]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == "review":
+            return queryset.filter(sentiment__in=NEEDS_REVIEW)
+        if value in Sentiment.values:
+            return queryset.filter(sentiment=value)
+        return queryset
+
+
+class ReviewedFilter(DefaultListFilter):
+    title = _("review")
+    parameter_name = "review"
+    default = "todo"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("todo", _("Not reviewed")),
+            (ReviewStatus.REVIEWED, _("Reviewed")),
+            (ReviewStatus.DISMISSED, _("Dismissed")),
+            ("all", _("All")),
+        ]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        done = Review.objects.filter(trace=OuterRef("pk"))
+        if value == "todo":
+            return queryset.exclude(Exists(done.exclude(status=ReviewStatus.PENDING)))
+        if value in (ReviewStatus.REVIEWED, ReviewStatus.DISMISSED):
+            return queryset.filter(Exists(done.filter(status=value)))
+        return queryset
+
+
+class SignalFilter(admin.SimpleListFilter):
+    title = _("kind of signal")
+    parameter_name = "signal"
+    COUNTERS = {
+        "thumbs_down": (_("Thumbs down"), "thumbs_down"),
+        "thumbs_up": (_("Thumbs up"), "thumbs_up"),
+        "rating": (_("Rating"), "rating_count"),
+        "comment": (_("Comment"), "comment_count"),
+        "edit": (_("Edit"), "edit_count"),
+        "regenerate": (_("Regenerate"), "regenerate_count"),
+        "copy": (_("Copy"), "copy_count"),
+        "abandon": (_("Abandon"), "abandon_count"),
+    }
+
+    def lookups(self, request, model_admin):
+        return [(key, title) for key, (title, _field) in self.COUNTERS.items()]
+
+    def queryset(self, request, queryset):
+        if self.value() in self.COUNTERS:
+            return queryset.filter(**{f"{self.COUNTERS[self.value()][1]}__gt": 0})
+        return queryset
+
+
+class ErrorModeFilter(admin.SimpleListFilter):
+    title = _("error mode")
+    parameter_name = "mode"
+
+    def lookups(self, request, model_admin):
+        return [
+            (mode.slug, mode.name) for mode in ErrorMode.objects.order_by("-is_builtin", "name")
+        ]
+
+    def queryset(self, request, queryset):
+        slug = self.value()
+        if not slug:
+            return queryset
+        return queryset.filter(
+            Q(Exists(ErrorMode.objects.filter(suggested_for=OuterRef("pk"), slug=slug)))
+            | Q(Exists(ErrorMode.objects.filter(reviews__trace=OuterRef("pk"), slug=slug)))
+        )
+
+
+class LabelFilter(admin.SimpleListFilter):
+    title = _("error mode labels")
+    parameter_name = "labels"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("suggested", _("Suggested, not confirmed")),
+            ("confirmed", _("Confirmed by a reviewer")),
+            ("none", _("None")),
+        ]
+
+    def queryset(self, request, queryset):
+        suggested = Exists(ErrorMode.objects.filter(suggested_for=OuterRef("pk")))
+        confirmed = Exists(ErrorMode.objects.filter(reviews__trace=OuterRef("pk")))
+        value = self.value()
+        if value == "suggested":
+            return queryset.filter(suggested).exclude(confirmed)
+        if value == "confirmed":
+            return queryset.filter(confirmed)
+        if value == "none":
+            return queryset.exclude(suggested).exclude(confirmed)
+        return queryset

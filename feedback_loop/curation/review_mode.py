@@ -1,0 +1,106 @@
+"""Review mode: the queue one trace at a time, with keyboard shortcuts. Each trace shown is
+claimed for the reviewer (see claims.py), so two reviewers never get the same one."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.translation import gettext as _
+
+from feedback_loop.curation import claims
+from feedback_loop.internal.datasets import add_traces
+from feedback_loop.models import Dataset, Review, ReviewStatus
+
+HISTORY = 50
+
+
+def _url(project_id=None, review=None) -> str:
+    url = reverse("admin:feedback_loop_trace_review")
+    params = [f"project={project_id}" if project_id else "", f"review={review}" if review else ""]
+    query = "&".join(p for p in params if p)
+    return f"{url}?{query}" if query else url
+
+
+def review_mode(model_admin, request):
+    from feedback_loop.curation.admin import ReviewForm, save_review, trace_context
+
+    project = request.GET.get("project") or request.POST.get("project") or ""
+    project_id = int(project) if project.isdigit() else None
+    session = request.session
+    history: list[int] = session.get("fl_review_history", [])
+    skipped: list[int] = session.get("fl_review_skipped", [])
+
+    if request.method == "POST":
+        review = (
+            Review.objects.select_related("trace").filter(pk=request.POST.get("review")).first()
+        )
+        if review is None:
+            return HttpResponseRedirect(_url(project_id))
+        if not claims.claim(review, request.user):
+            messages.warning(request, _("Another reviewer has this trace now; here is the next."))
+            return HttpResponseRedirect(_url(project_id))
+        action = request.POST.get("do", "confirm")
+        if action == "skip":
+            claims.release(review, request.user)
+            session["fl_review_skipped"] = [*skipped, review.pk][-500:]
+            return HttpResponseRedirect(_url(project_id))
+        if action == "dataset":
+            dataset = Dataset.objects.filter(
+                pk=request.POST.get("dataset") or 0, project_id=review.trace.project_id
+            ).first()
+            if dataset is None:
+                messages.error(request, _("Choose a dataset of this trace's project."))
+            else:
+                added = add_traces(dataset, [review.trace_id])
+                messages.success(
+                    request,
+                    _("Added to “%(name)s”.") % {"name": dataset.name}
+                    if added
+                    else _("Already in “%(name)s” (or it has no pair).") % {"name": dataset.name},
+                )
+            return HttpResponseRedirect(_url(project_id, review.pk))
+        form = ReviewForm(request.POST, instance=review, trace=review.trace)
+        if form.is_valid():
+            saved = form.save(commit=False)
+            if action == "dismiss":
+                saved.status = ReviewStatus.DISMISSED
+            elif saved.status == ReviewStatus.PENDING:
+                saved.status = ReviewStatus.REVIEWED
+            save_review(saved, request.user)
+            saved.save()
+            form.save_m2m()
+            model_admin.log_change(request, review.trace, f"Review: {saved.status}.")
+            session["fl_review_history"] = [*history, review.pk][-HISTORY:]
+            return HttpResponseRedirect(_url(project_id))
+    else:
+        wanted = request.GET.get("review")
+        review = None
+        if wanted and wanted.isdigit():
+            review = Review.objects.select_related("trace").filter(pk=int(wanted)).first()
+            if review is not None and not claims.claim(review, request.user):
+                messages.warning(request, _("Another reviewer has that trace now."))
+                review = None
+        if review is None:
+            review = claims.claim_next(request.user, project_id=project_id, skip=skipped)
+        if review is None and skipped:
+            # Everything left was skipped: start over with the skipped ones.
+            session["fl_review_skipped"] = []
+            review = claims.claim_next(request.user, project_id=project_id)
+        form = ReviewForm(instance=review, trace=review.trace) if review else None
+
+    previous = next((pk for pk in reversed(history) if not review or pk != review.pk), None)
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.opts,
+        "title": _("Review mode"),
+        "review": review,
+        "form": form,
+        "project_id": project_id or "",
+        "remaining": claims.queue(project_id).count(),
+        "previous_url": _url(project_id, previous) if previous else "",
+        "datasets": Dataset.objects.filter(project_id=review.trace.project_id) if review else [],
+        **(trace_context(review.trace) if review else {}),
+    }
+    return TemplateResponse(request, "admin/feedback_loop/trace/review_mode.html", context)
