@@ -16,6 +16,11 @@ _GOOD = "#3a8d5c"
 _BAD = "#ba2121"
 
 
+def _n(value: float) -> str:
+    """A coordinate, formatted before format_html escapes it (format specs fail on its output)."""
+    return f"{value:.1f}"
+
+
 def _svg(width: int, height: int, label: str, body: SafeString) -> SafeString:
     return format_html(
         '<svg class="fl-chart" viewBox="0 0 {} {}" width="100%" role="img" aria-label="{}" '
@@ -47,8 +52,8 @@ def line_chart(
         y = top + plot_h * (1 - share)
         parts.append(
             format_html(
-                '<line x1="{}" x2="{}" y1="{:.1f}" y2="{:.1f}" stroke="{}"/>'
-                '<text x="{}" y="{:.1f}" text-anchor="end" fill="{}">{}%</text>',
+                '<line x1="{}" x2="{}" y1="{}" y2="{}" stroke="{}"/>'
+                '<text x="{}" y="{}" text-anchor="end" fill="{}">{}%</text>',
                 left,
                 WIDTH - right,
                 y,
@@ -67,7 +72,7 @@ def line_chart(
             h = plot_h * count / most * 0.35
             parts.append(
                 format_html(
-                    '<rect x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{:.1f}" fill="{}" '
+                    '<rect x="{}" y="{}" width="{}" height="{}" fill="{}" '
                     'opacity=".35"><title>{}: {} traces</title></rect>',
                     left + i * step - width / 2,
                     top + plot_h - h,
@@ -101,8 +106,7 @@ def line_chart(
         if value is not None:
             parts.append(
                 format_html(
-                    '<circle cx="{:.1f}" cy="{:.1f}" r="2.5" fill="{}"><title>{}: {}%</title>'
-                    "</circle>",
+                    '<circle cx="{}" cy="{}" r="2.5" fill="{}"><title>{}: {}%</title></circle>',
                     left + i * step,
                     top + plot_h * (1 - value),
                     _LINE,
@@ -113,7 +117,7 @@ def line_chart(
     for i in {0, n // 2, n - 1} if points else ():
         parts.append(
             format_html(
-                '<text x="{:.1f}" y="{}" text-anchor="middle" fill="{}">{}</text>',
+                '<text x="{}" y="{}" text-anchor="middle" fill="{}">{}</text>',
                 left + i * step,
                 height - 6,
                 _TEXT,
@@ -137,8 +141,8 @@ def bar_chart(
     body = format_html_join(
         "",
         '<text x="{}" y="{}" text-anchor="end" fill="{}">{}</text>'
-        '<rect x="{}" y="{}" width="{:.1f}" height="14" rx="2" fill="{}"><title>{}: {}</title>'
-        '</rect><text x="{:.1f}" y="{}" fill="{}">{}</text>',
+        '<rect x="{}" y="{}" width="{}" height="14" rx="2" fill="{}"><title>{}: {}</title>'
+        '</rect><text x="{}" y="{}" fill="{}">{}</text>',
         (
             (
                 label_w - 6,
@@ -167,8 +171,8 @@ def share_bar(done: int, total: int, *, label: str) -> SafeString:
     share = done / total if total else 0
     body = format_html(
         '<rect x="0" y="4" width="{}" height="18" rx="3" fill="{}" opacity=".35"/>'
-        '<rect x="0" y="4" width="{:.1f}" height="18" rx="3" fill="{}"/>'
-        '<text x="{}" y="40" fill="{}">{}% ({:,} of {:,})</text>',
+        '<rect x="0" y="4" width="{}" height="18" rx="3" fill="{}"/>'
+        '<text x="{}" y="40" fill="{}">{}% ({} of {})</text>',
         WIDTH,
         _AXIS,
         WIDTH * share,

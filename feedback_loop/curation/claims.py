@@ -31,21 +31,22 @@ def claim_next(user, *, project_id: int | None = None, skip=()) -> Review | None
     for review in mine[:1]:
         return review
     free = Q(claimed_until__isnull=True) | Q(claimed_until__lte=now)
-    for _attempt in range(5):
+    for _attempt in range(20):
         with transaction.atomic():
-            candidates = list(
+            # One row at a time: SKIP LOCKED then hands concurrent reviewers different rows.
+            review = (
                 queue(project_id)
                 .select_for_update(skip_locked=True, of=("self",))
                 .filter(free)
-                .exclude(pk__in=skip)[:10]
+                .exclude(pk__in=skip)
+                .first()
             )
-            if not candidates:
+            if review is None:
                 return None
-            for review in candidates:
-                # Compare-and-set: on databases without SKIP LOCKED (SQLite) two reviewers may
-                # read the same row; only one of them changes it.
-                if _take(review, user, free, now):
-                    return review
+            # Compare-and-set: on databases without SKIP LOCKED (SQLite) two reviewers may
+            # read the same row; only one of them changes it, the other tries the next.
+            if _take(review, user, free, now):
+                return review
     return None
 
 
