@@ -86,7 +86,42 @@ def shoot(base: str) -> None:
             },
         )
         print("wrote docs/widget.png")
+        # Edit the last answer too, so the admin has a diff to show.
+        last = page.locator(".turn").last
+        last.locator("[data-feedback-action=edit]").click()
+        content = last.locator("[data-feedback-content]")
+        content.fill('{"name": "Ada Lovelace", "born": 1815}')
+        page.locator("input[name=question]").click()  # leaves the edit: the widget sends it
+        page.evaluate("FeedbackLoop.flush()")
+        page.wait_for_timeout(500)
+        curation(browser, base)
         browser.close()
+
+
+def curation(browser, base: str) -> None:
+    """The review queue, a trace's page with its diff, review mode and the dashboard."""
+    page = browser.new_page(viewport={"width": 1440, "height": 860}, device_scale_factor=1)
+    page.goto(base + "/admin/login/")
+    page.fill("#id_username", "admin")
+    page.fill("#id_password", "admin")
+    page.click("input[type=submit]")
+    # The admin's app sidebar takes room the queue needs in a picture.
+    page.evaluate("localStorage.setItem('django.admin.navSidebarIsOpen', 'false')")
+    admin = base + "/admin/feedback_loop/trace/"
+    page.goto(admin)
+    page.screenshot(path=DOCS / "queue.png")
+    print("wrote docs/queue.png")
+    page.locator("#result_list tbody tr th a").first.click()
+    page.wait_for_selector(".fl-diff")
+    page.locator(".fl-diff-panel").first.scroll_into_view_if_needed()
+    page.screenshot(path=DOCS / "trace.png", full_page=True)
+    print("wrote docs/trace.png")
+    page.goto(admin + "review/")
+    page.screenshot(path=DOCS / "review.png", full_page=True)
+    print("wrote docs/review.png")
+    page.goto(admin + "dashboard/")
+    page.screenshot(path=DOCS / "dashboard.png", full_page=True)
+    print("wrote docs/dashboard.png")
 
 
 if __name__ == "__main__":

@@ -127,26 +127,51 @@ def save_review(review: Review, user) -> None:
 # -- the queue ---------------------------------------------------------------------------------
 
 
+# 24x24 icon paths (Material-style), drawn inline so no font or file is needed.
+_ICONS = {
+    "up": "M2 21h4V9H2zm21-11a2 2 0 0 0-2-2h-6.3l1-4.9-.4-1.1L14 1 7.6 7.6Q7 8.2 7 9v10a2 2 "
+    "0 0 0 2 2h9q1.3 0 1.8-1.2L23 12z",
+    "edit": "M3 17.2V21h3.8L17.8 9.9l-3.7-3.7zM20.7 7a1 1 0 0 0 0-1.4l-2.3-2.3a1 1 0 0 0-1.4 "
+    "0l-1.8 1.8 3.7 3.7z",
+    "regenerate": "M17.6 6.4A8 8 0 1 0 19.7 14h-2.1a6 6 0 1 1-1.4-6.2L13 11h7V4z",
+    "copy": "M16 1H4a2 2 0 0 0-2 2v14h2V3h12zm3 4H8a2 2 0 0 0-2 2v14a2 2 0 0 0 2 2h11a2 2 0 0 "
+    "0 2-2V7a2 2 0 0 0-2-2zm0 16H8V7h11z",
+    "comment": "M20 2H4a2 2 0 0 0-2 2v18l4-4h14a2 2 0 0 0 2-2V4a2 2 0 0 0-2-2z",
+    "abandon": "M10.1 15.6 11.5 17l5-5-5-5-1.4 1.4 2.6 2.6H3v2h9.7zM19 3H5a2 2 0 0 0-2 "
+    "2v4h2V5h14v14H5v-4H3v4a2 2 0 0 0 2 2h14a2 2 0 0 0 2-2V5a2 2 0 0 0-2-2z",
+    "star": "M12 17.3 18.2 21l-1.6-7L22 9.2l-7.2-.6L12 2 9.2 8.6 2 9.2 7.5 14l-1.7 7z",
+}
+
+
+def icon(name: str, css: str = ""):
+    return format_html(
+        '<svg class="fl-icon {}" viewBox="0 0 24 24" aria-hidden="true"><path d="{}"/></svg>',
+        css,
+        _ICONS[name],
+    )
+
+
 def signal_icons(trace: Trace):
     parts = [
-        ("👍", trace.thumbs_up, _("thumbs up")),
-        ("👎", trace.thumbs_down, _("thumbs down")),
-        ("✎", trace.edit_count, _("edits")),
-        ("↻", trace.regenerate_count, _("regenerates")),
-        ("⧉", trace.copy_count, _("copies")),
-        ("💬", trace.comment_count, _("comments")),
-        ("⏏", trace.abandon_count, _("abandons")),
+        ("up", "", trace.thumbs_up, _("thumbs up")),
+        ("up", "fl-down", trace.thumbs_down, _("thumbs down")),
+        ("edit", "", trace.edit_count, _("edits")),
+        ("regenerate", "", trace.regenerate_count, _("regenerates")),
+        ("copy", "", trace.copy_count, _("copies")),
+        ("comment", "", trace.comment_count, _("comments")),
+        ("abandon", "", trace.abandon_count, _("abandons")),
     ]
     html = format_html_join(
-        " ",
-        '<span class="fl-signal" title="{} {}">{}&nbsp;{}</span>',
-        ((count, label, icon, count) for icon, count, label in parts if count),
+        "",
+        '<span class="fl-signal" title="{} {}">{}{}</span>',
+        ((count, label, icon(name, css), count) for name, css, count, label in parts if count),
     )
     if trace.rating_count:
         html += format_html(
-            ' <span class="fl-signal" title="{} ratings, mean {}">★&nbsp;{}</span>',
+            '<span class="fl-signal" title="{} ratings, mean {}">{}{}</span>',
             trace.rating_count,
             f"{trace.rating_avg:.1f}",
+            icon("star", "fl-star"),
             f"{trace.rating_avg:.1f}",
         )
     return html or "-"
@@ -155,7 +180,7 @@ def signal_icons(trace: Trace):
 @admin.register(Trace)
 class TraceAdmin(admin.ModelAdmin):
     list_display = [
-        "trace_id",
+        "trace",
         "signals",
         "sentiment_badge",
         "error_modes",
@@ -240,6 +265,11 @@ class TraceAdmin(admin.ModelAdmin):
 
     # columns
 
+    @admin.display(description=_("trace"), ordering="trace_id")
+    def trace(self, trace: Trace):
+        short = trace.trace_id if len(trace.trace_id) <= 14 else trace.trace_id[:12] + "…"
+        return format_html('<span title="{}">{}</span>', trace.trace_id, short)
+
     @admin.display(description=_("signals"))
     def signals(self, trace: Trace):
         return signal_icons(trace)
@@ -287,6 +317,11 @@ class TraceAdmin(admin.ModelAdmin):
         url = reverse("admin:feedback_loop_feedbackevent_changelist")
         query = urlencode({"project__id__exact": trace.project_id, "trace_key": trace.trace_id})
         return format_html('<a href="{}?{}">{}</a>', url, query, count)
+
+    def changelist_view(self, request, extra_context=None):
+        is_queue = not ({"sentiment", "review"} & set(request.GET))
+        title = _("Review queue: negative traces not reviewed") if is_queue else _("Traces")
+        return super().changelist_view(request, {"title": title, **(extra_context or {})})
 
     # the trace's page
 

@@ -114,12 +114,14 @@ def line_chart(
                     round(value * 100),
                 )
             )
-    for i in {0, n // 2, n - 1} if points else ():
+    for i in sorted({0, n // 2, n - 1}) if points else ():
+        anchor = "start" if i == 0 else "end" if i == n - 1 else "middle"
         parts.append(
             format_html(
-                '<text x="{}" y="{}" text-anchor="middle" fill="{}">{}</text>',
-                left + i * step,
+                '<text x="{}" y="{}" text-anchor="{}" fill="{}">{}</text>',
+                _n(left + i * step),
                 height - 6,
+                anchor,
                 _TEXT,
                 points[i][0],
             )

@@ -47,7 +47,7 @@ class SentimentFilter(DefaultListFilter):
     def lookups(self, request, model_admin):
         return [
             ("review", _("Negative or mixed")),
-            *Sentiment.choices,
+            *((value, label.capitalize()) for value, label in Sentiment.choices),
             ("all", _("All")),
         ]
 

@@ -10,8 +10,9 @@ from django.utils import timezone
 from example_project.chat import model
 from feedback_loop import record_trace
 from feedback_loop.conf import app_settings
+from feedback_loop.internal.datasets import apply_rule
 from feedback_loop.internal.pipeline import process_events
-from feedback_loop.models import FeedbackEvent, Project
+from feedback_loop.models import Dataset, DatasetKind, FeedbackEvent, Project
 
 QUESTIONS = [
     "What is the capital of Australia?",
@@ -81,4 +82,16 @@ class Command(BaseCommand):
                 )
         # Roll up, triage and pair the seeded feedback as the Celery pipeline would.
         process_events(project.events.values_list("pk", flat=True))
+        Dataset.objects.get_or_create(
+            project=project,
+            name="Regression set",
+            defaults={"description": "Answers users corrected, with their corrections."},
+        )
+        pairs, _created = Dataset.objects.get_or_create(
+            project=project,
+            name="DPO pairs",
+            kind=DatasetKind.PREFERENCE,
+            defaults={"rule": {"filters": {"has_edit": True}}},
+        )
+        apply_rule(pairs)
         self.stdout.write(self.style.SUCCESS(f"Seeded {len(QUESTIONS)} traces with feedback."))
