@@ -6,7 +6,8 @@ import uuid
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -134,6 +135,14 @@ class Trace(models.Model):
     copy_count = models.PositiveIntegerField(_("copies"), default=0)
     abandon_count = models.PositiveIntegerField(_("abandons"), default=0)
     last_signal_at = models.DateTimeField(_("last signal"), null=True, blank=True)
+    strength = models.PositiveIntegerField(
+        _("strength"),
+        default=0,
+        help_text=_(
+            "How much feedback the trace has, for sorting: votes and edits weigh 3, "
+            "regenerates and ratings 2, comments, copies and abandons 1."
+        ),
+    )
     suggested_error_modes = models.ManyToManyField(
         "ErrorMode",
         blank=True,
@@ -153,7 +162,14 @@ class Trace(models.Model):
         indexes = [
             models.Index(fields=["project", "-created_at"], name="fl_trace_recent"),
             models.Index(fields=["project", "sentiment", "-last_signal_at"], name="fl_trace_queue"),
-            models.Index(fields=["-last_signal_at"], name="fl_trace_signal"),
+            # The review queue's two orders, with the admin's "-pk" tie-breaker.
+            models.Index(
+                Coalesce("last_signal_at", "created_at").desc(),
+                F("id").desc(),
+                name="fl_trace_signal",
+            ),
+            models.Index(fields=["-strength", "-id"], name="fl_trace_strength"),
+            models.Index(fields=["sentiment"], name="fl_trace_sentiment"),
             models.Index(fields=["project", "model"], name="fl_trace_model"),
             models.Index(fields=["project", "session_id"], name="fl_trace_session"),
             models.Index(fields=["project", "user_id"], name="fl_trace_user"),

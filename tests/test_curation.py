@@ -115,7 +115,10 @@ def test_the_queue_sorts_by_signal_strength(admin_client, queue):
     add(queue, "bad", value=-1, user_id="u9")
     add(queue, "bad", kind="regenerate")
     run(queue)
-    column = 6  # "strength" in list_display
+    # The sort parameter counts the columns as the page shows them (the checkbox first).
+    column = admin_client.get(f"{ADMIN}/trace/").context["cl"].list_display.index("signal_strength")
+    response = admin_client.get(f"{ADMIN}/trace/", {"o": f"-{column}"})
+    assert listed(response) == ["long", "bad"]  # weakest first, reversed
     response = admin_client.get(f"{ADMIN}/trace/", {"o": str(column)})
     assert listed(response) == ["bad", "long"]
 

@@ -9,12 +9,15 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.db import transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, Q
+from django.db.models.functions import Coalesce
 from django.http import Http404, HttpResponseRedirect, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
@@ -24,9 +27,9 @@ from feedback_loop import exports
 from feedback_loop.curation import dashboard
 from feedback_loop.curation.diff import side_by_side
 from feedback_loop.curation.queue import (
-    STRENGTH,
     ErrorModeFilter,
     LabelFilter,
+    ModelFilter,
     ReviewedFilter,
     SentimentFilter,
     SignalFilter,
@@ -177,6 +180,17 @@ def signal_icons(trace: Trace):
     return html or "-"
 
 
+class CappedPaginator(Paginator):
+    """Counts at most CAP rows: on a large queue an exact COUNT(*) costs more than the page.
+    Beyond it the admin shows "10,000" and its page links stop there; filters narrow it."""
+
+    CAP = 10_000
+
+    @cached_property
+    def count(self) -> int:
+        return self.object_list[: self.CAP].count()
+
+
 @admin.register(Trace)
 class TraceAdmin(admin.ModelAdmin):
     list_display = [
@@ -186,7 +200,7 @@ class TraceAdmin(admin.ModelAdmin):
         "error_modes",
         "short_input",
         "model",
-        "strength",
+        "signal_strength",
         "last_signal_at",
     ]
     list_filter = [
@@ -195,13 +209,15 @@ class TraceAdmin(admin.ModelAdmin):
         SignalFilter,
         ErrorModeFilter,
         LabelFilter,
-        ("model", admin.AllValuesFieldListFilter),
+        ModelFilter,
         ("last_signal_at", admin.DateFieldListFilter),
         "project",
     ]
     search_fields = ["trace_id", "input", "output"]
     search_help_text = _("Searches trace ids, inputs, outputs and users' comments.")
-    ordering = [F("last_signal_at").desc(nulls_last=True), "-pk"]
+    # Most recent signal first; traces without one by their creation (fl_trace_signal).
+    ordering = [Coalesce("last_signal_at", "created_at").desc(), "-pk"]
+    paginator = CappedPaginator
     list_per_page = 50
     show_full_result_count = False
     inlines = [ReviewInline]
@@ -251,7 +267,6 @@ class TraceAdmin(admin.ModelAdmin):
             .get_queryset(request)
             .select_related("project", "review")
             .prefetch_related("suggested_error_modes", "review__error_modes")
-            .annotate(_strength=STRENGTH)
         )
 
     def get_search_results(self, request, queryset, search_term):
@@ -301,9 +316,9 @@ class TraceAdmin(admin.ModelAdmin):
     def short_input(self, trace: Trace) -> str:
         return _short(trace.input or trace.output)
 
-    @admin.display(description=_("strength"), ordering="-_strength")
-    def strength(self, trace: Trace) -> int:
-        return trace._strength
+    @admin.display(description=_("strength"), ordering="-strength")
+    def signal_strength(self, trace: Trace) -> int:
+        return trace.strength
 
     @admin.display(description=_("suggested error modes"))
     def suggested(self, trace: Trace) -> str:

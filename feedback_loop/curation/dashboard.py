@@ -3,7 +3,8 @@ charts."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections import defaultdict
+from datetime import UTC, timedelta
 
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
@@ -12,12 +13,32 @@ from django.utils.translation import gettext as _
 
 from feedback_loop.curation import charts
 from feedback_loop.curation.queue import NEEDS_REVIEW
-from feedback_loop.models import Project, ReviewStatus, Sentiment, Trace
+from feedback_loop.models import Project, Review, ReviewStatus, Sentiment, Trace
 
 DAYS = (7, 30, 90)
 
 
+CACHE_SECONDS = 60
+
+
 def context(request) -> dict:
+    """The dashboard's figures and charts, kept CACHE_SECONDS in the default cache (the
+    queries scan every trace of the window); ``?refresh=1`` computes them anew."""
+    from django.core.cache import cache
+
+    key = "feedback_loop:dashboard:{}:{}".format(
+        request.GET.get("project", ""), request.GET.get("days", "")
+    )
+    if not request.GET.get("refresh"):
+        cached = cache.get(key)
+        if cached is not None:
+            return cached
+    result = compute(request)
+    cache.set(key, result, CACHE_SECONDS)
+    return result
+
+
+def compute(request) -> dict:
     try:
         days = int(request.GET.get("days", 30))
     except ValueError:
@@ -33,96 +54,99 @@ def context(request) -> dict:
         traces = traces.filter(project_id=project_id)
     window = traces.filter(last_signal_at__gte=since)
 
-    by_day = {
-        row["day"]: row
-        for row in window.annotate(day=TruncDate("last_signal_at"))
-        .values("day")
+    # One scan of the window's traces, grouped by day and model, gives the daily line, the
+    # signals by kind and the models; the error modes come from their (smaller) link tables.
+    counters = {
+        "thumbs_up": _("Thumbs up"),
+        "thumbs_down": _("Thumbs down"),
+        "rating_count": _("Ratings"),
+        "comment_count": _("Comments"),
+        "edit_count": _("Edits"),
+        "regenerate_count": _("Regenerates"),
+        "copy_count": _("Copies"),
+        "abandon_count": _("Abandons"),
+    }
+    # One scan of the window's traces, grouped by (UTC) day and model, gives the daily line,
+    # the signals by kind and the models. On PostgreSQL the statistics object of migration
+    # 0006 tells the planner there are few such groups, so it aggregates in a hash table
+    # instead of sorting the whole window.
+    rows = (
+        window.annotate(day=TruncDate("last_signal_at", tzinfo=UTC))
+        .values("day", "model")
         .annotate(
+            total=Count("pk"),
             positive=Count("pk", filter=Q(sentiment=Sentiment.POSITIVE)),
             negative=Count("pk", filter=Q(sentiment__in=NEEDS_REVIEW)),
+            **{name: Sum(name) for name in counters},
         )
-        .order_by("day")
-    }
+        .order_by()
+    )
+    by_day: dict = defaultdict(lambda: [0, 0])
+    by_model: dict = defaultdict(lambda: [0, 0])
+    kinds = dict.fromkeys(counters, 0)
+    for row in rows:
+        by_day[row["day"]][0] += row["positive"]
+        by_day[row["day"]][1] += row["negative"]
+        by_model[row["model"]][0] += row["total"]
+        by_model[row["model"]][1] += row["negative"]
+        for name in counters:
+            kinds[name] += row[name] or 0
     points, volume = [], []
     for offset in range(days - 1, -1, -1):
-        day = (now - timedelta(days=offset)).date()
-        row = by_day.get(day)
-        voted = (row["positive"] + row["negative"]) if row else 0
-        points.append((day.strftime("%b %d"), row["positive"] / voted if voted else None))
+        day = (now.astimezone(UTC) - timedelta(days=offset)).date()
+        positive, negative_day = by_day.get(day, (0, 0))
+        voted = positive + negative_day
+        points.append((day.strftime("%b %d"), positive / voted if voted else None))
         volume.append(voted)
 
     negative = window.filter(sentiment__in=NEEDS_REVIEW)
+    suggested_links = Trace.suggested_error_modes.through.objects.filter(
+        trace__in=negative.values("pk")
+    )
     suggested = dict(
-        negative.values_list("suggested_error_modes__name")
-        .annotate(n=Count("pk"))
-        .exclude(suggested_error_modes__isnull=True)
-        .values_list("suggested_error_modes__name", "n")
+        suggested_links.values_list("errormode__name").annotate(n=Count("trace_id")).order_by()
+    )
+    confirmed_links = Review.error_modes.through.objects.filter(
+        review__trace__in=negative.values("pk")
     )
     confirmed = dict(
-        negative.exclude(review__error_modes__isnull=True)
-        .values_list("review__error_modes__name")
-        .annotate(n=Count("pk"))
-        .values_list("review__error_modes__name", "n")
+        confirmed_links.values_list("errormode__name").annotate(n=Count("review_id")).order_by()
     )
     modes = sorted(
-        {
-            name: max(suggested.get(name, 0), confirmed.get(name, 0))
+        (
+            (name, max(suggested.get(name, 0), confirmed.get(name, 0)))
             for name in {*suggested, *confirmed}
-        }.items(),
+        ),
         key=lambda item: -item[1],
     )
-    mode_items = [(f"{name} ({confirmed.get(name, 0)} confirmed)", count) for name, count in modes]
-
-    sums = window.aggregate(
-        thumbs_up=Sum("thumbs_up"),
-        thumbs_down=Sum("thumbs_down"),
-        ratings=Sum("rating_count"),
-        comments=Sum("comment_count"),
-        edits=Sum("edit_count"),
-        regenerates=Sum("regenerate_count"),
-        copies=Sum("copy_count"),
-        abandons=Sum("abandon_count"),
-    )
-    kind_labels = {
-        "thumbs_up": _("Thumbs up"),
-        "thumbs_down": _("Thumbs down"),
-        "ratings": _("Ratings"),
-        "comments": _("Comments"),
-        "edits": _("Edits"),
-        "regenerates": _("Regenerates"),
-        "copies": _("Copies"),
-        "abandons": _("Abandons"),
-    }
-    kinds = [(kind_labels[k], v or 0) for k, v in sums.items()]
-
-    models = list(
-        window.values("model")
-        .annotate(total=Count("pk"), negative=Count("pk", filter=Q(sentiment__in=NEEDS_REVIEW)))
-        .order_by("-total")[:10]
-    )
+    mode_items = [
+        (_("%(mode)s (%(n)d confirmed)") % {"mode": name, "n": confirmed.get(name, 0)}, count)
+        for name, count in modes
+    ]
     model_items = [
         (
             _("%(model)s (%(share)d%% negative)")
-            % {
-                "model": row["model"] or _("(no model)"),
-                "share": round(100 * row["negative"] / row["total"]),
-            },
-            row["negative"],
+            % {"model": model or _("(no model)"), "share": round(100 * neg / total)},
+            neg,
         )
-        for row in models
+        for model, (total, neg) in sorted(by_model.items(), key=lambda kv: -kv[1][0])[:10]
     ]
-
-    queue = traces.filter(sentiment__in=NEEDS_REVIEW).aggregate(
-        total=Count("pk"),
-        reviewed=Count(
-            "pk", filter=Q(review__status__in=(ReviewStatus.REVIEWED, ReviewStatus.DISMISSED))
-        ),
-    )
+    # The review backlog is all time, not the window: what is left to do.
+    queue = {
+        "total": traces.filter(sentiment__in=NEEDS_REVIEW).count(),
+        "reviewed": Review.objects.filter(
+            status__in=(ReviewStatus.REVIEWED, ReviewStatus.DISMISSED),
+            trace__sentiment__in=NEEDS_REVIEW,
+            **({"trace__project_id": project_id} if project_id else {}),
+        ).count(),
+    }
+    kinds = [(counters[name], count) for name, count in kinds.items()]
     voted_total = sum(volume)
-    positive_total = sum(row["positive"] for row in by_day.values())
+    positive_total = sum(pos for pos, _neg in by_day.values())
     return {
         "days": days,
         "day_choices": DAYS,
+        "computed_at": now,
         "projects": projects,
         "project_id": project_id,
         "satisfaction": round(100 * positive_total / voted_total) if voted_total else None,

@@ -4,21 +4,12 @@ mixed) traces not reviewed yet; each filter has an "All" choice to see the rest.
 from __future__ import annotations
 
 from django.contrib import admin
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils.translation import gettext_lazy as _
 
 from feedback_loop.models import ErrorMode, Review, ReviewStatus, Sentiment
 
 NEEDS_REVIEW = (Sentiment.NEGATIVE, Sentiment.MIXED)
-
-# How strong a trace's feedback is, for sorting: explicit votes and edits weigh most.
-STRENGTH = (
-    3 * (F("thumbs_down") + F("thumbs_up") + F("edit_count"))
-    + 2 * (F("regenerate_count") + F("rating_count"))
-    + F("comment_count")
-    + F("copy_count")
-    + F("abandon_count")
-)
 
 
 class DefaultListFilter(admin.SimpleListFilter):
@@ -146,4 +137,30 @@ class LabelFilter(admin.SimpleListFilter):
             return queryset.filter(confirmed)
         if value == "none":
             return queryset.exclude(suggested).exclude(confirmed)
+        return queryset
+
+
+class ModelFilter(admin.SimpleListFilter):
+    """The models traces came from; the list is kept in the cache for a few minutes, as a
+    DISTINCT over every trace is the slowest query of the queue page on a large database."""
+
+    title = _("model")
+    parameter_name = "model"
+
+    def lookups(self, request, model_admin):
+        from django.core.cache import cache
+
+        from feedback_loop.models import Trace
+
+        models = cache.get("feedback_loop:trace-models")
+        if models is None:
+            models = list(
+                Trace.objects.order_by("model").values_list("model", flat=True).distinct()[:100]
+            )
+            cache.set("feedback_loop:trace-models", models, 300)
+        return [(m, m or _("(none)")) for m in models]
+
+    def queryset(self, request, queryset):
+        if self.value() is not None:
+            return queryset.filter(model=self.value())
         return queryset

@@ -24,6 +24,7 @@ ROLLUP_FIELDS = (
     "copy_count",
     "abandon_count",
     "last_signal_at",
+    "strength",
 )
 
 _COUNTERS = {
@@ -84,6 +85,7 @@ def rollup(events: Sequence, rating_scale: int) -> dict[str, Any]:
         field = _COUNTERS.get(event.kind)
         if field:
             figures[field] += 1
+    figures["strength"] = strength(figures)
     figures["sentiment"] = sentiment(
         explicit_positive=up + sum(1 for s in scaled if s > 0),
         explicit_negative=down + sum(1 for s in scaled if s < 0),
@@ -93,6 +95,18 @@ def rollup(events: Sequence, rating_scale: int) -> dict[str, Any]:
         + figures["abandon_count"],
     )
     return figures
+
+
+def strength(figures: dict[str, Any]) -> int:
+    """How much feedback a trace has, for sorting the queue: explicit votes and edits weigh
+    most."""
+    return (
+        3 * (figures["thumbs_up"] + figures["thumbs_down"] + figures["edit_count"])
+        + 2 * (figures["regenerate_count"] + figures["rating_count"])
+        + figures["comment_count"]
+        + figures["copy_count"]
+        + figures["abandon_count"]
+    )
 
 
 def sentiment(

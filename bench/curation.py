@@ -1,0 +1,387 @@
+"""Benchmark of the curation screens and exports on a large database: the review queue page
+and the dashboard with 1,000,000 events on 200,000 traces, and exporting 100,000 preference
+pairs, on PostgreSQL.
+
+Run from the repository root::
+
+    .venv/bin/python bench/curation.py [--traces 200000] [--events-per-trace 5] [--pairs 100000]
+
+The first run fills the bench database (a few minutes); later runs reuse the data when its
+size matches (``--refill`` forces a new fill). Rows:
+
+* ``review queue page``: ``GET /admin/feedback_loop/trace/`` as a signed-in superuser (the
+  default filters: negative or mixed, not reviewed), through Django's test client: URL
+  routing, middleware, the admin's queries and the template, no network.
+* ``review queue, sorted by strength`` and ``... searching a comment``: the same page with
+  ``?o=7`` and ``?q=...``.
+* ``dashboard``: ``GET /admin/feedback_loop/trace/dashboard/`` over the last 30 days.
+* ``export 100,000 pairs as dpo``: ``manage.py feedback_loop_export --format dpo`` in its own
+  process; items per second as the command reports them, and the process's peak memory
+  (maximum resident set size, Django included).
+
+Targets from the issue: pages under 300 ms, the export over 20,000 rows/s with peak memory
+under 150 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.capture import DEFAULT_DATABASE_URL, RESULTS, ROOT, ensure_database, say
+
+PROJECT = "curation bench"
+# Runs a management command, then prints the process's peak resident memory to stderr.
+PEAK_WRAPPER = """
+import sys
+from django.core.management import execute_from_command_line
+try:
+    execute_from_command_line(["manage.py", *sys.argv[1:]])
+finally:
+    status = open("/proc/self/status").read()
+    sys.stderr.write(next(l for l in status.splitlines() if l.startswith("VmHWM")) + "\\n")
+"""
+PAIRS_DATASET = "bench pairs"
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--traces", type=int, default=200_000)
+    parser.add_argument("--events-per-trace", type=int, default=5)
+    parser.add_argument("--pairs", type=int, default=100_000)
+    parser.add_argument("--requests", type=int, default=15, help="timed requests per page")
+    parser.add_argument("--refill", action="store_true", help="fill the data again")
+    parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
+    return parser.parse_args()
+
+
+def setup(url: str):
+    os.environ.update(DJANGO_SETTINGS_MODULE="bench.settings", DATABASE_URL=url)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    say("migrating the bench database...")
+    call_command("migrate", interactive=False, verbosity=0)
+
+
+def fill(args) -> dict:
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.utils import timezone
+
+    from feedback_loop.internal.capture import insert_events
+    from feedback_loop.models import (
+        Dataset,
+        DatasetItem,
+        DatasetKind,
+        ErrorMode,
+        FeedbackEvent,
+        PreferencePair,
+        Project,
+        Review,
+        Trace,
+    )
+
+    project = Project.objects.filter(name=PROJECT).first()
+    wanted = {"traces": args.traces, "events": args.traces * args.events_per_trace}
+    if project and not args.refill:
+        have = {
+            "traces": Trace.objects.filter(project=project).count(),
+            "events": FeedbackEvent.objects.filter(project=project).count(),
+        }
+        pairs = DatasetItem.objects.filter(dataset__name=PAIRS_DATASET).count()
+        if have == wanted and pairs == args.pairs:
+            say(f"reusing {have['traces']:,} traces, {have['events']:,} events, {pairs:,} pairs")
+            return have
+    say("emptying the feedback tables...")
+    from feedback_loop import models
+
+    tables = [
+        m._meta.db_table
+        for m in (
+            models.DatasetVersionItem,
+            models.DatasetVersion,
+            models.DatasetItem,
+            models.Dataset,
+            models.PreferencePair,
+            models.Review,
+            models.FeedbackEvent,
+            models.Trace,
+        )
+    ]
+    tables += [
+        Trace.suggested_error_modes.through._meta.db_table,
+        Review.error_modes.through._meta.db_table,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE " + ", ".join(map(connection.ops.quote_name, tables)) + " CASCADE")
+    Project.objects.filter(name=PROJECT).delete()
+    project, _secret = Project.create(PROJECT, require_token=False)
+    User = get_user_model()
+    if not User.objects.filter(username="bench").exists():
+        User.objects.create_superuser("bench", "bench@example.com", "bench")
+
+    rng = random.Random(11)
+    now = timezone.now()
+    modes = list(ErrorMode.objects.filter(project__isnull=True))
+    sentiments = ["negative", "positive", "positive", "mixed", "none"]
+    say(f"storing {args.traces:,} traces...")
+    started = time.perf_counter()
+    batch = []
+    for i in range(args.traces):
+        sentiment = sentiments[i % len(sentiments)]
+        down = 1 if sentiment in ("negative", "mixed") else 0
+        up = 1 if sentiment in ("positive", "mixed") else 0
+        batch.append(
+            Trace(
+                project=project,
+                trace_id=f"c{i}",
+                input=f"Question number {i} about topic {i % 97}?",
+                output=f"An answer of the model to question {i}, with some words in it.",
+                model=f"model-{i % 4}",
+                session_id=f"s{i // 4}",
+                user_id=f"u{i % 5000}",
+                sentiment=sentiment,
+                score=(up - down) or None,
+                thumbs_up=up,
+                thumbs_down=down,
+                edit_count=1 if i % 3 == 0 else 0,
+                regenerate_count=1 if i % 7 == 0 else 0,
+                copy_count=1 if i % 5 == 0 else 0,
+                comment_count=1 if down else 0,
+                strength=3 * (up + down + (1 if i % 3 == 0 else 0))
+                + 2 * (1 if i % 7 == 0 else 0)
+                + (1 if i % 5 == 0 else 0)
+                + (1 if down else 0),
+                last_signal_at=now - timedelta(minutes=rng.randint(0, 60 * 24 * 30)),
+                created_at=now - timedelta(days=31),
+            )
+        )
+        if len(batch) == 10_000:
+            Trace.objects.bulk_create(batch)
+            batch = []
+    Trace.objects.bulk_create(batch)
+    pks = dict(Trace.objects.filter(project=project).values_list("trace_id", "pk"))
+    say(f"  {time.perf_counter() - started:.0f} s; storing {wanted['events']:,} events...")
+    kinds = ["thumbs", "comment", "edit", "copy", "regenerate", "rating", "abandon"]
+    rows = []
+    for i in range(args.traces):
+        for j in range(args.events_per_trace):
+            kind = kinds[(i + j) % len(kinds)]
+            rows.append(
+                {
+                    "event_id": uuid.uuid4(),
+                    "trace_key": f"c{i}",
+                    "kind": kind,
+                    "value": -1.0 if kind == "thumbs" else 4.0 if kind == "rating" else None,
+                    "reasons": ["hallucination"] if kind == "thumbs" else [],
+                    "comment": f"comment {i} needle{i % 1000}" if kind == "comment" else "",
+                    "text": f"edited answer {i}" if kind == "edit" else "",
+                    "name": "",
+                    "metadata": {},
+                    "session_id": f"s{i // 4}",
+                    "user_id": f"u{i % 5000}",
+                    "output": "",
+                    "timestamp": now - timedelta(minutes=rng.randint(0, 60 * 24 * 30)),
+                }
+            )
+        if len(rows) >= 10_000:
+            insert_events(project.pk, rows, now)
+            rows = []
+    if rows:
+        insert_events(project.pk, rows, now)
+    with connection.cursor() as cursor:
+        # Link and mark processed as the pipeline would (its speed is bench/pipeline.py's).
+        cursor.execute(
+            "UPDATE feedback_loop_feedbackevent e SET trace_id = t.id, processed_at = %s "
+            "FROM feedback_loop_trace t WHERE t.project_id = e.project_id "
+            "AND t.trace_id = e.trace_key AND e.project_id = %s",
+            [now, project.pk],
+        )
+    say(f"  {time.perf_counter() - started:.0f} s; suggestions, reviews and pairs...")
+    negative = list(
+        Trace.objects.filter(project=project, sentiment__in=["negative", "mixed"]).values_list(
+            "pk", flat=True
+        )
+    )
+    through = Trace.suggested_error_modes.through
+    through.objects.bulk_create(
+        [through(trace_id=pk, errormode_id=modes[pk % len(modes)].pk) for pk in negative],
+        batch_size=10_000,
+    )
+    Review.objects.bulk_create(
+        [Review(trace_id=pk, status="reviewed" if pk % 3 == 0 else "pending") for pk in negative],
+        batch_size=10_000,
+    )
+    dataset = Dataset.objects.create(
+        project=project, name=PAIRS_DATASET, kind=DatasetKind.PREFERENCE
+    )
+    trace_pks = list(pks.values())
+    pairs, items = [], []
+    for n in range(args.pairs):
+        trace_pk = trace_pks[n % len(trace_pks)]
+        pairs.append(
+            PreferencePair(
+                project=project,
+                source="edit",
+                trace_id=trace_pk,
+                prompt=f"Question number {n} about topic {n % 97}?",
+                chosen=f"A better answer {n}, which the user wrote themselves.",
+                rejected=f"An answer of the model to question {n}, with some words in it.",
+                dedupe_key=f"bench:{n}",
+            )
+        )
+    created = PreferencePair.objects.bulk_create(pairs, batch_size=10_000)
+    for pair in created:
+        item = DatasetItem(
+            dataset=dataset,
+            trace_id=pair.trace_id,
+            pair=pair,
+            input=pair.prompt,
+            chosen=pair.chosen,
+            rejected=pair.rejected,
+            metadata={"source": "edit"},
+            dedupe_key=f"pair:{pair.pk}",
+        )
+        item.content_hash = item.compute_content_hash()
+        items.append(item)
+    DatasetItem.objects.bulk_create(items, batch_size=10_000)
+    say("  vacuuming...")
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")  # autocommit: as autovacuum would after a fill
+    say(f"  filled in {time.perf_counter() - started:.0f} s")
+    return wanted
+
+
+def time_page(client, url: str, requests: int, cold: bool = True) -> dict:
+    from django.core.cache import cache
+
+    response = client.get(url)  # warm up: template loading
+    assert response.status_code == 200, (url, response.status_code)
+    times = []
+    for _ in range(requests):
+        if cold:
+            cache.clear()  # no help from the dashboard's cache or the model list's
+        started = time.perf_counter()
+        response = client.get(url)
+        times.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200
+    return {
+        "median_ms": round(statistics.median(times), 1),
+        "p95_ms": round(sorted(times)[int(len(times) * 0.95) - 1], 1),
+        "max_ms": round(max(times), 1),
+    }
+
+
+def export(args) -> dict:
+    from feedback_loop.models import Dataset
+
+    dataset = Dataset.objects.get(name=PAIRS_DATASET)
+    out = Path(tempfile.mkstemp(suffix=".jsonl")[1])
+    started = time.perf_counter()
+    # The child reports its own peak (VmHWM): getrusage(RUSAGE_CHILDREN) would count the pages
+    # of this big process that the child shared between fork and exec.
+    result = subprocess.run(
+        [sys.executable, "-c", PEAK_WRAPPER, "feedback_loop_export", str(dataset.pk),
+         "--format", "dpo", "--output", str(out)],
+        cwd=ROOT, env=os.environ.copy(), capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    wall = time.perf_counter() - started
+    peak_kb = int(re.search(r"VmHWM:\s+(\d+) kB", result.stderr).group(1))
+    match = re.search(r"Wrote ([\d,]+) rows of [\d,]+ items .* in ([\d.]+) s \(([\d,]+) items/s\)",
+                      result.stderr)  # fmt: skip
+    lines = sum(1 for _ in out.open())
+    out.unlink()
+    rows = int(match.group(1).replace(",", ""))
+    assert rows == lines == args.pairs, (rows, lines)
+    return {
+        "rows": rows,
+        "seconds": float(match.group(2)),
+        "rows_per_s": int(match.group(3).replace(",", "")),
+        "process_seconds": round(wall, 2),
+        "peak_rss_mb": round(peak_kb / 1024, 1),
+    }
+
+
+def main() -> int:
+    args = parse_args()
+    started = datetime.now()
+    ensure_database(args.database_url)
+    setup(args.database_url)
+    sizes = fill(args)
+    from django.conf import settings
+    from django.test import Client
+
+    settings.ALLOWED_HOSTS = ["*"]
+    client = Client()
+    client.login(username="bench", password="bench")
+    pages = [
+        ("review queue page", "/admin/feedback_loop/trace/", True),
+        ("review queue, sorted by strength", "/admin/feedback_loop/trace/?o=7", True),
+        (
+            "review queue, searching a comment (no target)",
+            "/admin/feedback_loop/trace/?q=needle417",
+            True,
+        ),
+        ("dashboard, last 30 days, cache emptied", "/admin/feedback_loop/trace/dashboard/", True),
+        ("dashboard, last 30 days, cached figures", "/admin/feedback_loop/trace/dashboard/", False),
+    ]
+    results = []
+    for name, url, cold in pages:
+        say(f"timing {name}...")
+        results.append({"row": name, "url": url, **time_page(client, url, args.requests, cold)})
+    say("exporting the pairs...")
+    exported = export(args)
+
+    lines = [
+        f"## Curation benchmark, {started:%Y-%m-%d %H:%M:%S}",
+        "",
+        f"{sizes['traces']:,} traces, {sizes['events']:,} events, {args.pairs:,} pairs; "
+        f"PostgreSQL, {os.cpu_count()} CPUs; {args.requests} timed requests per page",
+        "",
+        "| row | median | p95 | target |",
+        "|---|---:|---:|---|",
+    ]
+    for r in results:
+        ok = "met" if r["p95_ms"] < 300 else "**missed**"
+        target = "" if "no target" in r["row"] else f"< 300 ms: {ok}"
+        lines.append(f"| {r['row']} | {r['median_ms']} ms | {r['p95_ms']} ms | {target} |")
+    ok_rate = "met" if exported["rows_per_s"] > 20_000 else "**missed**"
+    ok_mem = "met" if exported["peak_rss_mb"] < 150 else "**missed**"
+    lines += [
+        "",
+        "| export | rows | rows/s | peak memory | target |",
+        "|---|---:|---:|---:|---|",
+        f"| {args.pairs:,} pairs as dpo | {exported['rows']:,} | {exported['rows_per_s']:,} "
+        f"| {exported['peak_rss_mb']} MB | > 20,000 rows/s: {ok_rate}; < 150 MB: {ok_mem} |",
+    ]
+    table = "\n".join(lines) + "\n"
+    print()
+    print(table)
+    RESULTS.mkdir(exist_ok=True)
+    stem = RESULTS / f"curation-{started:%Y%m%d-%H%M%S}"
+    stem.with_suffix(".md").write_text(table)
+    stem.with_suffix(".json").write_text(
+        json.dumps({"sizes": sizes, "pages": results, "export": exported}, indent=2)
+    )
+    say(f"written to {stem}.md and .json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
