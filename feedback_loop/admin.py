@@ -4,6 +4,7 @@ its diff and review form, review mode, the dashboard, datasets and their exports
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
@@ -20,6 +21,7 @@ from feedback_loop.models import (
     PreferencePair,
     Project,
     Review,
+    content_digest,
 )
 
 
@@ -203,8 +205,35 @@ class ReviewAdmin(admin.ModelAdmin):
         return ", ".join(mode.name for mode in review.error_modes.all())
 
 
+class DatasetItemForm(forms.ModelForm):
+    class Meta:
+        model = DatasetItem
+        fields = ["dataset", "trace", "input", "expected_output", "chosen", "rejected", "metadata"]
+
+    def clean(self):
+        cleaned = super().clean()
+        dataset = cleaned.get("dataset")
+        if dataset is not None:
+            digest = content_digest(
+                cleaned.get("input", ""),
+                cleaned.get("expected_output", ""),
+                cleaned.get("chosen", ""),
+                cleaned.get("rejected", ""),
+            )
+            same = DatasetItem.objects.filter(dataset=dataset, content_hash=digest)
+            if self.instance.pk:
+                same = same.exclude(pk=self.instance.pk)
+            if same.exists():
+                raise forms.ValidationError(
+                    _("“%(dataset)s” already has an item with this content (#%(pk)d).")
+                    % {"dataset": dataset, "pk": same.first().pk}
+                )
+        return cleaned
+
+
 @admin.register(DatasetItem)
 class DatasetItemAdmin(admin.ModelAdmin):
+    form = DatasetItemForm
     list_display = ["id", "dataset", "source_trace", "short_input", "created_at"]
     list_filter = ["dataset"]
     search_fields = ["input", "expected_output", "chosen", "rejected", "trace__trace_id"]

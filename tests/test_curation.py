@@ -415,3 +415,22 @@ def test_a_dataset_page_exports_and_freezes(admin_client, queue):
     # A frozen version is read-only.
     change = admin_client.get(f"{ADMIN}/datasetversion/{version.pk}/change/")
     assert 'name="_save"' not in page(change)
+
+
+def test_adding_an_item_that_is_already_in_the_dataset_is_a_form_error(admin_client, project):
+    from feedback_loop.models import DatasetItem
+
+    dataset = Dataset.objects.create(project=project, name="Set")
+    DatasetItem.objects.create(dataset=dataset, input="q", expected_output="a")
+    response = admin_client.post(
+        f"{ADMIN}/datasetitem/add/",
+        {"dataset": dataset.pk, "input": "q", "expected_output": "a", "metadata": "{}"},
+    )
+    assert "already has an item with this content" in page(response)
+    assert dataset.items.count() == 1
+
+
+def test_the_app_index_leads_to_the_queue_review_mode_and_dashboard(admin_client):
+    text = page(admin_client.get("/admin/feedback_loop/"))
+    for url in (f"{ADMIN}/trace/", f"{ADMIN}/trace/review/", f"{ADMIN}/trace/dashboard/"):
+        assert f'href="{url}"' in text
