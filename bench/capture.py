@@ -18,6 +18,8 @@ Rows:
 * ``baseline INSERT 1 row`` / ``baseline executemany 100 rows``: bench/views.py, the same JSON
   body written to the same table with one plain INSERT (or one executemany in one transaction),
   no validation: the floor the endpoint is compared with.
+* ``baseline COPY 100 rows``: the same rows streamed with ``COPY ... FROM STDIN``, PostgreSQL's
+  bulk loading protocol: the physical limit for a 100-row body.
 
 Server: gunicorn with 2 sync workers (``WORKERS``), the same for every row. Sync workers are
 gunicorn's default and what the capture view is written for (it does no I/O but the database);
@@ -80,6 +82,7 @@ SCENARIOS = (
         "capture 100-event batch", CAPTURE_PATH, 100, baseline="baseline executemany 100 rows"
     ),
     Scenario("baseline executemany 100 rows", "/bench/insert-batch", 100),
+    Scenario("baseline COPY 100 rows", "/bench/copy-batch", 100),
 )
 
 

@@ -5,5 +5,6 @@ from bench import views
 urlpatterns = [
     path("bench/insert", views.insert_one),
     path("bench/insert-batch", views.insert_batch),
+    path("bench/copy-batch", views.copy_batch),
     path("", include("example_project.urls")),
 ]

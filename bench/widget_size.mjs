@@ -6,7 +6,7 @@
 // The other packages are installed into a temporary folder, never into the repository.
 
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -76,6 +76,14 @@ try {
     ...rows.map(([label, min, gzip]) => `| ${label} | ${min.toLocaleString("en")} | ${gzip.toLocaleString("en")} |`),
   ];
   console.log(lines.join("\n"));
+  const results = new URL("./results/", import.meta.url);
+  mkdirSync(results, { recursive: true });
+  const stamp = new Date().toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
+  writeFileSync(
+    new URL(`widget-size-${stamp}.json`, results),
+    JSON.stringify({ versions: { sentry: version("@sentry/browser"), langfuse: version("langfuse") },
+      sizes: Object.fromEntries(rows.map(([label, min, gzip]) => [label, { min, gzip }])) }, null, 2),
+  );
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

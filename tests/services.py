@@ -170,3 +170,107 @@ class Worker:
                 self.output(),
             )
         ]
+
+
+class Gunicorn:
+    """The demo site under gunicorn (2 sync workers, as in production) on a given database."""
+
+    def __init__(self, database_url: str, log_dir: Path, feedback_loop: dict | None = None):
+        import json
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log_dir / f"gunicorn-{self.port}.log"
+        self.env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "tests.settings",
+            "DATABASE_URL": database_url,
+            "TEST_FEEDBACK_LOOP": json.dumps(feedback_loop or {}),
+        }
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        gunicorn = Path(sys.executable).parent / "gunicorn"
+        self.process = subprocess.Popen(
+            [str(gunicorn), "example_project.wsgi:application", "--bind",
+             f"127.0.0.1:{self.port}", "--workers", "2", "--graceful-timeout", "5",
+             "--log-level", "warning"],
+            cwd=ROOT, env=self.env, stdout=self.log.open("w"), stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        wait_for(self.answers, 30, "gunicorn to answer")
+
+    def answers(self) -> bool:
+        import urllib.error
+        import urllib.request
+
+        if self.process.poll() is not None:
+            raise AssertionError(f"gunicorn exited:\n{self.log.read_text()}")
+        try:
+            urllib.request.urlopen(self.url + "/feedback/api/v1/schema", timeout=1)
+            return True
+        except urllib.error.HTTPError:
+            return True
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.process is not None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(20)
+            self.process = None
+
+
+class PrivatePostgres:
+    """A PostgreSQL server of our own (initdb in a temporary folder, a free port), which a
+    test may stop and start again without touching the machine's server."""
+
+    def __init__(self):
+        import glob
+        import tempfile
+
+        bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
+        if not bins or shutil.which("runuser") is None:
+            message = "PostgreSQL's server binaries (and runuser) are needed for this test."
+            if os.environ.get("CI"):
+                pytest.fail(message)
+            pytest.skip(message)
+        self.bin = Path(bins[-1]).parent
+        self.port = free_port()
+        # Outside pytest's private (0700, root's) temporary folder: the server runs as postgres.
+        self.base = Path(tempfile.mkdtemp(prefix="fl-test-pg-"))
+        self.data = self.base / "pgdata"
+        self.data.mkdir()
+        shutil.chown(self.base, "postgres")
+        shutil.chown(self.data, "postgres")
+        self.url = f"postgres://postgres@127.0.0.1:{self.port}/faults"
+        self._as_postgres([str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust",
+                           "-U", "postgres", "--no-sync"])  # fmt: skip
+
+    def _as_postgres(self, command: list[str]) -> None:
+        subprocess.run(
+            ["runuser", "-u", "postgres", "--", *command],
+            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd="/tmp",
+        )  # fmt: skip
+
+    def start(self) -> None:
+        self._as_postgres([
+            str(self.bin / "pg_ctl"), "-D", str(self.data), "-w", "-l", str(self.data / "log"),
+            "-o", f"-p {self.port} -k /tmp -c listen_addresses=127.0.0.1 -c fsync=off",
+            "start",
+        ])  # fmt: skip
+
+    def stop(self) -> None:
+        self._as_postgres([str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate",
+                           "-w", "stop"])  # fmt: skip
+
+    def remove(self) -> None:
+        shutil.rmtree(self.base, ignore_errors=True)
+
+    def create_database(self) -> None:
+        import psycopg
+
+        with psycopg.connect(
+            host="127.0.0.1", port=self.port, user="postgres", dbname="postgres", autocommit=True
+        ) as conn:
+            conn.execute("CREATE DATABASE faults")

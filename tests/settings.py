@@ -33,3 +33,10 @@ if os.environ.get("TEST_PROCESS_CHUNK_TRACES"):
         **FEEDBACK_LOOP,  # noqa: F405
         "PROCESS_CHUNK_TRACES": int(os.environ["TEST_PROCESS_CHUNK_TRACES"]),
     }
+
+# Servers the fault and load tests start (tests/services.py) take extra FEEDBACK_LOOP settings
+# as JSON, e.g. no throttle for the load test.
+if os.environ.get("TEST_FEEDBACK_LOOP"):
+    import json
+
+    FEEDBACK_LOOP = {**FEEDBACK_LOOP, **json.loads(os.environ["TEST_FEEDBACK_LOOP"])}

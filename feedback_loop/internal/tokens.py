@@ -9,6 +9,9 @@ from django.core import signing
 from feedback_loop.conf import app_settings
 
 SALT = "feedback_loop.trace-token"
+# The longest token sign_trace() makes: a 128-character trace id and user id of characters
+# outside the BMP, each escaped by JSON as 12 bytes, base64-encoded, plus the signature.
+MAX_TOKEN_CHARS = 8192
 
 
 class TokenError(Exception):
@@ -48,7 +51,7 @@ def verify_token(token: object, *, project_pk: int, trace_id: str) -> str | None
 
     Raises :class:`TokenError` with ``invalid_token`` or ``token_expired``.
     """
-    if not isinstance(token, str) or not token or len(token) > 1024:
+    if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_CHARS:
         raise TokenError("invalid_token", "token must be the string that sign_trace() returned.")
     try:
         payload = _signer().unsign_object(token)

