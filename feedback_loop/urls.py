@@ -7,6 +7,7 @@ from feedback_loop.api.schema_view import SchemaView
 app_name = "feedback_loop"
 
 urlpatterns = [
-    path("api/v1/", include("feedback_loop.api.urls")),
+    # Before the API's own paths, which end with a catch-all JSON 404.
     path("api/v1/schema", SchemaView.as_view(), name="schema"),
+    path("api/v1/", include("feedback_loop.api.urls")),
 ]

@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import json
 import random
+import threading
 import time
 import uuid
 from collections import Counter
@@ -177,9 +178,14 @@ def run_load(
     cut_share: float = 0.05,
     seed: int = 1,
 ) -> Report:
-    return asyncio.run(
-        _run(url, key, token, trace_id, clients, seconds, repeat_share, cut_share, seed)
-    )
+    args = (url, key, token, trace_id, clients, seconds, repeat_share, cut_share, seed)
+    # A thread of its own, with its own event loop: the caller's thread may run one already
+    # (Playwright's, in the test session).
+    result: dict[str, Report] = {}
+    thread = threading.Thread(target=lambda: result.update(report=asyncio.run(_run(*args))))
+    thread.start()
+    thread.join()
+    return result["report"]
 
 
 def problems(report: Report, stored: Counter) -> list[str]:

@@ -728,18 +728,24 @@ def test_pages_keep_filters_and_rows_received_in_the_same_instant(api, project):
     assert sorted(seen) == sorted(same_instant)
 
 
-def test_page_size_defaults_to_the_setting_and_is_capped(api, project):
+def test_page_size_defaults_to_the_setting_and_is_bounded(api, project):
     trace = TraceFactory(project=project)
     for _ in range(5):
         event(trace)
 
     with override_settings(FEEDBACK_LOOP={"PAGE_SIZE": 2, "MAX_PAGE_SIZE": 3}):
         default = api.get("/events")
-        capped = api.get("/events", {"page_size": 100})
+        largest = api.get("/events", {"page_size": 3})
+        too_big = api.get("/events", {"page_size": 100})
+        not_a_number = api.get("/events", {"page_size": "ten"})
 
     assert len(default.json()["results"]) == 2
-    assert len(capped.json()["results"]) == 3
-    assert capped.json()["next"] is not None
+    assert len(largest.json()["results"]) == 3
+    assert largest.json()["next"] is not None
+    assert too_big.status_code == not_a_number.status_code == 400
+    assert too_big.json()["error"]["fields"]["page_size"] == [
+        "A whole number from 1 to 3, not '100'."
+    ]
 
 
 # -- latest vote counts --------------------------------------------------------------------------

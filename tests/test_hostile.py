@@ -125,3 +125,44 @@ def test_the_longest_token_sign_trace_makes_still_verifies(project, post_events)
     event = make_event(project, trace_id=trace_id, token=token)
     assert post_events(project, [event]).json()["accepted"] == 1
     assert FeedbackEvent.objects.get().user_id == user_id
+
+
+@pytest.mark.parametrize("value", [{"a": 1}, ["thumbs"], 1, None, True])
+def test_a_kind_that_is_not_a_string_is_a_field_error(project, post_events, value):
+    # Found by Schemathesis: a dict here was a 500 (it was looked up in a set of kinds).
+    [result] = post_events(project, [make_event(project, kind=value)]).json()["results"]
+    assert result["error"] == {
+        "code": "invalid_field",
+        "message": result["error"]["message"],
+        "field": "kind",
+    }
+    assert result["error"]["message"].startswith("kind must be one of")
+
+
+def test_trace_metadata_is_stored_with_unstorable_characters_replaced(project, client, secret):
+    # The server API takes the host's free-form metadata as it is, except for what PostgreSQL
+    # cannot store, which becomes U+FFFD.
+    from feedback_loop.models import Trace
+
+    response = client.post(
+        "/feedback/api/v1/traces",
+        data='{"traces": [{"trace_id": "m", "metadata": '
+        '{"k\\u0000": ["a\\ud800b", "\\ud83d\\ude00"]}}]}',
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {secret}",
+    )
+    assert response.status_code == 200, response.content
+    assert Trace.objects.get(trace_id="m").metadata == {"k\ufffd": ["a\ufffdb", "\U0001f600"]}
+
+
+@pytest.mark.parametrize("field", ["input", "output", "model", "session_id", "user_id"])
+def test_an_unpaired_surrogate_in_a_trace_field_is_a_400(project, client, secret, field):
+    body = '{"traces": [{"trace_id": "s", "FIELD": "a\\udc00"}]}'.replace("FIELD", field)
+    response = client.post(
+        "/feedback/api/v1/traces",
+        data=body,
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {secret}",
+    )
+    assert response.status_code == 400
+    assert "unpaired surrogate" in response.json()["error"]["fields"]["traces"]["0"][field][0]

@@ -701,7 +701,7 @@ def test_the_traces_api_links_a_regeneration_and_the_pipeline_pairs_it(project, 
 @pytest.mark.parametrize(
     ("trace", "message"),
     [
-        ({"trace_id": "x", "regenerated_from": "x"}, "cannot be regenerated from itself"),
+        ({"trace_id": "x", "regenerated_from": "x"}, "cannot be regenerated from itself: ['x']"),
         ({"trace_id": "x", "regenerated_from": "ghost"}, "does not have: ['ghost']"),
     ],
 )
@@ -712,6 +712,6 @@ def test_the_traces_api_refuses_a_bad_regeneration_link(project, client, secret,
         content_type="application/json",
         HTTP_AUTHORIZATION=f"Bearer {secret}",
     )
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert message in response.content.decode()
     assert not Trace.objects.exists()  # nothing of a refused batch is stored

@@ -28,10 +28,60 @@ _KIND_COUNTERS = {
 }
 
 
+class StrictBooleanField(forms.Field):
+    """true/false (or 1/0); anything else is an error, not a silently ignored filter."""
+
+    def to_python(self, value):
+        if value is None:
+            return None
+        text = str(value).lower()
+        if text in ("true", "1"):
+            return True
+        if text in ("false", "0"):
+            return False
+        raise forms.ValidationError(f"Use true or false, not {value!r}.")
+
+
+class BoolFilter(filters.BooleanFilter):
+    field_class = StrictBooleanField
+
+
+class StrictDateTimeField(forms.Field):
+    """An ISO 8601 date and time, as the OpenAPI document says (``date-time``)."""
+
+    def to_python(self, value):
+        from datetime import UTC
+
+        from django.utils.dateparse import parse_datetime
+
+        if value is None:
+            return None
+        try:
+            parsed = parse_datetime(str(value))
+        except ValueError:
+            parsed = None
+        if parsed is None:
+            raise forms.ValidationError(
+                f"Use a date and time such as 2026-11-24T10:00:00Z, not {value!r}."
+            )
+        try:
+            # In UTC: PostgreSQL takes offsets up to 15:59 only, ISO 8601 up to 23:59.
+            return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        except OverflowError:
+            raise forms.ValidationError(f"{value!r} is out of range.") from None
+
+
+class DateTimeFilter(filters.IsoDateTimeFilter):
+    field_class = StrictDateTimeField
+
+
 class FloatFilter(filters.NumberFilter):
     """A number filter over any finite float (NumberFilter's decimals stop at 1e50)."""
 
     field_class = forms.FloatField
+
+    def get_max_validator(self):
+        return None  # any finite float; the form field refuses infinities and NaN
 
 
 def _events_of_trace(**lookups):
@@ -61,18 +111,18 @@ class TraceFilter(filters.FilterSet):
     sentiment = filters.MultipleChoiceFilter(choices=Sentiment.choices)
     score_min = FloatFilter(field_name="score", lookup_expr="gte")
     score_max = FloatFilter(field_name="score", lookup_expr="lte")
-    created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
-    signal_after = filters.IsoDateTimeFilter(field_name="last_signal_at", lookup_expr="gte")
-    signal_before = filters.IsoDateTimeFilter(field_name="last_signal_at", lookup_expr="lt")
+    created_after = DateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = DateTimeFilter(field_name="created_at", lookup_expr="lt")
+    signal_after = DateTimeFilter(field_name="last_signal_at", lookup_expr="gte")
+    signal_before = DateTimeFilter(field_name="last_signal_at", lookup_expr="lt")
     error_mode = filters.CharFilter(
         method="filter_error_mode", help_text="Slug of a suggested or confirmed error mode."
     )
     model = filters.CharFilter()
     session_id = filters.CharFilter()
     user_id = filters.CharFilter()
-    has_edit = filters.BooleanFilter(method="filter_has_edit")
-    reviewed = filters.BooleanFilter(method="filter_reviewed")
+    has_edit = BoolFilter(method="filter_has_edit")
+    reviewed = BoolFilter(method="filter_reviewed")
 
     class Meta:
         model = Trace
@@ -112,15 +162,15 @@ class EventFilter(filters.FilterSet):
     )
     score_min = FloatFilter(field_name="value", lookup_expr="gte")
     score_max = FloatFilter(field_name="value", lookup_expr="lte")
-    created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = DateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = DateTimeFilter(field_name="created_at", lookup_expr="lt")
     error_mode = filters.CharFilter(method="filter_error_mode", help_text="A reason the user gave.")
     model = filters.CharFilter(method="filter_model", help_text="Model of the event's trace.")
     session_id = filters.CharFilter()
     user_id = filters.CharFilter()
-    has_edit = filters.BooleanFilter(method="filter_has_edit", help_text="Its trace has an edit.")
-    reviewed = filters.BooleanFilter(method="filter_reviewed", help_text="Its trace is reviewed.")
-    current = filters.BooleanFilter(
+    has_edit = BoolFilter(method="filter_has_edit", help_text="Its trace has an edit.")
+    reviewed = BoolFilter(method="filter_reviewed", help_text="Its trace is reviewed.")
+    current = BoolFilter(
         field_name="is_current", help_text="Only each user's latest vote (or only older ones)."
     )
 

@@ -56,7 +56,7 @@ class CaptureEventSerializer(serializers.Serializer):
 
 class CaptureRequestSerializer(serializers.Serializer):
     key = serializers.CharField(required=False, help_text="Public key (pk_...).")
-    events = CaptureEventSerializer(many=True, min_length=1)
+    events = serializers.ListField(child=CaptureEventSerializer(), min_length=1)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -103,6 +103,8 @@ def errors(*statuses: int) -> dict:
         401: "No credentials, or a public or unknown key.",
         403: "Signed in, but not staff.",
         404: "No such trace, or a stale page cursor.",
+        409: "Conflicts with what is stored: a dataset of that name exists, or a trace named "
+        "by regenerated_from does not.",
         503: "Storage unavailable; see Retry-After.",
     }
     return {

@@ -21,6 +21,43 @@ def only_feedback_loop(endpoints, **kwargs):
     ]
 
 
+NO_NUL = "^[^\\u0000]*$"
+
+
+def strings_without_nul(result, generator, request, public):
+    """Postprocessing hook: every free-text string says it may not hold a NUL character, which
+    the API refuses (PostgreSQL cannot store one) with a 400 that names the field."""
+
+    def visit(node):
+        if isinstance(node, dict):
+            if node.get("type") == "string" and not {"format", "enum", "pattern"} & set(node):
+                node["pattern"] = NO_NUL
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list):
+            for value in node:
+                visit(value)
+
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    # Metadata: any JSON value, whose strings hold no NUL (PostgreSQL's jsonb cannot).
+    schemas["JSONValue"] = {
+        "nullable": True,
+        "oneOf": [
+            {"type": "string"},
+            {"type": "number"},
+            {"type": "boolean"},
+            {"type": "array", "items": {"$ref": "#/components/schemas/JSONValue"}},
+            {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/JSONValue"}},
+        ],
+    }
+    visit(schemas)
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            if isinstance(operation, dict):
+                visit(operation.get("parameters", []))
+    return result
+
+
 class SecretKeyScheme(OpenApiAuthenticationExtension):
     target_class = "feedback_loop.api.authentication.SecretKeyAuthentication"
     name = "secretKey"
@@ -45,4 +82,8 @@ class SchemaView(SpectacularAPIView):
         ),
         "VERSION": feedback_loop.__version__,
         "PREPROCESSING_HOOKS": ["feedback_loop.api.schema_view.only_feedback_loop"],
+        "POSTPROCESSING_HOOKS": [
+            "drf_spectacular.hooks.postprocess_schema_enums",
+            "feedback_loop.api.schema_view.strings_without_nul",
+        ],
     }

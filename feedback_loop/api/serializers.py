@@ -1,20 +1,84 @@
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from feedback_loop.conf import app_settings
 from feedback_loop.models import Dataset, FeedbackEvent, Trace
 
 
+class StrictCharField(serializers.CharField):
+    """A string, and only a string: DRF's CharField also takes 42 and turns it into "42"."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        check_text(data)
+        return super().to_internal_value(data)
+
+
+def check_text(value: str) -> None:
+    """Refuse what PostgreSQL cannot store: unpaired surrogates (and NUL, which DRF refuses)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise serializers.ValidationError(
+            "Holds an unpaired surrogate (\\ud800-\\udfff); send valid UTF-16 pairs."
+        ) from None
+
+
+def check_json(value) -> None:
+    """check_text() on every string of a JSON value, keys too."""
+    if isinstance(value, str):
+        check_text(value)
+        if "\x00" in value:
+            raise serializers.ValidationError("Must not contain NUL characters.")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_json(key)
+            check_json(item)
+    elif isinstance(value, list):
+        for item in value:
+            check_json(item)
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": {"$ref": "#/components/schemas/JSONValue"},
+        "description": "Any JSON object. Characters a database cannot store (NUL, unpaired "
+        "surrogates) are stored as U+FFFD.",
+    }
+)
+class JSONObjectField(serializers.DictField):
+    """The host's free-form metadata, made storable: NUL characters and unpaired surrogates
+    (in keys too) become U+FFFD rather than failing the whole batch."""
+
+    def to_internal_value(self, data):
+        return storable(super().to_internal_value(data))
+
+
+def storable(value):
+    if isinstance(value, str):
+        # UTF-16 round trip: valid pairs join into one character, lone halves become U+FFFD.
+        text = value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+        return text.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {storable(key): storable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [storable(item) for item in value]
+    return value
+
+
 class TraceInSerializer(serializers.Serializer):
-    trace_id = serializers.CharField(min_length=1, max_length=128, trim_whitespace=False)
-    input = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
-    output = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
-    model = serializers.CharField(required=False, allow_blank=True, max_length=200)
-    session_id = serializers.CharField(required=False, allow_blank=True, max_length=128)
-    user_id = serializers.CharField(required=False, allow_blank=True, max_length=128)
-    metadata = serializers.DictField(required=False)
-    regenerated_from = serializers.CharField(
+    trace_id = StrictCharField(min_length=1, max_length=128, trim_whitespace=False)
+    input = StrictCharField(required=False, allow_blank=True, trim_whitespace=False)
+    output = StrictCharField(required=False, allow_blank=True, trim_whitespace=False)
+    model = StrictCharField(required=False, allow_blank=True, max_length=200)
+    session_id = StrictCharField(required=False, allow_blank=True, max_length=128)
+    user_id = StrictCharField(required=False, allow_blank=True, max_length=128)
+    metadata = JSONObjectField(required=False)
+    regenerated_from = StrictCharField(
         required=False,
         min_length=1,
         max_length=128,
@@ -24,10 +88,6 @@ class TraceInSerializer(serializers.Serializer):
     )
 
     def validate(self, attrs):
-        if attrs.get("regenerated_from") == attrs.get("trace_id"):
-            raise serializers.ValidationError(
-                {"regenerated_from": "A trace cannot be regenerated from itself."}
-            )
         for name in ("trace_id", "input", "output", "model", "session_id", "user_id"):
             value = attrs.get(name)
             if value and "\x00" in value:
@@ -36,11 +96,12 @@ class TraceInSerializer(serializers.Serializer):
 
 
 class TraceBatchSerializer(serializers.Serializer):
-    project = serializers.CharField(
+    project = StrictCharField(
         required=False,
+        min_length=1,
         help_text="Public key of the project; only for staff sessions (a secret key implies it).",
     )
-    traces = TraceInSerializer(many=True, allow_empty=False)
+    traces = serializers.ListField(child=TraceInSerializer(), min_length=1)
 
     def validate_traces(self, value):
         limit = app_settings.MAX_TRACE_BATCH_SIZE
@@ -175,17 +236,20 @@ class ForgetUserSerializer(serializers.Serializer):
 
 class DatasetVersionSerializer(serializers.Serializer):
     number = serializers.IntegerField(read_only=True)
-    note = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    note = StrictCharField(max_length=200, required=False, allow_blank=True)
     item_count = serializers.IntegerField(read_only=True)
     created_at = serializers.DateTimeField(read_only=True)
 
 
 class DatasetSerializer(serializers.ModelSerializer):
-    project = serializers.CharField(
+    project = StrictCharField(
         source="project.public_key",
         required=False,
+        min_length=1,
         help_text="Public key of the project; only for staff sessions (a secret key implies it).",
     )
+    name = StrictCharField(min_length=1, max_length=200)
+    description = StrictCharField(required=False, allow_blank=True)
     item_count = serializers.IntegerField(read_only=True, source="_items", default=0)
     versions = DatasetVersionSerializer(many=True, read_only=True)
 
@@ -209,6 +273,7 @@ class DatasetSerializer(serializers.ModelSerializer):
         from feedback_loop.internal.datasets import RuleError, parse_rule
 
         if value is not None:
+            check_json(value)
             try:
                 parse_rule(value)
             except RuleError as exc:
@@ -221,7 +286,7 @@ class AddTracesSerializer(serializers.Serializer):
         required=False, help_text="Trace list filters, as in GET traces; {} takes every trace."
     )
     trace_ids = serializers.ListField(
-        child=serializers.CharField(max_length=128), required=False, max_length=10_000
+        child=StrictCharField(max_length=128), required=False, max_length=10_000
     )
 
     def validate(self, attrs):
@@ -230,6 +295,7 @@ class AddTracesSerializer(serializers.Serializer):
         if "filters" in attrs:
             from feedback_loop.internal.datasets import RuleError, parse_rule
 
+            check_json(attrs["filters"])
             try:
                 parse_rule({"filters": attrs["filters"]})
             except RuleError as exc:

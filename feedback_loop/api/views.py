@@ -7,7 +7,7 @@ from collections import Counter
 from datetime import timedelta
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import DatabaseError, DataError, IntegrityError, transaction
 from django.db.models import Avg, Count, F, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce, TruncDate
 from django.http import Http404, StreamingHttpResponse
@@ -51,6 +51,18 @@ logger = logging.getLogger("feedback_loop.api")
 
 def exception_handler(exc, context):
     """DRF's handler, answering in the ``{"error": {"code", "message"}}`` shape of the contract."""
+    if isinstance(exc, DataError):
+        # A value the database refused that validation let through: the request's fault.
+        logger.warning("The database refused a value: %s", exc)
+        return Response(
+            {
+                "error": {
+                    "code": "invalid",
+                    "message": "The database refused a value of the request.",
+                }
+            },
+            status=status.HTTP_400_BAD_REQUEST,
+        )
     if isinstance(exc, DatabaseError):
         logger.exception("Database unavailable in the server API.")
         response = Response(
@@ -136,7 +148,7 @@ class TraceListView(ServerAPIView, generics.ListAPIView):
     @schema.document(
         summary="Register or update traces, get their tokens",
         request=TraceBatchSerializer,
-        responses={200: TraceBatchResultSerializer, **schema.errors(400, 401, 403, 503)},
+        responses={200: TraceBatchResultSerializer, **schema.errors(400, 401, 403, 409, 503)},
         tags=["traces"],
         operation_id="traces_upsert",
     )
@@ -205,6 +217,9 @@ def _upsert_traces(project: Project, items: dict[str, dict]) -> set[str]:
 
 
 def _link_regenerations(project: Project, links: dict[str, str]) -> None:
+    selves = sorted(new for new, old in links.items() if new == old)
+    if selves:
+        raise Conflict(f"A trace cannot be regenerated from itself: {selves}.")
     pks = dict(
         Trace.objects.filter(project=project, trace_id__in={*links, *links.values()}).values_list(
             "trace_id", "pk"
@@ -213,8 +228,9 @@ def _link_regenerations(project: Project, links: dict[str, str]) -> None:
     unknown = sorted(set(links.values()) - set(pks))
     if unknown:
         # Raised inside the transaction: nothing of the batch is stored.
-        raise exceptions.ValidationError(
-            {"traces": [f"regenerated_from names traces this project does not have: {unknown}."]}
+        raise Conflict(
+            f"regenerated_from names traces this project does not have: {unknown}. Register "
+            "the earlier answer first (or in the same request)."
         )
     for new, old in links.items():
         Trace.objects.filter(pk=pks[new]).update(regenerated_from_id=pks[old])
@@ -256,7 +272,7 @@ class UserDataView(ServerAPIView):
     @schema.document(
         summary="Count what deleting an end user's data would remove",
         parameters=[_project_param],
-        responses={200: ForgetUserSerializer, **schema.errors(400, 401, 403, 503)},
+        responses={200: ForgetUserSerializer, **schema.errors(400, 401, 403, 404, 503)},
         tags=["users"],
         operation_id="user_data_count",
     )
@@ -266,7 +282,7 @@ class UserDataView(ServerAPIView):
     @schema.document(
         summary="Delete an end user's events, edits, comments, pairs and own traces",
         parameters=[_project_param],
-        responses={200: ForgetUserSerializer, **schema.errors(400, 401, 403, 503)},
+        responses={200: ForgetUserSerializer, **schema.errors(400, 401, 403, 404, 503)},
         tags=["users"],
         operation_id="user_data_delete",
     )
@@ -439,6 +455,12 @@ def _share(up: int, down: int) -> float | None:
     return round(up / (up + down), 4) if up + down else None
 
 
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "It exists already."
+    default_code = "conflict"
+
+
 # -- datasets ----------------------------------------------------------------------------------
 
 
@@ -458,7 +480,7 @@ class DatasetListView(ServerAPIView, generics.ListAPIView):
     @schema.document(
         summary="List datasets",
         parameters=[_project_param],
-        responses={200: DatasetSerializer(many=True), **schema.errors(400, 401, 403, 503)},
+        responses={200: DatasetSerializer(many=True), **schema.errors(400, 401, 403, 404, 503)},
         tags=["datasets"],
         operation_id="datasets_list",
     )
@@ -468,7 +490,7 @@ class DatasetListView(ServerAPIView, generics.ListAPIView):
     @schema.document(
         summary="Create a dataset",
         request=DatasetSerializer,
-        responses={201: DatasetSerializer, **schema.errors(400, 401, 403, 503)},
+        responses={201: DatasetSerializer, **schema.errors(400, 401, 403, 409, 503)},
         tags=["datasets"],
         operation_id="datasets_create",
     )
@@ -479,7 +501,7 @@ class DatasetListView(ServerAPIView, generics.ListAPIView):
         key = data.pop("project", {}).get("public_key")
         project = TraceListView._target_project(self, key)
         if Dataset.objects.filter(project=project, name=data["name"]).exists():
-            raise exceptions.ValidationError({"name": ["This project has a dataset by that name."]})
+            raise Conflict(f"This project has a dataset named {data['name']!r} already.")
         dataset = Dataset.objects.create(project=project, **data)
         dataset._items = 0
         return Response(DatasetSerializer(dataset).data, status=status.HTTP_201_CREATED)
@@ -491,6 +513,10 @@ class DatasetDetailView(ServerAPIView, generics.RetrieveAPIView):
 
     def get_queryset(self):
         return DatasetListView.get_queryset(self)
+
+    def get_object(self):
+        _dataset(self, self.kwargs["pk"])  # a JSON 404 for an id that is not a number
+        return super().get_object()
 
     @schema.document(
         summary="One dataset",
@@ -596,8 +622,20 @@ class DatasetExportView(ServerAPIView):
         return response
 
 
-def _dataset(view: ServerAPIView, pk: int) -> Dataset:
-    dataset = view.scope(Dataset.objects.select_related("project")).filter(pk=pk).first()
+def _dataset(view: ServerAPIView, pk: str) -> Dataset:
+    # The path takes any string, so that a malformed id gets this JSON 404, not an HTML page.
+    if not str(pk).isdigit():
+        raise Http404
+    dataset = view.scope(Dataset.objects.select_related("project")).filter(pk=int(pk)).first()
     if dataset is None:
         raise Http404
     return dataset
+
+
+def not_found(request, *args, **kwargs):
+    from django.http import JsonResponse
+
+    return JsonResponse(
+        {"error": {"code": "not_found", "message": f"No API endpoint at {request.path}."}},
+        status=404,
+    )

@@ -263,7 +263,7 @@ def validate_event(
         raise EventError("invalid_field", "event_id must be a UUID.", "event_id") from None
     trace_key = _string(event, "trace_id", MAX_ID_CHARS, required=True)
     kind = event.get("kind")
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:  # a dict or list is not hashable
         raise EventError(
             "invalid_field", f"kind must be one of {', '.join(sorted(KINDS))}.", "kind"
         )
