@@ -11,9 +11,10 @@ from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
-from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 
+# The curation screens register Trace, Dataset and DatasetVersion on import.
+from feedback_loop.curation.admin import short_text as _short
 from feedback_loop.models import (
     DatasetItem,
     ErrorMode,
@@ -23,10 +24,6 @@ from feedback_loop.models import (
     Review,
     content_digest,
 )
-
-
-def _short(text: str, chars: int = 60) -> str:
-    return Truncator(text).chars(chars)
 
 
 @admin.register(Project)
@@ -293,7 +290,3 @@ class PreferencePairAdmin(admin.ModelAdmin):
     @admin.display(description=_("rejected"))
     def short_rejected(self, pair: PreferencePair) -> str:
         return _short(pair.rejected)
-
-
-# The curation screens register Trace, Dataset and DatasetVersion.
-from feedback_loop.curation import admin as curation_admin  # noqa: E402, F401

@@ -52,7 +52,7 @@ from feedback_loop.models import (
 TIMELINE_LIMIT = 200
 
 
-def _short(text: str, chars: int = 60) -> str:
+def short_text(text: str, chars: int = 60) -> str:
     return Truncator(text).chars(chars)
 
 
@@ -314,7 +314,7 @@ class TraceAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("input"))
     def short_input(self, trace: Trace) -> str:
-        return _short(trace.input or trace.output)
+        return short_text(trace.input or trace.output)
 
     @admin.display(description=_("strength"), ordering="-strength")
     def signal_strength(self, trace: Trace) -> int:

@@ -95,9 +95,7 @@ def apply_rule(dataset: Dataset) -> int:
     if dataset.rule_checked_at is not None:
         traces = traces.filter(updated_at__gte=dataset.rule_checked_at - RULE_OVERLAP)
     pks = [pk for pk in traces.values_list("pk", flat=True) if sampled(dataset.pk, pk, rate)]
-    added = 0
-    for start in range(0, len(pks), _BATCH):
-        added += add_traces(dataset, pks[start : start + _BATCH])
+    added = add_traces(dataset, pks)
     Dataset.objects.filter(pk=dataset.pk).update(rule_checked_at=started)
     dataset.rule_checked_at = started
     return added
@@ -112,8 +110,16 @@ def apply_rules() -> dict[str, int]:
 
 
 def add_traces(dataset: Dataset, trace_pks: Iterable[int]) -> int:
-    """Add traces (their preference pairs, for a preference dataset); returns items added."""
+    """Add traces (their preference pairs, for a preference dataset), _BATCH at a time;
+    returns the items added."""
     trace_pks = list(trace_pks)
+    return sum(
+        _add_batch(dataset, trace_pks[start : start + _BATCH])
+        for start in range(0, len(trace_pks), _BATCH)
+    )
+
+
+def _add_batch(dataset: Dataset, trace_pks: list[int]) -> int:
     if dataset.kind == DatasetKind.PREFERENCE:
         items = [
             DatasetItem(

@@ -89,12 +89,12 @@ class _Publisher:
         self.cond = threading.Condition()
         self.pending: list[int] = []
         self.busy = False
-        self.pid: int | None = None
+        self.started = False  # a fork gets a fresh publisher (see _after_fork_in_child)
 
     def add(self, event_pks: list[int]) -> None:
         with self.cond:
-            if self.pid is None:  # first use in this process
-                self.pid = os.getpid()
+            if not self.started:
+                self.started = True
                 threading.Thread(
                     target=self._run, name="feedback-loop-handoff", daemon=True
                 ).start()
