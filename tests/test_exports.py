@@ -320,3 +320,15 @@ def test_another_projects_dataset_is_not_found(api, preference):
     theirs = Dataset.objects.create(project=other, name="Theirs")
     assert api("get", f"datasets/{theirs.pk}/export", format="jsonl").status_code == 404
     assert api("get", f"datasets/{theirs.pk}").status_code == 404
+
+
+def test_adding_by_a_distinct_filter_and_by_ids_together(api, traces):
+    # error_mode makes the filtered queryset DISTINCT; the ids are added beside it, not OR-ed.
+    pk = api("post", "datasets", {"name": "Mixed"}).json()["id"]
+    response = api(
+        "post",
+        f"datasets/{pk}/traces",
+        {"filters": {"error_mode": "length"}, "trace_ids": ["t2"]},
+    )
+    assert response.status_code == 200
+    assert response.json()["added"] >= 1

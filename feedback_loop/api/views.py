@@ -546,21 +546,20 @@ class DatasetTracesView(ServerAPIView):
         dataset = _dataset(self, pk)
         body = AddTracesSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        traces = Trace.objects.none()
+        # Two sets of primary keys rather than one OR-ed queryset: a filter such as error_mode
+        # makes its queryset DISTINCT, which Django cannot combine with another.
+        pks: set[int] = set()
         if "filters" in body.validated_data:
-            dataset_rule = Dataset(
-                project=dataset.project, rule={"filters": body.validated_data["filters"]}
-            )
-            traces = matching_traces(dataset_rule)
+            rule = {"filters": body.validated_data["filters"]}
+            matched = matching_traces(Dataset(project=dataset.project, rule=rule))
+            pks.update(matched.values_list("pk", flat=True))
         if "trace_ids" in body.validated_data:
-            by_id = Trace.objects.filter(
-                project=dataset.project, trace_id__in=body.validated_data["trace_ids"]
+            pks.update(
+                Trace.objects.filter(
+                    project=dataset.project, trace_id__in=body.validated_data["trace_ids"]
+                ).values_list("pk", flat=True)
             )
-            traces = traces | by_id if "filters" in body.validated_data else by_id
-        pks = list(traces.values_list("pk", flat=True).distinct())
-        added = sum(
-            add_traces(dataset, pks[start : start + 1000]) for start in range(0, len(pks), 1000)
-        )
+        added = add_traces(dataset, sorted(pks))
         return Response({"added": added})
 
 
