@@ -50,6 +50,25 @@ class Project(models.Model):
     )
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    # Who may curate the project: superusers always; other staff only when named here (as a
+    # user or through a group), and then only as far as their model permissions go.
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="feedback_loop_projects",
+        verbose_name=_("curators"),
+        help_text=_(
+            "Staff users who may see and curate this project, as far as their permissions go. "
+            "Superusers always may."
+        ),
+    )
+    member_groups = models.ManyToManyField(
+        "auth.Group",
+        blank=True,
+        related_name="feedback_loop_projects",
+        verbose_name=_("curator groups"),
+        help_text=_("Staff in these groups may see and curate this project too."),
+    )
 
     class Meta:
         verbose_name = _("project")
@@ -200,25 +219,21 @@ VOTE_KINDS = (EventKind.THUMBS, EventKind.RATING)
 
 class FeedbackEventQuerySet(models.QuerySet):
     def with_current(self) -> FeedbackEventQuerySet:
-        """Annotate ``is_current``: for thumbs and ratings, whether no later vote of the same end
-        user (user id, else session id) on the same trace replaced it; True for other kinds."""
+        """Annotate ``is_current``: for thumbs and ratings, whether no later vote of the same
+        voter on the same trace replaced it; True for other kinds."""
         later = FeedbackEvent.objects.filter(
             project_id=OuterRef("project_id"),
             trace_key=OuterRef("trace_key"),
+            voter=OuterRef("voter"),
             kind=OuterRef("kind"),
         ).filter(
             Q(timestamp__gt=OuterRef("timestamp"))
             | Q(timestamp=OuterRef("timestamp"), id__gt=OuterRef("id"))
         )
-        # A user id names the voter whatever session (tab, device) the vote came from.
-        later_same_user = later.filter(user_id=OuterRef("user_id"))
-        later_same_session = later.filter(user_id="", session_id=OuterRef("session_id"))
-        anonymous = Q(user_id="", session_id="")
         return self.annotate(
             is_current=models.Case(
-                models.When(~Q(kind__in=VOTE_KINDS) | anonymous, then=models.Value(True)),
-                models.When(~Q(user_id=""), then=~Exists(later_same_user)),
-                default=~Exists(later_same_session),
+                models.When(~Q(kind__in=VOTE_KINDS), then=models.Value(True)),
+                default=~Exists(later),
                 output_field=models.BooleanField(),
             )
         )
@@ -257,6 +272,16 @@ class FeedbackEvent(models.Model):
     metadata = models.JSONField(_("metadata"), default=dict, blank=True)
     session_id = models.CharField(_("session id"), max_length=128, blank=True)
     user_id = models.CharField(_("end user id"), max_length=128, blank=True)
+    voter = models.CharField(
+        _("voter"),
+        max_length=136,
+        blank=True,
+        help_text=_(
+            "Who the event counts for: the end user (u:) or session (s:) its token binds, the "
+            "token itself when it binds nobody (t:), what the client claimed in a project "
+            "without tokens (cu:, cs:), or the event alone (e:)."
+        ),
+    )
     output = models.TextField(_("output as shown"), blank=True)
     timestamp = models.DateTimeField(_("time"), help_text=_("When the user acted, by their clock."))
     created_at = models.DateTimeField(_("received"), default=timezone.now)
@@ -272,8 +297,8 @@ class FeedbackEvent(models.Model):
         ]
         indexes = [
             models.Index(
-                fields=["project", "trace_key", "kind", "user_id", "session_id", "timestamp"],
-                name="fl_event_trace",
+                fields=["project", "trace_key", "voter", "kind", "timestamp"],
+                name="fl_event_trace_voter",
             ),
             models.Index(fields=["project", "kind", "-timestamp"], name="fl_event_kind"),
             models.Index(fields=["project", "-created_at"], name="fl_event_recent"),
@@ -288,6 +313,20 @@ class FeedbackEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} on {self.trace_key}"
+
+    def save(self, *args, **kwargs):
+        if not self.voter:
+            self.voter = claimed_voter(self.user_id, self.session_id, self.event_id)
+        super().save(*args, **kwargs)
+
+
+def claimed_voter(user_id: str, session_id: str, event_id) -> str:
+    """The voter of an event that no token vouches for: the ids it carries, else itself."""
+    if user_id:
+        return f"cu:{user_id}"
+    if session_id:
+        return f"cs:{session_id}"
+    return f"e:{event_id}"
 
 
 class ErrorMode(models.Model):
@@ -420,6 +459,7 @@ class Dataset(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["project", "name"], name="fl_dataset_unique_name"),
         ]
+        permissions = [("export_dataset", _("Can export dataset"))]
 
     def __str__(self) -> str:
         return self.name
@@ -587,6 +627,12 @@ class DatasetVersion(models.Model):
     number = models.PositiveIntegerField(_("version"))
     note = models.CharField(_("note"), max_length=200, blank=True)
     item_count = models.PositiveIntegerField(_("items"), default=0)
+    erased_items = models.PositiveIntegerField(
+        _("items erased"),
+        default=0,
+        editable=False,
+        help_text=_("Items removed since freezing because an end user's data was erased."),
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
@@ -629,3 +675,35 @@ class DatasetVersionItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.version} #{self.pk}"
+
+
+class ProcessingFailure(models.Model):
+    """A trace whose processing failed. The sweeper tries it again until it has failed
+    PROCESS_MAX_ATTEMPTS times; then it is a dead letter, left aside with its error until a
+    curator retries it from the admin."""
+
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="+", verbose_name=_("project")
+    )
+    trace_key = models.CharField(_("trace id"), max_length=128)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    error = models.TextField(_("last error"), blank=True)
+    first_failed_at = models.DateTimeField(_("first failed"), default=timezone.now)
+    last_failed_at = models.DateTimeField(_("last failed"), default=timezone.now)
+    dead_at = models.DateTimeField(
+        _("given up"),
+        null=True,
+        blank=True,
+        help_text=_("Set when the attempts ran out: its events are no longer queued."),
+    )
+
+    class Meta:
+        verbose_name = _("processing failure")
+        verbose_name_plural = _("processing failures")
+        ordering = ["-last_failed_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "trace_key"], name="fl_failure_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.trace_key} ({self.attempts})"

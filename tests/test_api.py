@@ -307,8 +307,8 @@ def test_tokens_from_post_traces_verify_for_that_project_trace_and_user(
     )
     tokens = {r["trace_id"]: r["token"] for r in response.json()["results"]}
 
-    assert verify_token(tokens["t-1"], project_pk=project.pk, trace_id="t-1") is None
-    assert verify_token(tokens["t-2"], project_pk=project.pk, trace_id="t-2") == "end-user-7"
+    assert verify_token(tokens["t-1"], project_pk=project.pk, trace_id="t-1").user_id is None
+    assert verify_token(tokens["t-2"], project_pk=project.pk, trace_id="t-2").user_id == "end-user-7"
     with pytest.raises(TokenError) as wrong_trace:
         verify_token(tokens["t-1"], project_pk=project.pk, trace_id="t-2")
     assert wrong_trace.value.code == "invalid_token"
@@ -405,7 +405,7 @@ def test_staff_session_must_name_the_project_to_post_traces(client, project):
     assert unknown.json()["error"]["fields"] == {"project": ["No project has this key."]}
     assert named.status_code == 200
     token = named.json()["results"][0]["token"]
-    assert verify_token(token, project_pk=project.pk, trace_id="t-1") is None
+    assert verify_token(token, project_pk=project.pk, trace_id="t-1").user_id is None
     assert list(Trace.objects.values_list("project_id", "trace_id")) == [(project.pk, "t-1")]
 
 

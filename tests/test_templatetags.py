@@ -104,7 +104,7 @@ def test_extra_keyword_arguments_become_escaped_data_attributes(default_project)
 def test_token_tag_gives_a_token_that_verifies(default_project):
     token = render('{% feedback_loop_token "t1" %}').strip()
 
-    assert verify_token(token, project_pk=default_project.pk, trace_id="t1") is None
+    assert verify_token(token, project_pk=default_project.pk, trace_id="t1").user_id is None
     with pytest.raises(TokenError) as other_trace:
         verify_token(token, project_pk=default_project.pk, trace_id="t2")
     assert other_trace.value.code == "invalid_token"
@@ -120,7 +120,7 @@ def test_token_tag_in_an_attribute_with_a_variable_trace_and_user(default_projec
     [(_tag, attrs)] = parse(html)
     assert attrs["data-feedback-trace"] == "42"
     user = verify_token(attrs["data-feedback-token"], project_pk=default_project.pk, trace_id="42")
-    assert user == "end-user-9"
+    assert user.user_id == "end-user-9"
 
 
 def test_token_tag_with_max_age_expires(default_project):
@@ -136,7 +136,7 @@ def test_token_tag_for_another_project(default_project):
 
     token = render('{% feedback_loop_token "t1" key %}', {"key": other.public_key}).strip()
 
-    assert verify_token(token, project_pk=other.pk, trace_id="t1") is None
+    assert verify_token(token, project_pk=other.pk, trace_id="t1").user_id is None
     with pytest.raises(TokenError):
         verify_token(token, project_pk=default_project.pk, trace_id="t1")
 

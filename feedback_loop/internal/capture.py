@@ -18,8 +18,8 @@ from typing import Any
 from django.db import connections, models, router, transaction
 
 from feedback_loop.conf import app_settings
-from feedback_loop.internal.tokens import TokenError, verify_token
-from feedback_loop.models import EventKind, FeedbackEvent
+from feedback_loop.internal.tokens import Binding, TokenError, verify_token
+from feedback_loop.models import EventKind, FeedbackEvent, claimed_voter
 
 KINDS = frozenset(EventKind.values)
 MAX_ID_CHARS = 128
@@ -229,7 +229,7 @@ def _timestamp(event: dict, now: datetime) -> datetime:
     return parsed
 
 
-def _verified_user(token: Any, project_pk: int, trace_key: str, cache: dict | None) -> str | None:
+def _binding(token: Any, project_pk: int, trace_key: str, cache: dict | None) -> Binding:
     # A batch usually repeats one token (many signals on one answer): check each once.
     key = (token, trace_key) if isinstance(token, str) else None
     if cache is not None and key in cache:
@@ -268,15 +268,20 @@ def validate_event(
             "invalid_field", f"kind must be one of {', '.join(sorted(KINDS))}.", "kind"
         )
     user_id = _string(event, "user_id", MAX_ID_CHARS)
+    session_id = _string(event, "session_id", MAX_ID_CHARS)
     token = event.get("token")
     if project.require_token or token is not None:
         if token is None:
             raise EventError("missing_token", "token is required by this project.", "token")
-        bound_user = _verified_user(token, project.pk, trace_key, token_cache)
-        if bound_user is not None:
-            if user_id and user_id != bound_user:
+        binding = _binding(token, project.pk, trace_key, token_cache)
+        if binding.user_id is not None:
+            if user_id and user_id != binding.user_id:
                 raise EventError("invalid_token", "token was issued for another user_id.", "token")
-            user_id = bound_user
+            user_id = binding.user_id
+        # The token decides whom the event counts for; the event's own ids cannot.
+        voter = binding.voter(token)
+    else:
+        voter = claimed_voter(user_id, session_id, event_id)
     text_limit = app_settings.MAX_TEXT_CHARS
     row = {
         "event_id": event_id,
@@ -295,8 +300,9 @@ def validate_event(
             event, "name", app_settings.MAX_NAME_CHARS, required=kind == EventKind.CUSTOM
         ),
         "metadata": _metadata(event),
-        "session_id": _string(event, "session_id", MAX_ID_CHARS),
+        "session_id": session_id,
         "user_id": user_id,
+        "voter": voter,
         "output": _string(event, "output", text_limit),
         "timestamp": _timestamp(event, now),
     }
@@ -317,6 +323,7 @@ _COLUMNS = (
     "metadata",
     "session_id",
     "user_id",
+    "voter",
     "output",
     "timestamp",
 )
@@ -332,6 +339,7 @@ _PG_ARRAYS = (
     "text[]",
     "varchar[]",
     "jsonb[]",
+    "varchar[]",
     "varchar[]",
     "varchar[]",
     "text[]",

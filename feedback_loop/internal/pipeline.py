@@ -56,6 +56,7 @@ _EVENT_FIELDS = (
     "metadata",
     "session_id",
     "user_id",
+    "voter",
     "output",
     "timestamp",
     "created_at",

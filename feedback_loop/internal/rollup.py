@@ -36,7 +36,10 @@ _COUNTERS = {
 
 
 def voter(event) -> tuple[str, Any]:
-    """Who cast a vote: the end user id, else the session id; anonymous votes each stand alone."""
+    """Who cast a vote: the voter capture recorded (the end user or session its token binds),
+    else the end user id, else the session id; anonymous votes each stand alone."""
+    if getattr(event, "voter", ""):
+        return ("voter", event.voter)
     if event.user_id:
         return ("user", event.user_id)
     if event.session_id:
