@@ -308,7 +308,8 @@ def test_tokens_from_post_traces_verify_for_that_project_trace_and_user(
     tokens = {r["trace_id"]: r["token"] for r in response.json()["results"]}
 
     assert verify_token(tokens["t-1"], project_pk=project.pk, trace_id="t-1").user_id is None
-    assert verify_token(tokens["t-2"], project_pk=project.pk, trace_id="t-2").user_id == "end-user-7"
+    bound = verify_token(tokens["t-2"], project_pk=project.pk, trace_id="t-2")
+    assert bound.user_id == "end-user-7"
     with pytest.raises(TokenError) as wrong_trace:
         verify_token(tokens["t-1"], project_pk=project.pk, trace_id="t-2")
     assert wrong_trace.value.code == "invalid_token"
