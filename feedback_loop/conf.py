@@ -27,6 +27,9 @@ DEFAULTS: dict[str, Any] = {
     "MAX_METADATA_BYTES": 8_192,
     "MAX_METADATA_DEPTH": 8,
     "RATING_SCALE": 5,
+    # Events one voter may add to one trace; more are rejected with "voter_limit", so no token
+    # can make its trace's processing cost grow without bound.
+    "MAX_EVENTS_PER_VOTER": 100,
     # Client clocks drift; timestamps further than this in the future are clamped to "now".
     "CLOCK_SKEW_SECONDS": 300,
     # Signed trace tokens.
@@ -80,6 +83,7 @@ POSITIVE_INTS = {
     "MAX_METADATA_BYTES",
     "MAX_METADATA_DEPTH",
     "RATING_SCALE",
+    "MAX_EVENTS_PER_VOTER",
     "TOKEN_MAX_AGE",
     "RETRY_AFTER_SECONDS",
     "MAX_TRACE_BATCH_SIZE",

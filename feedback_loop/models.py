@@ -320,6 +320,11 @@ class FeedbackEvent(models.Model):
         super().save(*args, **kwargs)
 
 
+def is_bound_voter(voter: str) -> bool:
+    """Whether a voter was bound by a token to a user or a session (not claimed, not alone)."""
+    return voter.startswith(("u:", "s:"))
+
+
 def claimed_voter(user_id: str, session_id: str, event_id) -> str:
     """The voter of an event that no token vouches for: the ids it carries, else itself."""
     if user_id:

@@ -1,4 +1,5 @@
 import contextlib
+import json
 import uuid
 
 import pytest
@@ -9,6 +10,33 @@ from feedback_loop.internal import projects
 from feedback_loop.models import Project
 
 EVENTS_URL = "/feedback/api/v1/events"
+API = "/feedback/api/v1"
+
+
+def bearer(key):
+    return {"HTTP_AUTHORIZATION": f"Bearer {key}"}
+
+
+class Api:
+    """The server API as the host's backend calls it: JSON bodies, the secret key as bearer."""
+
+    def __init__(self, client, key):
+        self.client = client
+        self.key = key
+
+    def get(self, path, params=None):
+        url = path if path.startswith("http") else f"{API}{path}"
+        return self.client.get(url, params or {}, **bearer(self.key))
+
+    def post(self, path, body):
+        return self.client.post(
+            f"{API}{path}", json.dumps(body), content_type="application/json", **bearer(self.key)
+        )
+
+
+@pytest.fixture
+def api(client, secret):
+    return Api(client, secret)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -54,11 +82,15 @@ def secret(project_with_secret):
 
 
 def make_event(project, **fields):
-    """A valid capture event for ``project``, with a fresh event id and a signed token."""
+    """A valid capture event for ``project``, with a fresh event id and a signed token (bound to
+    the event's ``user_id``, as the host's page would bind it)."""
     trace_id = fields.pop("trace_id", "trace-1")
     event = {"event_id": str(uuid.uuid4()), "trace_id": trace_id, "kind": "thumbs", "value": 1}
     if "token" not in fields:
-        event["token"] = sign_trace(trace_id, project=project)
+        user_id = fields.get("user_id")
+        event["token"] = sign_trace(
+            trace_id, project=project, user_id=user_id if isinstance(user_id, str) else None
+        )
     event.update(fields)
     return event
 

@@ -12,6 +12,7 @@ from openapi_spec_validator import validate
 
 from feedback_loop.internal.tokens import TokenError, verify_token
 from feedback_loop.models import Project, ReviewStatus, Sentiment, Trace
+from tests.conftest import API, Api, bearer
 from tests.factories import (
     ErrorModeFactory,
     FeedbackEventFactory,
@@ -21,34 +22,6 @@ from tests.factories import (
 )
 
 pytestmark = pytest.mark.django_db
-
-API = "/feedback/api/v1"
-
-
-def bearer(key):
-    return {"HTTP_AUTHORIZATION": f"Bearer {key}"}
-
-
-class Api:
-    """The server API as the host's backend calls it: JSON bodies, the secret key as bearer."""
-
-    def __init__(self, client, key):
-        self.client = client
-        self.key = key
-
-    def get(self, path, params=None):
-        url = path if path.startswith("http") else f"{API}{path}"
-        return self.client.get(url, params or {}, **bearer(self.key))
-
-    def post(self, path, body):
-        return self.client.post(
-            f"{API}{path}", json.dumps(body), content_type="application/json", **bearer(self.key)
-        )
-
-
-@pytest.fixture
-def api(client, secret):
-    return Api(client, secret)
 
 
 @pytest.fixture

@@ -583,7 +583,8 @@ def test_database_outage_is_503_with_retry_after_never_success(
 def test_a_large_configured_batch_is_stored_whole(project, post_events):
     # Over SQLite's rows per statement, and one long array per column on PostgreSQL.
     events = [make_event(project, kind="copy", metadata={"n": n}) for n in range(1200)]
-    with override_settings(FEEDBACK_LOOP={"MAX_BATCH_SIZE": 1200, "MAX_BODY_BYTES": 10**7}):
+    big = {"MAX_BATCH_SIZE": 1200, "MAX_BODY_BYTES": 10**7, "MAX_EVENTS_PER_VOTER": 2000}
+    with override_settings(FEEDBACK_LOOP=big):
         body = post_events(project, events).json()
         again = post_events(project, [*events[:10], make_event(project)]).json()
     assert body["accepted"] == 1200

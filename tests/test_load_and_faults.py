@@ -19,9 +19,9 @@ pytestmark = [
     pytest.mark.timeout(180),
 ]
 
-# No throttle (the clients share one address) and no hand-off (no broker here): the capture
-# path alone.
-SETTINGS = {"THROTTLE_RATE": None, "ENQUEUE_ON_CAPTURE": False}
+# No throttle (the clients share one address), no limit per voter (every client sends on one
+# trace with one token) and no hand-off (no broker here): the capture path alone.
+SETTINGS = {"THROTTLE_RATE": None, "ENQUEUE_ON_CAPTURE": False, "MAX_EVENTS_PER_VOTER": 10**9}
 
 
 def test_load_with_repeats_and_cut_connections_loses_and_doubles_nothing(project, tmp_path):

@@ -431,8 +431,11 @@ def test_a_regenerated_answer_nobody_liked_makes_no_pair(project):
 def test_the_widgets_regenerate_metadata_links_answers_in_either_order(project, old_first):
     record_trace(project, "old", input="Q", output="first try")
     record_trace(project, "new", input="Q", output="second try")
-    regen = add(project, trace_id="old", kind="regenerate", metadata={"new_trace_id": "new"})
-    vote = add(project, trace_id="new", value=1, metadata={"regenerated_from": "old"})
+    # One token-bound voter on both answers: the link is proven (see test_voters.py).
+    regen = add(
+        project, trace_id="old", kind="regenerate", metadata={"new_trace_id": "new"}, voter="u:1"
+    )
+    vote = add(project, trace_id="new", value=1, metadata={"regenerated_from": "old"}, voter="u:1")
     first, second = (regen, vote) if old_first else (vote, regen)
     process_events([first.pk])
     process_events([second.pk])
@@ -443,10 +446,12 @@ def test_the_widgets_regenerate_metadata_links_answers_in_either_order(project, 
 def test_the_regenerate_link_alone_is_enough_when_processed_separately(project):
     record_trace(project, "old", input="Q", output="first try")
     record_trace(project, "new", input="Q", output="second try")
-    vote = add(project, trace_id="new", value=1)
+    vote = add(project, trace_id="new", value=1, voter="u:1")
     process_events([vote.pk])  # no link known yet
     assert not PreferencePair.objects.exists()
-    regen = add(project, trace_id="old", kind="regenerate", metadata={"new_trace_id": "new"})
+    regen = add(
+        project, trace_id="old", kind="regenerate", metadata={"new_trace_id": "new"}, voter="u:1"
+    )
     process_events([regen.pk])
     assert PreferencePair.objects.get().chosen == "second try"
 

@@ -180,7 +180,11 @@ def _capture(request: HttpRequest, origin: str | None) -> HttpResponse:
     inserted: dict = {}
     if rows:
         try:
-            inserted = capture.insert_events(project.pk, rows, now)
+            over = capture.over_voter_limit(project.pk, rows)
+            if over:
+                rows = [row for row in rows if row["event_id"] not in over]
+                _refuse_over_limit(results, over)
+            inserted = capture.insert_events(project.pk, rows, now) if rows else {}
         except DatabaseError:
             logger.exception("Could not store feedback events.")
             raise _unavailable() from None
@@ -202,6 +206,19 @@ def _capture(request: HttpRequest, origin: str | None) -> HttpResponse:
             "results": results,
         },
     )
+
+
+def _refuse_over_limit(results: list[dict[str, Any]], over: set) -> None:
+    limit = app_settings.MAX_EVENTS_PER_VOTER
+    error = EventError(
+        capture.VOTER_LIMIT_ERROR,
+        f"This voter has sent {limit} events on this trace, the most one voter may "
+        "(FEEDBACK_LOOP['MAX_EVENTS_PER_VOTER']); this one was not stored.",
+    ).as_dict()
+    for result in results:
+        if result["status"] in over:
+            result["status"] = "rejected"
+            result["error"] = error
 
 
 def _unavailable() -> CaptureError:

@@ -87,6 +87,16 @@ class TraceInSerializer(serializers.Serializer):
         "in the same request. A liked or copied regeneration becomes a preference pair.",
     )
 
+    def validate_user_id(self, value):
+        from feedback_loop.internal.tokens import MISSING_USER_IDS
+
+        if value in MISSING_USER_IDS:
+            raise serializers.ValidationError(
+                f"{value!r} is what a missing user id turns into (str(None) for an anonymous "
+                "visitor); leave user_id out for anonymous users."
+            )
+        return value
+
     def validate(self, attrs):
         for name in ("trace_id", "input", "output", "model", "session_id", "user_id"):
             value = attrs.get(name)

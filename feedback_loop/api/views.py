@@ -166,7 +166,13 @@ class TraceListView(ServerAPIView, generics.ListAPIView):
                     raise
         results = []
         for trace_id, item in items.items():
-            token = sign_trace(trace_id, project=project, user_id=item.get("user_id") or None)
+            # The token binds the trace's end user, else its session: what counts as one voter.
+            token = sign_trace(
+                trace_id,
+                project=project,
+                user_id=item.get("user_id") or None,
+                session_key=item.get("session_id") or None,
+            )
             results.append({"trace_id": trace_id, "token": token, "created": trace_id in created})
         return Response({"results": results})
 

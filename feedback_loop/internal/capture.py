@@ -18,7 +18,7 @@ from typing import Any
 from django.db import connections, models, router, transaction
 
 from feedback_loop.conf import app_settings
-from feedback_loop.internal.tokens import Binding, TokenError, verify_token
+from feedback_loop.internal.tokens import MISSING_USER_IDS, Binding, TokenError, verify_token
 from feedback_loop.models import EventKind, FeedbackEvent, claimed_voter
 
 KINDS = frozenset(EventKind.values)
@@ -268,6 +268,8 @@ def validate_event(
             "invalid_field", f"kind must be one of {', '.join(sorted(KINDS))}.", "kind"
         )
     user_id = _string(event, "user_id", MAX_ID_CHARS)
+    if user_id in MISSING_USER_IDS:
+        user_id = ""  # a page's {{ user.pk }} for an anonymous visitor, not a user
     session_id = _string(event, "session_id", MAX_ID_CHARS)
     token = event.get("token")
     if project.require_token or token is not None:
@@ -307,6 +309,42 @@ def validate_event(
         "timestamp": _timestamp(event, now),
     }
     return row
+
+
+def over_voter_limit(project_pk: int, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
+    """Event ids of the rows that would take their voter past MAX_EVENTS_PER_VOTER events on
+    their trace (counting what is stored). Rows already stored are left to the insert, which
+    answers them as duplicates. Concurrent requests of one voter may pass the limit by a batch."""
+    from django.db.models import Count, Q
+
+    limit = app_settings.MAX_EVENTS_PER_VOTER
+    groups = {(row["trace_key"], row["voter"]) for row in rows}
+    q = Q(pk__in=[])
+    for trace_key, voter in groups:
+        q |= Q(trace_key=trace_key, voter=voter)
+    room = dict.fromkeys(groups, limit)
+    # The limit bounds every count, so this reads at most MAX_EVENTS_PER_VOTER rows a group.
+    for trace_key, voter, stored in (
+        FeedbackEvent.objects.filter(q, project_id=project_pk)
+        .values("trace_key", "voter")
+        .annotate(n=Count("id"))
+        .values_list("trace_key", "voter", "n")
+        .order_by()
+    ):
+        room[(trace_key, voter)] = limit - stored
+    over = []
+    for row in rows:
+        group = (row["trace_key"], row["voter"])
+        room[group] -= 1
+        if room[group] < 0:
+            over.append(row["event_id"])
+    if not over:
+        return set()
+    stored_ids = FeedbackEvent.objects.filter(project_id=project_pk, event_id__in=over)
+    return set(over) - set(stored_ids.values_list("event_id", flat=True))
+
+
+VOTER_LIMIT_ERROR = "voter_limit"
 
 
 # -- storage -----------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from feedback_loop.models import (
     Review,
     Sentiment,
     Trace,
+    is_bound_voter,
 )
 
 logger = logging.getLogger("feedback_loop.pipeline")
@@ -255,20 +256,31 @@ def _link_regenerations(
 ) -> list[Trace]:
     """Fill ``regenerated_from`` from the widget's metadata: ``regenerated_from`` on events of
     the new answer, ``new_trace_id`` on the regenerate event of the old one. Returns the traces
-    of this chunk it changed; links to traces outside the chunk are written at once."""
-    wanted: list[tuple[TraceKey, TraceKey]] = []  # (old, new)
+    of this chunk it changed; links to traces outside the chunk are written at once.
+
+    A browser's claim links two traces only when it is proven for both: the claiming event's
+    token binds a voter (a user or a session), and that voter also sent an event, with that
+    trace's token, on the other trace. Otherwise anyone holding the token of one answer could
+    make another user's answer "regenerated from" it and forge preference pairs.
+    """
+    wanted: list[tuple[TraceKey, TraceKey, str, TraceKey]] = []  # (old, new, voter, other)
     for (project_id, trace_id), evs in events.items():
         for event in evs:
             meta = event.metadata if isinstance(event.metadata, dict) else {}
             old = meta.get("regenerated_from")
             if isinstance(old, str) and old and old != trace_id:
-                wanted.append(((project_id, old), (project_id, trace_id)))
+                wanted.append(
+                    ((project_id, old), (project_id, trace_id), event.voter, (project_id, old))
+                )
             new = meta.get("new_trace_id")
             if event.kind == EventKind.REGENERATE and isinstance(new, str) and new != trace_id:
-                wanted.append(((project_id, trace_id), (project_id, new)))
+                wanted.append(
+                    ((project_id, trace_id), (project_id, new), event.voter, (project_id, new))
+                )
     if not wanted:
         return []
-    names = {key for pair in wanted for key in pair}
+    proven = _proven_claims(wanted)
+    names = {key for old, new, _voter, _other in wanted for key in (old, new)}
     pks = {
         (p, t): pk
         for pk, p, t in Trace.objects.filter(_traces_q(names)).values_list(
@@ -276,7 +288,17 @@ def _link_regenerations(
         )
     }
     changed = []
-    for old, new in wanted:
+    for old, new, voter, other in wanted:
+        if (voter, other) not in proven:
+            logger.warning(
+                "Ignored a regeneration link %r -> %r claimed by %s: no event of the same "
+                "token-bound voter on %r proves it.",
+                old[1],
+                new[1],
+                voter or "an unknown voter",
+                other[1],
+            )
+            continue
         if old not in pks or new not in pks:
             continue  # linked when the other trace is processed (or registered)
         trace = traces.get(new)
@@ -291,6 +313,25 @@ def _link_regenerations(
             if old in traces:
                 traces[old]._regenerations_changed = True  # check its new answer's pair
     return changed
+
+
+def _proven_claims(wanted) -> set[tuple[str, TraceKey]]:
+    """(voter, other trace) of the claims whose voter is bound by its token and sent an event
+    on the other trace too."""
+    claims = {
+        (voter, other) for _old, _new, voter, other in wanted if is_bound_voter(voter)
+    }
+    if not claims:
+        return set()
+    q = Q(pk__in=[])
+    for voter, (project_id, trace_key) in claims:
+        q |= Q(project_id=project_id, trace_key=trace_key, voter=voter)
+    return {
+        (voter, (project_id, trace_key))
+        for project_id, trace_key, voter in FeedbackEvent.objects.filter(q)
+        .values_list("project_id", "trace_key", "voter")
+        .distinct()
+    }
 
 
 # -- preference pairs --------------------------------------------------------------------------

@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from feedback_loop.internal.projects import resolve_project
+from feedback_loop.internal.tokens import MISSING_USER_IDS
+
+logger = logging.getLogger("feedback_loop")
 
 
 def record_trace(
@@ -31,6 +35,10 @@ def record_trace(
     project = resolve_project(project)
     if not isinstance(trace_id, str) or not 1 <= len(trace_id) <= 128:
         raise ValueError("trace_id must be a string of 1 to 128 characters.")
+    if user_id is not None and str(user_id) in MISSING_USER_IDS:
+        # str(request.user.pk) of an anonymous visitor: no user, not a user named "None".
+        logger.warning("record_trace(user_id=%r) is stored as no user id.", user_id)
+        user_id = ""
     fields: dict[str, Any] = {"input": input or "", "output": output or "", "registered": True}
     # Optional fields left as None keep what an earlier call stored.
     optional = {"model": model, "session_id": session_id, "user_id": user_id, "metadata": metadata}

@@ -47,7 +47,17 @@ def feedback_loop_script(context, project=None, **attrs):
     )
 
 
-@register.simple_tag
-def feedback_loop_token(trace_id, project=None, user_id=None, max_age=None):
-    """A signed token for ``trace_id``: ``data-feedback-token="{% feedback_loop_token id %}"``."""
-    return sign_trace(str(trace_id), project=_project(project), user_id=user_id, max_age=max_age)
+@register.simple_tag(takes_context=True)
+def feedback_loop_token(context, trace_id, project=None, user_id=None, max_age=None):
+    """A signed token for ``trace_id``: ``data-feedback-token="{% feedback_loop_token id %}"``.
+
+    It binds the page's end user: ``user_id`` when given, else the request's signed-in user,
+    else its session (an anonymous visitor's feedback then counts once, however many ids the
+    browser makes up)."""
+    return sign_trace(
+        str(trace_id),
+        project=_project(project),
+        user_id=user_id,
+        request=context.get("request"),
+        max_age=max_age,
+    )
