@@ -318,9 +318,7 @@ def _link_regenerations(
 def _proven_claims(wanted) -> set[tuple[str, TraceKey]]:
     """(voter, other trace) of the claims whose voter is bound by its token and sent an event
     on the other trace too."""
-    claims = {
-        (voter, other) for _old, _new, voter, other in wanted if is_bound_voter(voter)
-    }
+    claims = {(voter, other) for _old, _new, voter, other in wanted if is_bound_voter(voter)}
     if not claims:
         return set()
     q = Q(pk__in=[])
