@@ -13,6 +13,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from feedback_loop.curation.access import ProjectScopedAdmin, ScopedRelatedFilter
+
 # The curation screens register Trace, Dataset and DatasetVersion on import.
 from feedback_loop.curation.admin import short_text as _short
 from feedback_loop.models import (
@@ -27,7 +29,7 @@ from feedback_loop.models import (
 
 
 @admin.register(Project)
-class ProjectAdmin(admin.ModelAdmin):
+class ProjectAdmin(ProjectScopedAdmin):
     list_display = [
         "name",
         "public_key",
@@ -43,9 +45,28 @@ class ProjectAdmin(admin.ModelAdmin):
         (None, {"fields": ["name", "is_active"]}),
         (_("Keys"), {"fields": ["public_key", "secret_key"]}),
         (_("Security"), {"fields": ["allowed_origins", "require_token"]}),
+        (_("Curators"), {"fields": ["members", "member_groups"]}),
         (_("Data"), {"fields": ["retention_days", "created_at"]}),
     ]
+    filter_horizontal = ["members", "member_groups"]
     change_form_template = "admin/feedback_loop/project/change_form.html"
+
+    def get_readonly_fields(self, request, obj=None):
+        # Superusers decide who curates a project: a curator cannot let others in.
+        if request.user.is_superuser:
+            return self.readonly_fields
+        return [*self.readonly_fields, "members", "member_groups"]
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "members":
+            kwargs["queryset"] = db_field.related_model._default_manager.filter(is_staff=True)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        if not change and not request.user.is_superuser:
+            # Whoever creates a project curates it (else they could not see what they made).
+            form.instance.members.add(request.user)
 
     @admin.display(description=_("allowed origins"))
     def origins(self, project: Project) -> str:
@@ -133,7 +154,7 @@ class ProjectAdmin(admin.ModelAdmin):
 
 
 @admin.register(FeedbackEvent)
-class FeedbackEventAdmin(admin.ModelAdmin):
+class FeedbackEventAdmin(ProjectScopedAdmin):
     list_display = [
         "created_at",
         "kind",
@@ -146,7 +167,12 @@ class FeedbackEventAdmin(admin.ModelAdmin):
         "session_id",
         "processed_at",
     ]
-    list_filter = ["kind", "project", "created_at", ("processed_at", admin.EmptyFieldListFilter)]
+    list_filter = [
+        "kind",
+        ("project", ScopedRelatedFilter),
+        "created_at",
+        ("processed_at", admin.EmptyFieldListFilter),
+    ]
     search_fields = ["trace_key", "comment", "text", "user_id", "session_id", "=event_id"]
     list_select_related = ["project"]
     date_hierarchy = "created_at"
@@ -173,22 +199,28 @@ class FeedbackEventAdmin(admin.ModelAdmin):
 
 
 @admin.register(ErrorMode)
-class ErrorModeAdmin(admin.ModelAdmin):
+class ErrorModeAdmin(ProjectScopedAdmin):
     list_display = ["name", "slug", "project", "is_builtin", "description"]
-    list_filter = ["is_builtin", "project"]
+    list_filter = ["is_builtin", ("project", ScopedRelatedFilter)]
     search_fields = ["name", "slug", "description"]
     prepopulated_fields = {"slug": ["name"]}
 
+    def has_change_permission(self, request, obj=None):
+        # Modes every project shares are changed by superusers only.
+        if obj is not None and obj.project_id is None and not request.user.is_superuser:
+            return False
+        return super().has_change_permission(request, obj)
+
     def has_delete_permission(self, request, obj=None):
-        if obj is not None and obj.is_builtin:
+        if obj is not None and (obj.is_builtin or not self.has_change_permission(request, obj)):
             return False
         return super().has_delete_permission(request, obj)
 
 
 @admin.register(Review)
-class ReviewAdmin(admin.ModelAdmin):
+class ReviewAdmin(ProjectScopedAdmin):
     list_display = ["trace", "status", "modes", "reviewer", "reviewed_at", "updated_at"]
-    list_filter = ["status", "error_modes", "reviewed_at"]
+    list_filter = ["status", ("error_modes", ScopedRelatedFilter), "reviewed_at"]
     search_fields = ["trace__trace_id", "notes", "expected_output"]
     list_select_related = ["trace", "reviewer"]
     raw_id_fields = ["trace"]
@@ -229,10 +261,10 @@ class DatasetItemForm(forms.ModelForm):
 
 
 @admin.register(DatasetItem)
-class DatasetItemAdmin(admin.ModelAdmin):
+class DatasetItemAdmin(ProjectScopedAdmin):
     form = DatasetItemForm
     list_display = ["id", "dataset", "source_trace", "short_input", "created_at"]
-    list_filter = ["dataset"]
+    list_filter = [("dataset", ScopedRelatedFilter)]
     search_fields = ["input", "expected_output", "chosen", "rejected", "trace__trace_id"]
     list_select_related = ["dataset", "trace"]
     raw_id_fields = ["trace"]
@@ -250,7 +282,7 @@ class DatasetItemAdmin(admin.ModelAdmin):
 
 
 @admin.register(PreferencePair)
-class PreferencePairAdmin(admin.ModelAdmin):
+class PreferencePairAdmin(ProjectScopedAdmin):
     """Pairs the pipeline found; records, like events (curation copies them into datasets)."""
 
     list_display = [
@@ -262,7 +294,7 @@ class PreferencePairAdmin(admin.ModelAdmin):
         "short_rejected",
         "created_at",
     ]
-    list_filter = ["source", "project", "created_at"]
+    list_filter = ["source", ("project", ScopedRelatedFilter), "created_at"]
     search_fields = ["prompt", "chosen", "rejected", "trace__trace_id", "user_id"]
     list_select_related = ["trace"]
     readonly_fields = ["dedupe_key"]

@@ -267,6 +267,7 @@ def test_rotate_with_an_unknown_key_kind_goes_back_to_the_project(admin_client, 
 def test_staff_who_may_only_view_projects_cannot_rotate(client, project):
     viewer = UserFactory(is_staff=True)
     viewer.user_permissions.add(Permission.objects.get(codename="view_project"))
+    project.members.add(viewer)
     client.force_login(viewer)
     before = (project.public_key, project.secret_key_hash)
 

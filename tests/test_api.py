@@ -116,7 +116,7 @@ def test_staff_session_reads_every_project_or_the_one_named(client, project):
     other, _secret = Project.create("Other")
     event(TraceFactory(project=project, trace_id="mine"))
     event(TraceFactory(project=other, trace_id="theirs"))
-    client.force_login(UserFactory(is_staff=True))
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
 
     everything = client.get(f"{API}/events")
     only_other = client.get(f"{API}/events", {"project": other.public_key})
@@ -362,7 +362,7 @@ def test_post_traces_naming_another_project_with_a_secret_key_is_403(
 
 
 def test_staff_session_must_name_the_project_to_post_traces(client, project):
-    client.force_login(UserFactory(is_staff=True))
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
 
     def post(body):
         return client.post(f"{API}/traces", json.dumps(body), content_type="application/json")

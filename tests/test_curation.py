@@ -293,7 +293,7 @@ def test_add_to_dataset_from_review_mode(queue):
 
 
 def test_an_expired_claim_frees_the_trace(queue):
-    ann, bob = UserFactory(username="ann"), UserFactory(username="bob")
+    ann, bob = (UserFactory(username=n, is_staff=True, is_superuser=True) for n in ("ann", "bob"))
     got = claims.claim_next(ann)
     Review.objects.filter(pk=got.pk).update(claimed_until=timezone.now() - timedelta(seconds=1))
     assert claims.claim_next(bob, skip=[r.pk for r in Review.objects.exclude(pk=got.pk)]) == got

@@ -106,6 +106,7 @@ def test_staff_without_change_rights_cannot_review_or_freeze(client, objects):
     viewer.user_permissions.add(
         *Permission.objects.filter(codename__in=["view_trace", "view_dataset"])
     )
+    Dataset.objects.get().project.members.add(viewer)
     client.force_login(viewer)
     assert client.get("/admin/feedback_loop/trace/review/").status_code == 403
     freeze = client.post(f"/admin/feedback_loop/dataset/{objects['dataset']}/freeze/")

@@ -51,11 +51,23 @@ class SecretKeyAuthentication(authentication.BaseAuthentication):
         return 'Bearer realm="feedback_loop"'
 
 
-class IsProjectOrStaff(permissions.BasePermission):
+class IsProjectOrCurator(permissions.BasePermission):
+    """A secret key, or a staff session holding the Django model permissions the view names for
+    the request's method (``view.required_permissions``), exactly as the admin decides. Which
+    projects a staff user reaches is decided by project access (``internal/access.py``)."""
+
     message = _("Send a project's secret key as a bearer token, or sign in as staff.")
 
     def has_permission(self, request, view) -> bool:
         if isinstance(request.auth, Project):
             return True
         user = request.user
-        return bool(user and user.is_authenticated and user.is_staff and user.is_active)
+        if not (user and user.is_authenticated and user.is_staff and user.is_active):
+            return False
+        needed = view.required_permissions.get(request.method, ())
+        if not user.has_perms(needed):
+            self.message = _("Your account lacks the permission this needs: %(perms)s.") % {
+                "perms": ", ".join(needed)
+            }
+            return False
+        return True

@@ -26,7 +26,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from feedback_loop import exports
 from feedback_loop.api import capture, filters, schema
-from feedback_loop.api.authentication import IsProjectOrStaff, SecretKeyAuthentication
+from feedback_loop.api.authentication import IsProjectOrCurator, SecretKeyAuthentication
 from feedback_loop.api.pagination import NewestFirstPagination
 from feedback_loop.api.serializers import (
     AddTracesSerializer,
@@ -41,6 +41,7 @@ from feedback_loop.api.serializers import (
     TraceSerializer,
 )
 from feedback_loop.conf import app_settings
+from feedback_loop.internal import access
 from feedback_loop.internal.datasets import add_traces, matching_traces
 from feedback_loop.internal.retention import forget_user
 from feedback_loop.internal.tokens import sign_trace
@@ -98,9 +99,15 @@ def exception_handler(exc, context):
     return response
 
 
+def _perms(*codenames: str) -> tuple[str, ...]:
+    return tuple(f"feedback_loop.{codename}" for codename in codenames)
+
+
 class ServerAPIView(generics.GenericAPIView):
     authentication_classes = (SecretKeyAuthentication, SessionAuthentication)
-    permission_classes = (IsProjectOrStaff,)
+    permission_classes = (IsProjectOrCurator,)
+    # The Django model permissions a staff session needs, by method (a secret key needs none).
+    required_permissions: dict[str, tuple[str, ...]] = {}
     throttle_classes = ()
     renderer_classes = (JSONRenderer,)
     parser_classes = (JSONParser,)
@@ -112,11 +119,35 @@ class ServerAPIView(generics.GenericAPIView):
         return exception_handler
 
     def scope(self, queryset, prefix: str = ""):
-        """Limit to the caller's project: the secret key's, or ``?project=pk_...`` for staff."""
+        """Limit to the caller's projects: the secret key's one, or for staff the projects they
+        curate (all for superusers), narrowed to one with ``?project=pk_...``."""
         if isinstance(self.request.auth, Project):
             return queryset.filter(**{f"{prefix}project": self.request.auth})
+        queryset = access.scope(queryset, self.request.user, f"{prefix}project")
         key = self.request.query_params.get("project")
-        return queryset.filter(**{f"{prefix}project__public_key": key}) if key else queryset
+        if key:
+            self.target_project(key)  # a clear 403 for a project the user does not curate
+            queryset = queryset.filter(**{f"{prefix}project__public_key": key})
+        return queryset
+
+    def target_project(self, key: str | None) -> Project:
+        """The project a write goes to: the secret key's, or the one a staff session names."""
+        auth = self.request.auth
+        if isinstance(auth, Project):
+            if key and key != auth.public_key:
+                raise exceptions.PermissionDenied("This secret key belongs to another project.")
+            return auth
+        if not key:
+            raise exceptions.ValidationError({"project": ["Staff sessions must name the project."]})
+        project = Project.objects.filter(public_key=key).first()
+        if project is None:
+            raise exceptions.ValidationError({"project": ["No project has this key."]})
+        if not access.can_access(self.request.user, project.pk):
+            raise exceptions.PermissionDenied(
+                "You are not a curator of this project; a superuser can add you (or one of "
+                "your groups) to its curators."
+            )
+        return project
 
 
 _project_param = OpenApiParameter(
@@ -127,6 +158,10 @@ _project_param = OpenApiParameter(
 class TraceListView(ServerAPIView, generics.ListAPIView):
     serializer_class = TraceSerializer
     filterset_class = filters.TraceFilter
+    required_permissions = {
+        "GET": _perms("view_trace"),
+        "POST": _perms("add_trace", "change_trace"),
+    }
 
     def get_queryset(self):
         return (
@@ -155,7 +190,7 @@ class TraceListView(ServerAPIView, generics.ListAPIView):
     def post(self, request, *args, **kwargs):
         batch = TraceBatchSerializer(data=request.data)
         batch.is_valid(raise_exception=True)
-        project = self._target_project(batch.validated_data.get("project"))
+        project = self.target_project(batch.validated_data.get("project"))
         items = {item["trace_id"]: item for item in batch.validated_data["traces"]}
         for attempt in range(3):
             try:
@@ -175,19 +210,6 @@ class TraceListView(ServerAPIView, generics.ListAPIView):
             )
             results.append({"trace_id": trace_id, "token": token, "created": trace_id in created})
         return Response({"results": results})
-
-    def _target_project(self, key: str | None) -> Project:
-        auth = self.request.auth
-        if isinstance(auth, Project):
-            if key and key != auth.public_key:
-                raise exceptions.PermissionDenied("This secret key belongs to another project.")
-            return auth
-        if not key:
-            raise exceptions.ValidationError({"project": ["Staff sessions must name the project."]})
-        try:
-            return Project.objects.get(public_key=key)
-        except Project.DoesNotExist:
-            raise exceptions.ValidationError({"project": ["No project has this key."]}) from None
 
 
 def _upsert_traces(project: Project, items: dict[str, dict]) -> set[str]:
@@ -246,6 +268,7 @@ class TraceDetailView(ServerAPIView, generics.RetrieveAPIView):
     serializer_class = TraceSerializer
     lookup_field = "trace_id"
     filter_backends = ()
+    required_permissions = {"GET": _perms("view_trace")}
 
     def get_queryset(self):
         return TraceListView.get_queryset(self)
@@ -266,9 +289,13 @@ class UserDataView(ServerAPIView):
     pagination_class = None
     filter_backends = ()
     serializer_class = ForgetUserSerializer
+    required_permissions = {
+        "GET": _perms("view_feedbackevent"),
+        "DELETE": _perms("delete_feedbackevent"),
+    }
 
     def _project(self) -> Project:
-        return TraceListView._target_project(self, self.request.query_params.get("project"))
+        return self.target_project(self.request.query_params.get("project"))
 
     def _answer(self, user_id: str, dry_run: bool) -> Response:
         project = self._project()
@@ -315,6 +342,7 @@ class EventsView(ServerAPIView, generics.ListAPIView):
     serializer_class = EventSerializer
     filterset_class = filters.EventFilter
     content_negotiation_class = _AlwaysJSON
+    required_permissions = {"GET": _perms("view_feedbackevent")}
 
     def _is_capture(self) -> bool:
         # No request while drf-spectacular inspects the view: document the server API side.
@@ -350,6 +378,7 @@ class EventsView(ServerAPIView, generics.ListAPIView):
 class StatsView(ServerAPIView):
     pagination_class = None
     filter_backends = ()
+    required_permissions = {"GET": _perms("view_trace")}
 
     @schema.document(
         summary="Satisfaction over time, by error mode, by model, by kind",
@@ -473,6 +502,7 @@ class Conflict(exceptions.APIException):
 class DatasetListView(ServerAPIView, generics.ListAPIView):
     serializer_class = DatasetSerializer
     filter_backends = ()
+    required_permissions = {"GET": _perms("view_dataset"), "POST": _perms("add_dataset")}
 
     def get_queryset(self):
         return (
@@ -505,7 +535,7 @@ class DatasetListView(ServerAPIView, generics.ListAPIView):
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
         key = data.pop("project", {}).get("public_key")
-        project = TraceListView._target_project(self, key)
+        project = self.target_project(key)
         if Dataset.objects.filter(project=project, name=data["name"]).exists():
             raise Conflict(f"This project has a dataset named {data['name']!r} already.")
         dataset = Dataset.objects.create(project=project, **data)
@@ -516,6 +546,7 @@ class DatasetListView(ServerAPIView, generics.ListAPIView):
 class DatasetDetailView(ServerAPIView, generics.RetrieveAPIView):
     serializer_class = DatasetSerializer
     filter_backends = ()
+    required_permissions = {"GET": _perms("view_dataset")}
 
     def get_queryset(self):
         return DatasetListView.get_queryset(self)
@@ -538,6 +569,7 @@ class DatasetTracesView(ServerAPIView):
     filter_backends = ()
     pagination_class = None
     serializer_class = AddTracesSerializer
+    required_permissions = {"POST": _perms("change_dataset")}
 
     @schema.document(
         summary="Add traces to a dataset, by filter or by id",
@@ -573,6 +605,7 @@ class DatasetVersionsView(ServerAPIView):
     filter_backends = ()
     pagination_class = None
     serializer_class = DatasetVersionSerializer
+    required_permissions = {"POST": _perms("change_dataset")}
 
     @schema.document(
         summary="Freeze a dataset as a new numbered version",
@@ -592,6 +625,7 @@ class DatasetVersionsView(ServerAPIView):
 class DatasetExportView(ServerAPIView):
     filter_backends = ()
     pagination_class = None
+    required_permissions = {"GET": _perms("view_dataset", "export_dataset")}
     content_negotiation_class = _AlwaysJSON  # ?format= names the export, not a renderer
 
     @schema.document(

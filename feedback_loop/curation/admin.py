@@ -25,6 +25,7 @@ from django.utils.translation import ngettext
 
 from feedback_loop import exports
 from feedback_loop.curation import dashboard
+from feedback_loop.curation.access import ProjectScopedAdmin, ScopedRelatedFilter, scoped
 from feedback_loop.curation.diff import side_by_side
 from feedback_loop.curation.queue import (
     ErrorModeFilter,
@@ -192,7 +193,7 @@ class CappedPaginator(Paginator):
 
 
 @admin.register(Trace)
-class TraceAdmin(admin.ModelAdmin):
+class TraceAdmin(ProjectScopedAdmin):
     list_display = [
         "trace",
         "signals",
@@ -211,7 +212,7 @@ class TraceAdmin(admin.ModelAdmin):
         LabelFilter,
         ModelFilter,
         ("last_signal_at", admin.DateFieldListFilter),
-        "project",
+        ("project", ScopedRelatedFilter),
     ]
     search_fields = ["trace_id", "input", "output"]
     search_help_text = _("Searches trace ids, inputs, outputs and users' comments.")
@@ -403,6 +404,7 @@ class TraceAdmin(admin.ModelAdmin):
     @admin.action(description=_("Label with an error mode"), permissions=["change"])
     def label_error_mode(self, request, queryset):
         form = LabelForm(request.POST if "apply" in request.POST else None)
+        form.fields["mode"].queryset = scoped(ErrorMode.objects.all(), request.user)
         if form.is_bound and form.is_valid():
             mode = form.cleaned_data["mode"]
             count = 0
@@ -460,7 +462,12 @@ class TraceAdmin(admin.ModelAdmin):
         )
         return None
 
-    @admin.action(description=_("Add to a dataset"), permissions=["change"])
+    def has_add_to_dataset_permission(self, request) -> bool:
+        return self.has_change_permission(request) and request.user.has_perm(
+            "feedback_loop.change_dataset"
+        )
+
+    @admin.action(description=_("Add to a dataset"), permissions=["add_to_dataset"])
     def add_to_dataset(self, request, queryset):
         projects = set(queryset.values_list("project_id", flat=True).distinct()[:2])
         if len(projects) > 1:
@@ -605,6 +612,10 @@ def trace_context(trace: Trace) -> dict:
 # -- datasets ----------------------------------------------------------------------------------
 
 
+def can_export(request) -> bool:
+    return request.user.has_perm("feedback_loop.export_dataset")
+
+
 class VersionInline(admin.TabularInline):
     model = DatasetVersion
     fields = ["number", "note", "item_count", "created_by", "created_at", "export_links"]
@@ -612,6 +623,9 @@ class VersionInline(admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = False
+
+    def get_fields(self, request, obj=None):
+        return self.fields if can_export(request) else self.fields[:-1]
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -637,9 +651,9 @@ def export_links(dataset: Dataset, version: DatasetVersion | None = None):
 
 
 @admin.register(Dataset)
-class DatasetAdmin(admin.ModelAdmin):
+class DatasetAdmin(ProjectScopedAdmin):
     list_display = ["name", "project", "kind", "item_count", "version_count", "updated_at"]
-    list_filter = ["kind", "project"]
+    list_filter = ["kind", ("project", ScopedRelatedFilter)]
     search_fields = ["name", "description"]
     readonly_fields = ["items_link", "exports", "rule_checked_at"]
     fieldsets = [
@@ -649,6 +663,12 @@ class DatasetAdmin(admin.ModelAdmin):
     ]
     inlines = [VersionInline]
     change_form_template = "admin/feedback_loop/dataset/change_form.html"
+
+    def get_fieldsets(self, request, obj=None):
+        if can_export(request):
+            return self.fieldsets
+        return [(_("Items"), {"fields": ["items_link"]}) if name == _("Items") else (name, opts)
+                for name, opts in self.fieldsets]  # fmt: skip
 
     def get_queryset(self, request):
         return (
@@ -702,7 +722,7 @@ class DatasetAdmin(admin.ModelAdmin):
 
     def export_view(self, request, pk):
         dataset = self._dataset(request, pk)
-        if not self.has_view_permission(request, dataset):
+        if not (self.has_view_permission(request, dataset) and can_export(request)):
             raise PermissionDenied
         fmt = request.GET.get("format", "jsonl")
         version = None
@@ -761,7 +781,7 @@ class DatasetAdmin(admin.ModelAdmin):
 
 
 @admin.register(DatasetVersion)
-class DatasetVersionAdmin(admin.ModelAdmin):
+class DatasetVersionAdmin(ProjectScopedAdmin):
     list_display = [
         "__str__",
         "dataset",
@@ -771,7 +791,7 @@ class DatasetVersionAdmin(admin.ModelAdmin):
         "created_by",
         "created_at",
     ]
-    list_filter = ["dataset"]
+    list_filter = [("dataset", ScopedRelatedFilter)]
     readonly_fields = [
         "dataset",
         "number",
@@ -782,6 +802,9 @@ class DatasetVersionAdmin(admin.ModelAdmin):
         "export",
     ]
     fields = readonly_fields
+
+    def get_fields(self, request, obj=None):
+        return self.fields if can_export(request) else self.fields[:-1]
 
     def has_add_permission(self, request):
         return False

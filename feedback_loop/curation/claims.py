@@ -12,13 +12,19 @@ from django.db.models import Q
 from django.utils import timezone
 
 from feedback_loop.curation.queue import NEEDS_REVIEW
+from feedback_loop.internal import access
 from feedback_loop.models import Review, ReviewStatus
 
 CLAIM_MINUTES = 15
 
 
-def queue(project_id: int | None = None):
-    reviews = Review.objects.filter(status=ReviewStatus.PENDING, trace__sentiment__in=NEEDS_REVIEW)
+def queue(user, project_id: int | None = None):
+    """The pending reviews of the projects ``user`` curates (of one, with ``project_id``)."""
+    reviews = access.scope(
+        Review.objects.filter(status=ReviewStatus.PENDING, trace__sentiment__in=NEEDS_REVIEW),
+        user,
+        "trace__project",
+    )
     if project_id:
         reviews = reviews.filter(trace__project_id=project_id)
     return reviews.order_by("-trace__last_signal_at", "-pk")
@@ -27,7 +33,9 @@ def queue(project_id: int | None = None):
 def claim_next(user, *, project_id: int | None = None, skip=()) -> Review | None:
     """The reviewer's current claim if they hold one, else the next free pending review."""
     now = timezone.now()
-    mine = queue(project_id).filter(claimed_by=user, claimed_until__gt=now).exclude(pk__in=skip)
+    mine = (
+        queue(user, project_id).filter(claimed_by=user, claimed_until__gt=now).exclude(pk__in=skip)
+    )
     for review in mine[:1]:
         return review
     free = Q(claimed_until__isnull=True) | Q(claimed_until__lte=now)
@@ -35,7 +43,7 @@ def claim_next(user, *, project_id: int | None = None, skip=()) -> Review | None
         with transaction.atomic():
             # One row at a time: SKIP LOCKED then hands concurrent reviewers different rows.
             review = (
-                queue(project_id)
+                queue(user, project_id)
                 .select_for_update(skip_locked=True, of=("self",))
                 .filter(free)
                 .exclude(pk__in=skip)
@@ -61,7 +69,10 @@ def _take(review: Review, user, condition: Q, now) -> bool:
 
 
 def claim(review: Review, user) -> bool:
-    """Claim this review (going back to it); False if another reviewer holds it."""
+    """Claim this review (going back to it); False if another reviewer holds it, or if it is
+    in a project the user does not curate."""
+    if not access.can_access(user, review.trace.project_id):
+        return False
     now = timezone.now()
     with transaction.atomic():
         updated = (

@@ -12,7 +12,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from feedback_loop.curation import charts
+from feedback_loop.curation.access import scoped
 from feedback_loop.curation.queue import NEEDS_REVIEW
+from feedback_loop.internal import access
 from feedback_loop.models import Project, Review, ReviewStatus, Sentiment, Trace
 
 DAYS = (7, 30, 90)
@@ -26,8 +28,9 @@ def context(request) -> dict:
     queries scan every trace of the window); ``?refresh=1`` computes them anew."""
     from django.core.cache import cache
 
-    key = "feedback_loop:dashboard:{}:{}".format(
-        request.GET.get("project", ""), request.GET.get("days", "")
+    # The figures of "all projects" are those of the projects this user curates.
+    key = "feedback_loop:dashboard:{}:{}:{}".format(
+        access.scope_key(request.user), request.GET.get("project", ""), request.GET.get("days", "")
     )
     if not request.GET.get("refresh"):
         cached = cache.get(key)
@@ -44,12 +47,14 @@ def compute(request) -> dict:
     except ValueError:
         days = 30
     days = days if days in DAYS else 30
-    projects = list(Project.objects.order_by("name").values_list("pk", "name"))
+    projects = list(
+        scoped(Project.objects.order_by("name"), request.user).values_list("pk", "name")
+    )
     project_id = request.GET.get("project")
     project_id = int(project_id) if project_id and project_id.isdigit() else None
     now = timezone.now()
     since = now - timedelta(days=days)
-    traces = Trace.objects.all()
+    traces = scoped(Trace.objects.all(), request.user)
     if project_id:
         traces = traces.filter(project_id=project_id)
     window = traces.filter(last_signal_at__gte=since)
@@ -134,11 +139,13 @@ def compute(request) -> dict:
     # The review backlog is all time, not the window: what is left to do.
     queue = {
         "total": traces.filter(sentiment__in=NEEDS_REVIEW).count(),
-        "reviewed": Review.objects.filter(
+        "reviewed": scoped(Review.objects.all(), request.user)
+        .filter(
             status__in=(ReviewStatus.REVIEWED, ReviewStatus.DISMISSED),
             trace__sentiment__in=NEEDS_REVIEW,
             **({"trace__project_id": project_id} if project_id else {}),
-        ).count(),
+        )
+        .count(),
     }
     kinds = [(counters[name], count) for name, count in kinds.items()]
     voted_total = sum(volume)

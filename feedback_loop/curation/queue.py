@@ -102,9 +102,10 @@ class ErrorModeFilter(admin.SimpleListFilter):
     parameter_name = "mode"
 
     def lookups(self, request, model_admin):
-        return [
-            (mode.slug, mode.name) for mode in ErrorMode.objects.order_by("-is_builtin", "name")
-        ]
+        from feedback_loop.internal import access
+
+        modes = access.scope(ErrorMode.objects.all(), request.user, shared=True)
+        return [(mode.slug, mode.name) for mode in modes.order_by("-is_builtin", "name")]
 
     def queryset(self, request, queryset):
         slug = self.value()
@@ -150,14 +151,15 @@ class ModelFilter(admin.SimpleListFilter):
     def lookups(self, request, model_admin):
         from django.core.cache import cache
 
+        from feedback_loop.internal import access
         from feedback_loop.models import Trace
 
-        models = cache.get("feedback_loop:trace-models")
+        key = f"feedback_loop:trace-models:{access.scope_key(request.user)}"
+        models = cache.get(key)
         if models is None:
-            models = list(
-                Trace.objects.order_by("model").values_list("model", flat=True).distinct()[:100]
-            )
-            cache.set("feedback_loop:trace-models", models, 300)
+            traces = access.scope(Trace.objects.all(), request.user)
+            models = list(traces.order_by("model").values_list("model", flat=True).distinct()[:100])
+            cache.set(key, models, 300)
         return [(m, m or _("(none)")) for m in models]
 
     def queryset(self, request, queryset):

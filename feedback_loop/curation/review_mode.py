@@ -4,12 +4,14 @@ claimed for the reviewer (see claims.py), so two reviewers never get the same on
 from __future__ import annotations
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from feedback_loop.curation import claims
+from feedback_loop.curation.access import scoped
 from feedback_loop.internal.datasets import add_traces
 from feedback_loop.models import Dataset, Review, ReviewStatus
 
@@ -33,8 +35,11 @@ def review_mode(model_admin, request):
     skipped: list[int] = session.get("fl_review_skipped", [])
 
     if request.method == "POST":
+        wanted = request.POST.get("review", "")
         review = (
-            Review.objects.select_related("trace").filter(pk=request.POST.get("review")).first()
+            scoped(Review.objects.select_related("trace"), request.user)
+            .filter(pk=int(wanted) if wanted.isdigit() else None)
+            .first()
         )
         if review is None:
             return HttpResponseRedirect(_url(project_id))
@@ -47,6 +52,8 @@ def review_mode(model_admin, request):
             session["fl_review_skipped"] = [*skipped, review.pk][-500:]
             return HttpResponseRedirect(_url(project_id))
         if action == "dataset":
+            if not request.user.has_perm("feedback_loop.change_dataset"):
+                raise PermissionDenied
             dataset = Dataset.objects.filter(
                 pk=request.POST.get("dataset") or 0, project_id=review.trace.project_id
             ).first()
@@ -78,7 +85,11 @@ def review_mode(model_admin, request):
         wanted = request.GET.get("review")
         review = None
         if wanted and wanted.isdigit():
-            review = Review.objects.select_related("trace").filter(pk=int(wanted)).first()
+            review = (
+                scoped(Review.objects.select_related("trace"), request.user)
+                .filter(pk=int(wanted))
+                .first()
+            )
             if review is not None and not claims.claim(review, request.user):
                 messages.warning(request, _("Another reviewer has that trace now."))
                 review = None
@@ -98,7 +109,7 @@ def review_mode(model_admin, request):
         "review": review,
         "form": form,
         "project_id": project_id or "",
-        "remaining": claims.queue(project_id).count(),
+        "remaining": claims.queue(request.user, project_id).count(),
         "previous_url": _url(project_id, previous) if previous else "",
         "datasets": Dataset.objects.filter(project_id=review.trace.project_id) if review else [],
         **(trace_context(review.trace) if review else {}),
