@@ -13,10 +13,10 @@ from django.utils.translation import gettext as _
 
 from feedback_loop.curation import charts
 from feedback_loop.curation.queue import NEEDS_REVIEW
+from feedback_loop.internal.caches import DASHBOARD_DAYS, dashboard_key
 from feedback_loop.models import Project, Review, ReviewStatus, Sentiment, Trace
 
-DAYS = (7, 30, 90)
-
+DAYS = DASHBOARD_DAYS
 
 CACHE_SECONDS = 60
 
@@ -26,9 +26,7 @@ def context(request) -> dict:
     queries scan every trace of the window); ``?refresh=1`` computes them anew."""
     from django.core.cache import cache
 
-    key = "feedback_loop:dashboard:{}:{}".format(
-        request.GET.get("project", ""), request.GET.get("days", "")
-    )
+    key = dashboard_key(*_params(request))
     if not request.GET.get("refresh"):
         cached = cache.get(key)
         if cached is not None:
@@ -38,15 +36,20 @@ def context(request) -> dict:
     return result
 
 
-def compute(request) -> dict:
+def _params(request) -> tuple[int | None, int]:
+    """(project id or None for all, days) as the page asks for them, defaults for the rest."""
+    project_id = request.GET.get("project")
+    project_id = int(project_id) if project_id and project_id.isdigit() else None
     try:
         days = int(request.GET.get("days", 30))
     except ValueError:
         days = 30
-    days = days if days in DAYS else 30
+    return project_id, days if days in DAYS else 30
+
+
+def compute(request) -> dict:
+    project_id, days = _params(request)
     projects = list(Project.objects.order_by("name").values_list("pk", "name"))
-    project_id = request.GET.get("project")
-    project_id = int(project_id) if project_id and project_id.isdigit() else None
     now = timezone.now()
     since = now - timedelta(days=days)
     traces = Trace.objects.all()

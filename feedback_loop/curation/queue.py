@@ -150,14 +150,15 @@ class ModelFilter(admin.SimpleListFilter):
     def lookups(self, request, model_admin):
         from django.core.cache import cache
 
+        from feedback_loop.internal.caches import TRACE_MODELS
         from feedback_loop.models import Trace
 
-        models = cache.get("feedback_loop:trace-models")
+        models = cache.get(TRACE_MODELS)
         if models is None:
             models = list(
                 Trace.objects.order_by("model").values_list("model", flat=True).distinct()[:100]
             )
-            cache.set("feedback_loop:trace-models", models, 300)
+            cache.set(TRACE_MODELS, models, 300)
         return [(m, m or _("(none)")) for m in models]
 
     def queryset(self, request, queryset):
