@@ -263,6 +263,36 @@ def test_the_preview_counts_what_the_erasure_removes_and_changes_nothing(world, 
     }
 
 
+def test_frozen_versions_keep_their_item_count_and_show_the_erased_items(
+    world, project, admin_client, client, secret
+):
+    alice, _bob = world
+    forget_user(project, alice.user)
+    version = DatasetVersion.objects.get(dataset__name="golden")
+    assert (version.item_count, version.erased_items, version.items.count()) == (6, 4, 2)
+
+    page = admin_client.get(f"{ADMIN}/dataset/{version.dataset_id}/change/").content.decode()
+    assert "Items erased" in page
+    page = admin_client.get(f"{ADMIN}/datasetversion/{version.pk}/change/").content.decode()
+    assert "Items erased" in page and ">4<" in page
+    listing = admin_client.get(f"{ADMIN}/datasetversion/").content.decode()
+    assert "Items erased" in listing
+
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
+    detail = client.get(f"/feedback/api/v1/datasets/{version.dataset_id}", **headers).json()
+    assert detail["versions"] == [
+        {
+            "number": 1,
+            "note": "v1",
+            "item_count": 6,
+            "erased_items": 4,
+            "created_at": detail["versions"][0]["created_at"],
+        }
+    ]
+    assert exports.count(version.dataset, version) == 2
+    assert len("".join(exports.stream(version.dataset, "jsonl", version)).splitlines()) == 2
+
+
 # -- the rules, one at a time ------------------------------------------------------------------
 
 

@@ -256,7 +256,12 @@ class ForgetUserSerializer(serializers.Serializer):
 class DatasetVersionSerializer(serializers.Serializer):
     number = serializers.IntegerField(read_only=True)
     note = StrictCharField(max_length=200, required=False, allow_blank=True)
-    item_count = serializers.IntegerField(read_only=True)
+    item_count = serializers.IntegerField(read_only=True, help_text="Items when it was frozen.")
+    erased_items = serializers.IntegerField(
+        read_only=True,
+        help_text="Items removed since, because an end user's data was erased; the version "
+        "exports item_count - erased_items items.",
+    )
     created_at = serializers.DateTimeField(read_only=True)
 
 

@@ -607,7 +607,15 @@ def trace_context(trace: Trace) -> dict:
 
 class VersionInline(admin.TabularInline):
     model = DatasetVersion
-    fields = ["number", "note", "item_count", "created_by", "created_at", "export_links"]
+    fields = [
+        "number",
+        "note",
+        "item_count",
+        "erased_items",
+        "created_by",
+        "created_at",
+        "export_links",
+    ]
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -767,6 +775,7 @@ class DatasetVersionAdmin(admin.ModelAdmin):
         "dataset",
         "number",
         "item_count",
+        "erased_items",
         "note",
         "created_by",
         "created_at",
@@ -777,6 +786,7 @@ class DatasetVersionAdmin(admin.ModelAdmin):
         "number",
         "note",
         "item_count",
+        "erased_items",
         "created_by",
         "created_at",
         "export",
