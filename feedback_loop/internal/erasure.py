@@ -227,7 +227,7 @@ def _erased_strings(
     return {pk: strings for pk, strings in erased.items() if strings}
 
 
-def _plan_copies(plan: _Plan, project: Project, user_id: str, erased: dict[int, set[str]]):
+def _plan_copies(plan: _Plan, project: Project, user_id: str, erased: dict[int, set[str]]) -> None:
     """Pairs and dataset items of the deleted traces, of the user's events, votes and id, or
     holding a string the user left on their trace; reviews holding such a string."""
     deleted, staying = list(plan.traces), list(erased)
