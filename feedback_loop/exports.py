@@ -96,7 +96,7 @@ def rows(dataset: Dataset, version: DatasetVersion | None = None) -> Iterator[Ro
 
 def count(dataset: Dataset, version: DatasetVersion | None = None) -> int:
     if version is not None:
-        return version.item_count
+        return version.item_count - version.erased_items
     return dataset.items.count()
 
 

@@ -15,8 +15,9 @@ from django.utils import timezone
 from feedback_loop import record_trace
 from feedback_loop.internal import handoff
 from feedback_loop.internal.datasets import apply_rule
+from feedback_loop.internal.erasure import forget_user
 from feedback_loop.internal.pipeline import process_events
-from feedback_loop.internal.retention import apply_retention, forget_user
+from feedback_loop.internal.retention import apply_retention
 from feedback_loop.models import (
     Dataset,
     DatasetItem,
@@ -631,6 +632,9 @@ def test_forgetting_a_user_deletes_their_data_and_recomputes_the_rest(two_users)
         "traces": 1,
         "pairs": 2,
         "dataset_items": 2,
+        "version_items": 0,
+        "reviews_cleared": 0,
+        "traces_cleared": 0,
         "traces_updated": 1,
     }
     assert not FeedbackEvent.objects.filter(user_id="alice").exists()
@@ -650,7 +654,7 @@ def test_the_forget_command_has_a_dry_run(two_users, capsys):
     project = two_users
     call_command("feedback_loop_forget_user", "alice", "--project", project.public_key, "--dry-run")
     out = capsys.readouterr().out
-    assert "Would delete 3 events, 1 traces, 2 preference pairs and 2 dataset items" in out
+    assert "Would delete 3 events, 1 traces, 2 preference pairs, 2 dataset items and 0 " in out
     assert FeedbackEvent.objects.filter(user_id="alice").count() == 3
     call_command("feedback_loop_forget_user", "alice", "--project", project.public_key)
     assert "Deleted 3 events" in capsys.readouterr().out
@@ -676,6 +680,9 @@ def test_the_api_previews_and_deletes_a_users_data(two_users, client, secret):
         "traces": 1,
         "pairs": 2,
         "dataset_items": 2,
+        "version_items": 0,
+        "reviews_cleared": 0,
+        "traces_cleared": 0,
         "traces_updated": 1,
     }
     done = client.delete(url, **headers)

@@ -235,10 +235,29 @@ class ForgetUserSerializer(serializers.Serializer):
 
     user_id = serializers.CharField()
     deleted = serializers.BooleanField(help_text="False for the GET preview.")
-    events = serializers.IntegerField(help_text="Their events: votes, comments, edits, copies.")
-    traces = serializers.IntegerField(help_text="Traces of their own conversations.")
-    pairs = serializers.IntegerField(help_text="Preference pairs made from their data.")
-    dataset_items = serializers.IntegerField()
+    events = serializers.IntegerField(
+        help_text="Their events (votes, comments, edits, copies) and the events on the traces "
+        "deleted."
+    )
+    traces = serializers.IntegerField(
+        help_text="Traces of their own conversations, and unregistered traces only their "
+        "events were on, with their reviews."
+    )
+    pairs = serializers.IntegerField(
+        help_text="Preference pairs made from their events, votes or traces, or holding their text."
+    )
+    dataset_items = serializers.IntegerField(help_text="Dataset items holding their text.")
+    version_items = serializers.IntegerField(
+        help_text="Items of frozen dataset versions holding their text; each version counts "
+        "them in erased_items."
+    )
+    reviews_cleared = serializers.IntegerField(
+        help_text="Reviews of other traces whose expected output was their edit; it is emptied."
+    )
+    traces_cleared = serializers.IntegerField(
+        help_text="Unregistered traces whose output came from their events; it is taken again "
+        "from the other events on the trace."
+    )
     traces_updated = serializers.IntegerField(
         help_text="Other traces whose rollups are recomputed without their votes."
     )
@@ -247,7 +266,12 @@ class ForgetUserSerializer(serializers.Serializer):
 class DatasetVersionSerializer(serializers.Serializer):
     number = serializers.IntegerField(read_only=True)
     note = StrictCharField(max_length=200, required=False, allow_blank=True)
-    item_count = serializers.IntegerField(read_only=True)
+    item_count = serializers.IntegerField(read_only=True, help_text="Items when it was frozen.")
+    erased_items = serializers.IntegerField(
+        read_only=True,
+        help_text="Items removed since, because an end user's data was erased; the version "
+        "exports item_count - erased_items items.",
+    )
     created_at = serializers.DateTimeField(read_only=True)
 
 

@@ -43,7 +43,7 @@ from feedback_loop.api.serializers import (
 from feedback_loop.conf import app_settings
 from feedback_loop.internal import access
 from feedback_loop.internal.datasets import add_traces, matching_traces
-from feedback_loop.internal.retention import forget_user
+from feedback_loop.internal.erasure import forget_user
 from feedback_loop.internal.tokens import sign_trace
 from feedback_loop.models import Dataset, EventKind, FeedbackEvent, Project, Review, Trace
 
@@ -313,7 +313,7 @@ class UserDataView(ServerAPIView):
         return self._answer(user_id, dry_run=True)
 
     @schema.document(
-        summary="Delete an end user's events, edits, comments, pairs and own traces",
+        summary="Delete an end user's data and every copy of it",
         parameters=[_project_param],
         responses={200: ForgetUserSerializer, **schema.errors(400, 401, 403, 404, 503)},
         tags=["users"],

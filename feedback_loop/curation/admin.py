@@ -618,7 +618,15 @@ def can_export(request) -> bool:
 
 class VersionInline(admin.TabularInline):
     model = DatasetVersion
-    fields = ["number", "note", "item_count", "created_by", "created_at", "export_links"]
+    fields = [
+        "number",
+        "note",
+        "item_count",
+        "erased_items",
+        "created_by",
+        "created_at",
+        "export_links",
+    ]
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -787,6 +795,7 @@ class DatasetVersionAdmin(ProjectScopedAdmin):
         "dataset",
         "number",
         "item_count",
+        "erased_items",
         "note",
         "created_by",
         "created_at",
@@ -797,6 +806,7 @@ class DatasetVersionAdmin(ProjectScopedAdmin):
         "number",
         "note",
         "item_count",
+        "erased_items",
         "created_by",
         "created_at",
         "export",

@@ -15,10 +15,10 @@ from feedback_loop.curation import charts
 from feedback_loop.curation.access import scoped
 from feedback_loop.curation.queue import NEEDS_REVIEW
 from feedback_loop.internal import access
+from feedback_loop.internal.caches import DASHBOARD_DAYS, dashboard_key, remember
 from feedback_loop.models import Project, Review, ReviewStatus, Sentiment, Trace
 
-DAYS = (7, 30, 90)
-
+DAYS = DASHBOARD_DAYS
 
 CACHE_SECONDS = 60
 
@@ -29,29 +29,32 @@ def context(request) -> dict:
     from django.core.cache import cache
 
     # The figures of "all projects" are those of the projects this user curates.
-    key = "feedback_loop:dashboard:{}:{}:{}".format(
-        access.scope_key(request.user), request.GET.get("project", ""), request.GET.get("days", "")
-    )
+    key = dashboard_key(access.scope_key(request.user), *_params(request))
     if not request.GET.get("refresh"):
         cached = cache.get(key)
         if cached is not None:
             return cached
     result = compute(request)
-    cache.set(key, result, CACHE_SECONDS)
+    remember(key, result, CACHE_SECONDS)
     return result
 
 
-def compute(request) -> dict:
+def _params(request) -> tuple[int | None, int]:
+    """(project id or None for all, days) as the page asks for them, defaults for the rest."""
+    project_id = request.GET.get("project")
+    project_id = int(project_id) if project_id and project_id.isdigit() else None
     try:
         days = int(request.GET.get("days", 30))
     except ValueError:
         days = 30
-    days = days if days in DAYS else 30
+    return project_id, days if days in DAYS else 30
+
+
+def compute(request) -> dict:
+    project_id, days = _params(request)
     projects = list(
         scoped(Project.objects.order_by("name"), request.user).values_list("pk", "name")
     )
-    project_id = request.GET.get("project")
-    project_id = int(project_id) if project_id and project_id.isdigit() else None
     now = timezone.now()
     since = now - timedelta(days=days)
     traces = scoped(Trace.objects.all(), request.user)

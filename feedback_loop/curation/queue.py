@@ -152,14 +152,15 @@ class ModelFilter(admin.SimpleListFilter):
         from django.core.cache import cache
 
         from feedback_loop.internal import access
+        from feedback_loop.internal.caches import remember, trace_models_key
         from feedback_loop.models import Trace
 
-        key = f"feedback_loop:trace-models:{access.scope_key(request.user)}"
+        key = trace_models_key(access.scope_key(request.user))
         models = cache.get(key)
         if models is None:
             traces = access.scope(Trace.objects.all(), request.user)
             models = list(traces.order_by("model").values_list("model", flat=True).distinct()[:100])
-            cache.set(key, models, 300)
+            remember(key, models, 300)
         return [(m, m or _("(none)")) for m in models]
 
     def queryset(self, request, queryset):

@@ -107,17 +107,7 @@ def _create_missing_traces(keys: Sequence[TraceKey]) -> None:
     missing = [key for key in keys if key not in existing]
     if not missing:
         return
-    seeds: dict[TraceKey, dict[str, Any]] = {}
-    rows = (
-        FeedbackEvent.objects.filter(_traces_q(missing, trace="trace_key"))
-        .order_by("timestamp", "pk")
-        .values("project_id", "trace_key", "output", "session_id", "user_id", "created_at")
-    )
-    for row in rows:
-        key = (row["project_id"], row["trace_key"])
-        seed = seeds.setdefault(key, row)
-        if not seed["output"] and row["output"]:
-            seed["output"] = row["output"]
+    seeds = trace_seeds(FeedbackEvent.objects.filter(_traces_q(missing, trace="trace_key")))
     # ON CONFLICT DO NOTHING: a task creating the same trace at the same time is not an error.
     Trace.objects.bulk_create(
         [
@@ -134,6 +124,20 @@ def _create_missing_traces(keys: Sequence[TraceKey]) -> None:
         ],
         ignore_conflicts=True,
     )
+
+
+def trace_seeds(events: models.QuerySet[FeedbackEvent]) -> dict[TraceKey, dict[str, Any]]:
+    """What an unregistered trace is made of, by trace: the first event's session, user and
+    time, and the first output an event carries."""
+    seeds: dict[TraceKey, dict[str, Any]] = {}
+    rows = events.order_by("timestamp", "pk").values(
+        "project_id", "trace_key", "output", "session_id", "user_id", "created_at"
+    )
+    for row in rows:
+        seed = seeds.setdefault((row["project_id"], row["trace_key"]), row)
+        if not seed["output"] and row["output"]:
+            seed["output"] = row["output"]
+    return seeds
 
 
 def _process_chunk(keys: Sequence[TraceKey]) -> int:

@@ -1,8 +1,7 @@
-"""Retention (old traces and events go, in batches) and forgetting one end user."""
+"""Retention: old traces and events go, in batches. (Forgetting one end user: erasure.py.)"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from datetime import timedelta
 
 from django.db import transaction
@@ -10,8 +9,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from feedback_loop.conf import app_settings
-from feedback_loop.internal.pipeline import process_traces
-from feedback_loop.models import DatasetItem, FeedbackEvent, PreferencePair, Project, Trace
+from feedback_loop.models import DatasetItem, FeedbackEvent, Project, Trace
 
 
 def _in_dataset() -> Q:
@@ -66,51 +64,3 @@ def apply_all_retention() -> dict[str, dict[str, int]]:
         project.name: apply_retention(project)
         for project in Project.objects.filter(retention_days__isnull=False)
     }
-
-
-@dataclass
-class Forgotten:
-    events: int = 0
-    traces: int = 0
-    pairs: int = 0
-    dataset_items: int = 0
-    traces_updated: int = 0
-
-    def as_dict(self) -> dict[str, int]:
-        return asdict(self)
-
-
-def forget_user(project: Project, user_id: str, *, dry_run: bool = False) -> Forgotten:
-    """Delete everything one end user left: their events (votes, comments, edits, copied text),
-    the preference pairs and dataset items made from them, and the traces of their own
-    conversations. Traces they only voted on stay, with rollups recomputed without them."""
-    if not user_id:
-        raise ValueError("user_id must not be empty.")
-    events = FeedbackEvent.objects.filter(project=project, user_id=user_id)
-    own_traces = Trace.objects.filter(project=project, user_id=user_id)
-    pairs = PreferencePair.objects.filter(project=project).filter(
-        Q(user_id=user_id) | Q(trace__user_id=user_id) | Q(rejected_trace__user_id=user_id)
-    )
-    items = DatasetItem.objects.filter(dataset__project=project).filter(
-        Q(trace__user_id=user_id) | Q(pair__in=pairs)
-    )
-    report = Forgotten(
-        events=events.count(),
-        traces=own_traces.count(),
-        pairs=pairs.count(),
-        dataset_items=items.count(),
-    )
-    touched = sorted(
-        set(events.exclude(trace__user_id=user_id).values_list("project_id", "trace_key"))
-    )
-    if dry_run:
-        report.traces_updated = len(touched)
-        return report
-    with transaction.atomic():
-        items.delete()
-        pairs.delete()
-        events.delete()
-        own_traces.delete()
-    report.traces_updated = len(touched)
-    process_traces(touched)
-    return report

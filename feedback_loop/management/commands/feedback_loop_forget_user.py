@@ -1,15 +1,17 @@
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.management.base import BaseCommand, CommandError
 
+from feedback_loop.internal.erasure import forget_user
 from feedback_loop.internal.projects import resolve_project
-from feedback_loop.internal.retention import forget_user
 
 
 class Command(BaseCommand):
     help = (
-        "Delete everything one end user left in a project: their events (votes, comments, "
-        "edits, copied text), the preference pairs and dataset items made from them, and the "
-        "traces of their own conversations. Other traces are rolled up again without them."
+        "Delete everything one end user left in a project and every copy of it: their events "
+        "(votes, comments, edits, copied text), the traces of their own conversations, the "
+        "preference pairs, dataset items and items of frozen versions holding their text, the "
+        "expected outputs of reviews prefilled from their edits and the outputs of unregistered "
+        "traces made from their events. Other traces are rolled up again without them."
     )
 
     def add_arguments(self, parser):
@@ -33,10 +35,13 @@ class Command(BaseCommand):
             report = forget_user(project, user_id, dry_run=dry_run)
         except ValueError as exc:
             raise CommandError(str(exc)) from None
-        verb = "Would delete" if dry_run else "Deleted"
+        verb, clear = ("Would delete", "would clear") if dry_run else ("Deleted", "cleared")
         self.stdout.write(
             f"{verb} {report.events} events, {report.traces} traces, {report.pairs} preference "
-            f"pairs and {report.dataset_items} dataset items of user {user_id!r} in {project}."
+            f"pairs, {report.dataset_items} dataset items and {report.version_items} items of "
+            f"frozen versions of user {user_id!r} in {project}; {clear} the expected output of "
+            f"{report.reviews_cleared} reviews and the output of {report.traces_cleared} "
+            "unregistered traces."
         )
         updated = "would be" if dry_run else "were"
         self.stdout.write(f"{report.traces_updated} other traces {updated} rolled up again.")
