@@ -3,6 +3,7 @@ operation, in the server API as in the admin, and sees only the projects it cura
 curator, or through a group). Superusers see every project; a secret key its own."""
 
 import json
+import uuid
 
 import pytest
 from django.contrib.auth.models import Group, Permission
@@ -50,7 +51,7 @@ def two_projects(db):
         trace = TraceFactory(project=project, trace_id=name, sentiment="negative")
         Review.objects.create(trace=trace)
         FeedbackEvent.objects.create(
-            project=project, event_id=f"00000000-0000-4000-8000-00000000000{trace.pk}",
+            project=project, event_id=uuid.uuid4(),
             trace_key=name, kind="thumbs", value=-1, timestamp=trace.created_at, user_id=name,
         )  # fmt: skip
         dataset = Dataset.objects.create(project=project, name=f"{name} set")
