@@ -5,10 +5,15 @@ here as work units, never as time), coarsened to lines, paragraphs or the whole 
 import html
 import random
 import re
+import uuid
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
+from feedback_loop import record_trace
 from feedback_loop.conf import app_settings
+from feedback_loop.curation.admin import SHOWN_EDITS
 from feedback_loop.curation.diff import (
     LINES,
     PARAGRAPHS,
@@ -20,9 +25,12 @@ from feedback_loop.curation.diff import (
     edit_script,
     side_by_side,
 )
+from feedback_loop.internal.pipeline import process_events
+from feedback_loop.models import FeedbackEvent, Trace
 
 pytestmark = pytest.mark.django_db
 
+ADMIN = "/admin/feedback_loop"
 XSS = '<script>alert("x")</script><img src=x onerror="alert(1)">'
 LIMIT = 65_536  # MAX_TEXT_CHARS, the longest text and output an event may carry
 
@@ -235,3 +243,88 @@ def test_changed_share_is_bounded_too():
     assert changed_share("", "") == 0.0
     assert changed_share("z " * (LIMIT // 2), "y " * (LIMIT // 2)) == 1.0
     assert 0 < changed_share(_LINES, _TENTH_REWRITTEN) < 0.2
+
+
+# -- the pages ---------------------------------------------------------------------------------
+
+EDITS = 200
+# The answer and 200 edits of it that spend the whole budget each (the worst case).
+ANSWER = _DISTINCT_PARAGRAPHS
+
+
+@pytest.fixture
+def edited_trace(project):
+    """A disliked trace (so in the review queue) with 200 pathological edits of its answer."""
+    trace = record_trace(project, "edited", input="Tell me everything.", output=ANSWER)
+    now = timezone.now()
+    FeedbackEvent.objects.create(
+        project=project,
+        event_id=uuid.uuid4(),
+        trace_key="edited",
+        kind="thumbs",
+        value=-1,
+        timestamp=now - timedelta(hours=1),
+    )
+    process_events(project.events.values_list("pk", flat=True))
+    for i in range(EDITS):
+        FeedbackEvent.objects.create(
+            project=project,
+            event_id=uuid.uuid4(),
+            trace_key="edited",
+            kind="edit",
+            text=_shuffled(ANSWER, 100 + i, "\n\n"),
+            user_id=f"editor{i}",
+            timestamp=now - timedelta(minutes=EDITS - i),
+            processed_at=now,  # the pipeline's cost is not this test's
+        )
+    return trace
+
+
+def _assert_bounded_diffs(response, trace: Trace):
+    assert response.status_code == 200
+    diffs = response.context["diffs"]
+    assert len(diffs) == SHOWN_EDITS
+    assert sum(d["diff"].work for d in diffs) <= SHOWN_EDITS * WORK_BUDGET
+    # The newest ones, oldest first.
+    assert [d["event"].user_id for d in diffs] == [f"editor{i}" for i in range(195, 200)]
+    text = response.content.decode()
+    assert "195 older edits are not diffed here." in text
+    url = response.context["edits_url"]
+    assert f'href="{html.escape(url)}"' in text
+    assert "kind__exact=edit" in url and f"project__id__exact={trace.project_id}" in url
+    assert "Shown whole: the edit changes too much" in text
+    assert text.count('class="fl-diff-note"') == SHOWN_EDITS
+    return url
+
+
+def test_a_trace_with_200_pathological_edits_renders_with_bounded_work(admin_client, edited_trace):
+    response = admin_client.get(f"{ADMIN}/trace/{edited_trace.pk}/change/")
+    url = _assert_bounded_diffs(response, edited_trace)
+    listed = admin_client.get(url)
+    assert listed.status_code == 200
+    assert listed.context["cl"].result_count == EDITS
+
+
+def test_review_mode_renders_a_trace_with_pathological_edits(admin_client, edited_trace):
+    response = admin_client.get(f"{ADMIN}/trace/review/")
+    assert response.context["review"].trace == edited_trace
+    _assert_bounded_diffs(response, edited_trace)
+
+
+def test_a_trace_with_few_edits_shows_them_all_without_a_link(admin_client, project):
+    trace = record_trace(project, "few", input="q", output="Hamlet was written by Goethe.")
+    for i, text in enumerate(["Hamlet was written by Shakespeare.", XSS]):
+        FeedbackEvent.objects.create(
+            project=project,
+            event_id=uuid.uuid4(),
+            trace_key="few",
+            kind="edit",
+            text=text,
+            timestamp=timezone.now() - timedelta(minutes=5 - i),
+        )
+    response = admin_client.get(f"{ADMIN}/trace/{trace.pk}/change/")
+    text = response.content.decode()
+    assert [d["diff"].level for d in response.context["diffs"]] == [WORDS, WORDS]
+    assert "<ins>Shakespeare</ins>" in text
+    assert "<script>alert" not in text and "&lt;script&gt;" in text
+    assert "not diffed here" not in text and 'class="fl-diff-note"' not in text
