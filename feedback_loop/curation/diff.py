@@ -139,9 +139,9 @@ def edit_script(a: list[str], b: list[str], allowance: int) -> tuple[Script | No
     """A shortest edit script from ``a`` to ``b`` as (tag, i1, i2, j1, j2) runs like difflib's
     opcodes (tags: equal, delete, insert), and the work it took; None for the script when
     ``allowance`` was not enough."""
-    ids: dict[str, int] = {}
-    x = [ids.setdefault(token, len(ids)) for token in a]
-    y = [ids.setdefault(token, len(ids)) for token in b]
+    # Small ints compare in constant time; two long lines may not.
+    ids = {token: i for i, token in enumerate(set(a).union(b))}
+    x, y = list(map(ids.__getitem__, a)), list(map(ids.__getitem__, b))
     n, m = len(x), len(y)
     # The common prefix and suffix cost one comparison a token, like Myers' own snakes.
     work, start = 0, 0
@@ -187,12 +187,15 @@ def _myers(a: list[int], b: list[int], allowance: int) -> tuple[Script | None, i
             down = k == -d or (k != d and v[k - 1] < v[k + 1])
             col = v[k + 1] if down else v[k - 1] + 1
             row = col - k
-            start = col
-            stop = col + min(n - col, m - row, allowance - work)
-            while col < stop and a[col] == b[row]:
-                col += 1
-                row += 1
-            work += col - start
+            if col < n and row < m and work < allowance and a[col] == b[row]:
+                # A snake: follow it as far as the texts and the budget allow. Most diagonals
+                # have none, so this costs them nothing but the first comparison.
+                start, stop = col, min(n, col + m - row, col + allowance - work)
+                col, row = col + 1, row + 1
+                while col < stop and a[col] == b[row]:
+                    col += 1
+                    row += 1
+                work += col - start
             v[k] = col
             if col >= n and row >= m:
                 return _backtrack(trace, n, m), work - (d - k) // 2
