@@ -13,7 +13,8 @@ from django.utils import timezone
 
 from feedback_loop import record_trace
 from feedback_loop.conf import app_settings
-from feedback_loop.curation.admin import SHOWN_EDITS
+from feedback_loop.curation import admin as curation_admin
+from feedback_loop.curation.admin import PREFILL_EDITS, SHOWN_EDITS
 from feedback_loop.curation.diff import (
     LINES,
     PARAGRAPHS,
@@ -271,6 +272,7 @@ def edited_trace(project):
             project=project,
             event_id=uuid.uuid4(),
             trace_key="edited",
+            trace=trace,
             kind="edit",
             text=_shuffled(ANSWER, 100 + i, "\n\n"),
             user_id=f"editor{i}",
@@ -328,3 +330,35 @@ def test_a_trace_with_few_edits_shows_them_all_without_a_link(admin_client, proj
     assert "<ins>Shakespeare</ins>" in text
     assert "<script>alert" not in text and "&lt;script&gt;" in text
     assert "not diffed here" not in text and 'class="fl-diff-note"' not in text
+
+
+def test_the_review_form_prefill_compares_a_bounded_number_of_edits(
+    admin_client, edited_trace, monkeypatch
+):
+    compared = []
+    squash = curation_admin.squash
+    monkeypatch.setattr(curation_admin, "squash", lambda text: compared.append(1) or squash(text))
+    url = f"{ADMIN}/trace/{edited_trace.pk}/change/"
+    response = admin_client.get(url)
+    form = response.context["inline_admin_formsets"][0].formset.forms[0]
+    assert form.initial["expected_output"] == _shuffled(ANSWER, 100 + EDITS - 1, "\n\n")
+    assert len(compared) == 2  # the answer and the newest edit, once for the whole page
+    # 50 newer edits that only change whitespace: the form looks at PREFILL_EDITS of them.
+    now = timezone.now()
+    FeedbackEvent.objects.bulk_create(
+        FeedbackEvent(
+            project=edited_trace.project,
+            event_id=uuid.uuid4(),
+            trace_key="edited",
+            trace=edited_trace,
+            kind="edit",
+            text=ANSWER + " " * (i + 1),
+            timestamp=now + timedelta(seconds=i),
+            processed_at=now,
+        )
+        for i in range(50)
+    )
+    compared.clear()
+    form = admin_client.get(url).context["inline_admin_formsets"][0].formset.forms[0]
+    assert len(compared) == 1 + PREFILL_EDITS
+    assert not form.initial.get("expected_output")

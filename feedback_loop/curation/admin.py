@@ -36,7 +36,7 @@ from feedback_loop.curation.queue import (
 )
 from feedback_loop.internal.datasets import add_traces, latest_edits
 from feedback_loop.internal.pipeline import process_traces
-from feedback_loop.internal.rollup import is_trivial_edit
+from feedback_loop.internal.rollup import is_trivial_edit, squash
 from feedback_loop.models import (
     Dataset,
     DatasetVersion,
@@ -53,6 +53,9 @@ TIMELINE_LIMIT = 200
 # Edits a trace's page diffs (the newest); the rest are a link away. However many edits a trace
 # gets, its page spends at most SHOWN_EDITS * WORK_BUDGET (curation/diff.py) on diffs.
 SHOWN_EDITS = 5
+# Edits the review form looks through for its prefill, newest first: each is compared whole
+# with the answer, and a trace may have thousands.
+PREFILL_EDITS = 20
 
 
 def short_text(text: str, chars: int = 60) -> str:
@@ -91,7 +94,7 @@ class ReviewForm(forms.ModelForm):
             return
         review = self.instance
         if not (review.pk and review.expected_output):
-            edit = latest_edits(Trace.objects.filter(pk=trace.pk)).get(trace.pk)
+            edit = prefill_edit(trace)
             if edit:
                 self.initial["expected_output"] = edit
         if not review.pk or (
@@ -101,6 +104,22 @@ class ReviewForm(forms.ModelForm):
             self.initial["error_modes"] = list(trace.suggested_error_modes.all())
         if not review.pk or review.status == ReviewStatus.PENDING:
             self.initial["status"] = ReviewStatus.REVIEWED
+
+
+def prefill_edit(trace: Trace) -> str:
+    """The latest non-trivial edit among the trace's newest PREFILL_EDITS, kept on the trace:
+    the admin builds the review form several times a page."""
+    if not hasattr(trace, "_fl_prefill_edit"):
+        answer = squash(trace.output)
+        newest = (
+            FeedbackEvent.objects.filter(trace=trace, kind=EventKind.EDIT)
+            .order_by("-timestamp", "-pk")
+            .values_list("text", flat=True)[:PREFILL_EDITS]
+        )
+        trace._fl_prefill_edit = next(
+            (text for text in newest if text.strip() and squash(text) != answer), ""
+        )
+    return trace._fl_prefill_edit
 
 
 class ReviewInline(admin.StackedInline):
