@@ -112,7 +112,9 @@ def changed_share(before: str, after: str) -> float:
     return 1 - kept / total
 
 
-def _finest(before: str, after: str, budget: int):
+def _finest(
+    before: str, after: str, budget: int
+) -> tuple[str, list[str], list[str], Script | None, int]:
     """(level, tokens before, tokens after, script or None for WHOLE, work spent)."""
     spent = 0
     for index, (level, split) in enumerate(_LEVELS):
