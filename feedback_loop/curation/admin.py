@@ -26,7 +26,7 @@ from django.utils.translation import ngettext
 from feedback_loop import exports
 from feedback_loop.curation import dashboard
 from feedback_loop.curation.access import ProjectScopedAdmin, ScopedRelatedFilter, scoped
-from feedback_loop.curation.diff import side_by_side
+from feedback_loop.curation.diff import diff
 from feedback_loop.curation.queue import (
     ErrorModeFilter,
     LabelFilter,
@@ -37,7 +37,7 @@ from feedback_loop.curation.queue import (
 )
 from feedback_loop.internal.datasets import add_traces, latest_edits
 from feedback_loop.internal.pipeline import process_traces
-from feedback_loop.internal.rollup import is_trivial_edit
+from feedback_loop.internal.rollup import is_trivial_edit, squash
 from feedback_loop.models import (
     Dataset,
     DatasetVersion,
@@ -51,6 +51,12 @@ from feedback_loop.models import (
 )
 
 TIMELINE_LIMIT = 200
+# Edits a trace's page diffs (the newest); the rest are a link away. However many edits a trace
+# gets, its page spends at most SHOWN_EDITS * WORK_BUDGET (curation/diff.py) on diffs.
+SHOWN_EDITS = 5
+# Edits the review form looks through for its prefill, newest first: each is compared whole
+# with the answer, and a trace may have thousands.
+PREFILL_EDITS = 20
 
 
 def short_text(text: str, chars: int = 60) -> str:
@@ -89,7 +95,7 @@ class ReviewForm(forms.ModelForm):
             return
         review = self.instance
         if not (review.pk and review.expected_output):
-            edit = latest_edits(Trace.objects.filter(pk=trace.pk)).get(trace.pk)
+            edit = prefill_edit(trace)
             if edit:
                 self.initial["expected_output"] = edit
         if not review.pk or (
@@ -99,6 +105,22 @@ class ReviewForm(forms.ModelForm):
             self.initial["error_modes"] = list(trace.suggested_error_modes.all())
         if not review.pk or review.status == ReviewStatus.PENDING:
             self.initial["status"] = ReviewStatus.REVIEWED
+
+
+def prefill_edit(trace: Trace) -> str:
+    """The latest non-trivial edit among the trace's newest PREFILL_EDITS, kept on the trace:
+    the admin builds the review form several times a page."""
+    if not hasattr(trace, "_fl_prefill_edit"):
+        answer = squash(trace.output)
+        newest = (
+            FeedbackEvent.objects.filter(trace=trace, kind=EventKind.EDIT)
+            .order_by("-timestamp", "-pk")
+            .values_list("text", flat=True)[:PREFILL_EDITS]
+        )
+        trace._fl_prefill_edit = next(
+            (text for text in newest if text.strip() and squash(text) != answer), ""
+        )
+    return trace._fl_prefill_edit
 
 
 class ReviewInline(admin.StackedInline):
@@ -587,25 +609,48 @@ def trace_context(trace: Trace) -> dict:
             project_id=trace.project_id, trace_key=trace.trace_id
         ).order_by("timestamp", "pk")[:TIMELINE_LIMIT]
     )
-    diffs = []
-    for event in events:
-        if event.kind == EventKind.EDIT and event.text:
-            model_said = trace.output or event.output
-            left, right = side_by_side(model_said, event.text)
-            diffs.append(
-                {
-                    "event": event,
-                    "left": left,
-                    "right": right,
-                    "trivial": is_trivial_edit(model_said, event.text),
-                }
-            )
     return {
         "trace": trace,
         "timeline": events,
         "timeline_truncated": len(events) == TIMELINE_LIMIT,
-        "diffs": diffs,
+        **edit_diffs(trace),
         "pairs": list(PreferencePair.objects.filter(trace=trace)[:20]),
+    }
+
+
+def edit_diffs(trace: Trace) -> dict:
+    """Context for a trace's page: its newest edits diffed against its answer, oldest first,
+    and a link to all of them."""
+    from urllib.parse import urlencode
+
+    edits = trace.events.filter(kind=EventKind.EDIT).exclude(text="")
+    newest = list(edits.order_by("-timestamp", "-pk")[:SHOWN_EDITS])
+    total = len(newest) if len(newest) < SHOWN_EDITS else edits.count()
+    diffs = []
+    for event in reversed(newest):
+        model_said = trace.output or event.output
+        result = diff(model_said, event.text)
+        diffs.append(
+            {
+                "event": event,
+                "diff": result,
+                "left": result.left,
+                "right": result.right,
+                "note": result.note,
+                "trivial": is_trivial_edit(model_said, event.text),
+            }
+        )
+    query = urlencode(
+        {
+            "project__id__exact": trace.project_id,
+            "trace_key": trace.trace_id,
+            "kind__exact": EventKind.EDIT.value,
+        }
+    )
+    return {
+        "diffs": diffs,
+        "edits_hidden": total - len(diffs),
+        "edits_url": f"{reverse('admin:feedback_loop_feedbackevent_changelist')}?{query}",
     }
 
 
