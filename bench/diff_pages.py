@@ -185,7 +185,7 @@ def main() -> int:
         for key, label in (
             ("ordinary", "ordinary edit"),
             ("worst", "worst-case edit at the capture limits"),
-            ("worst200", "200 worst-case edits (5 diffed)"),
+            ("worst200", f"200 worst-case edits ({SHOWN_EDITS} diffed)"),
         ):
             review = Review.objects.get(pk=reviews[key])
             if page == "trace page":

@@ -288,9 +288,10 @@ def _assert_bounded_diffs(response, trace: Trace):
     assert len(diffs) == SHOWN_EDITS
     assert sum(d["diff"].work for d in diffs) <= SHOWN_EDITS * WORK_BUDGET
     # The newest ones, oldest first.
-    assert [d["event"].user_id for d in diffs] == [f"editor{i}" for i in range(195, 200)]
+    newest = range(200 - SHOWN_EDITS, 200)
+    assert [d["event"].user_id for d in diffs] == [f"editor{i}" for i in newest]
     text = response.content.decode()
-    assert "195 older edits are not diffed here." in text
+    assert f"{200 - SHOWN_EDITS} older edits are not diffed here." in text
     url = response.context["edits_url"]
     assert f'href="{html.escape(url)}"' in text
     assert "kind__exact=edit" in url and f"project__id__exact={trace.project_id}" in url

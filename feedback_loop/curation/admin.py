@@ -12,7 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Count, Q
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Substr
 from django.http import Http404, HttpResponseRedirect, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -53,7 +53,7 @@ from feedback_loop.models import (
 TIMELINE_LIMIT = 200
 # Edits a trace's page diffs (the newest); the rest are a link away. However many edits a trace
 # gets, its page spends at most SHOWN_EDITS * WORK_BUDGET (curation/diff.py) on diffs.
-SHOWN_EDITS = 5
+SHOWN_EDITS = 3
 # Edits the review form looks through for its prefill, newest first: each is compared whole
 # with the answer, and a trace may have thousands.
 PREFILL_EDITS = 20
@@ -604,10 +604,13 @@ class DatasetChoiceForm(forms.Form):
 
 def trace_context(trace: Trace) -> dict:
     """What a trace's page (and review mode) shows beside the form."""
+    # The timeline shows the start of a copied text; edits (up to 64 KiB each) are diffed
+    # below, so their text and the outputs shown are not read for it.
     events = list(
-        FeedbackEvent.objects.filter(
-            project_id=trace.project_id, trace_key=trace.trace_id
-        ).order_by("timestamp", "pk")[:TIMELINE_LIMIT]
+        FeedbackEvent.objects.filter(project_id=trace.project_id, trace_key=trace.trace_id)
+        .defer("text", "output")
+        .annotate(text_start=Substr("text", 1, 201))
+        .order_by("timestamp", "pk")[:TIMELINE_LIMIT]
     )
     return {
         "trace": trace,

@@ -21,7 +21,7 @@ from django.utils.translation import gettext_lazy as _
 # Work units (one diagonal visited or one token compared) one diff may spend, all levels
 # together. A unit costs about 0.7 us on a 2-core machine: under 0.2 s a diff whatever the texts.
 # The words get half: enough for about 450 changed tokens (Myers' cost grows as their square).
-WORK_BUDGET = 200_000
+WORK_BUDGET = 100_000
 
 WORDS, LINES, PARAGRAPHS, WHOLE = "words", "lines", "paragraphs", "whole"
 NOTES = {
