@@ -7,8 +7,8 @@
 Needs PostgreSQL and Redis on loopback, wrk, Debian's Chromium and widget/node_modules (the
 README's set-up). Runs, each in its own process: bench/capture.py (gunicorn + wrk),
 bench/pipeline.py (Celery workers on Redis), bench/widget_size.mjs, bench/widget.py
-(Chromium), bench/curation.py. Each writes its own results; this collects them into
-bench/results/bench-<time>.md and .json and prints the table.
+(Chromium), bench/curation.py, bench/diff_pages.py. Each writes its own results; this collects
+them into bench/results/bench-<time>.md and .json and prints the table.
 """
 
 from __future__ import annotations
@@ -44,6 +44,10 @@ def steps(quick: bool) -> dict[str, tuple[list[str], str]]:
             [PY, "bench/curation.py"]
             + (["--traces", "20000", "--pairs", "10000"] if quick else []),
             "curation-",
+        ),
+        "diff-pages": (
+            [PY, "bench/diff_pages.py", "--requests", "5" if quick else "15"],
+            "diff-pages-",
         ),
     }
 
@@ -178,6 +182,21 @@ def rows_from(results: dict[str, dict]) -> list[tuple[str, str, str, str]]:
                 f"< 150 MB: {'met' if export['peak_rss_mb'] < 150 else 'MISSED'}",
             )
         )
+    diff_pages = results.get("diff-pages")
+    if diff_pages:
+        bound = diff_pages["shown_edits"] * diff_pages["work_budget"]
+        ordinary = {p["page"]: p for p in diff_pages["pages"] if p["edit"] == "ordinary"}
+        for page in diff_pages["pages"]:
+            if page["edit"] == "ordinary":
+                continue
+            rows.append(
+                (
+                    page["row"],
+                    f"p50 {page['median_ms']} ms; diff work {page['diff_work']:,} units",
+                    f"{page['page']}, ordinary edit: p50 {ordinary[page['page']]['median_ms']} ms",
+                    f"{page['ratio']}x (work <= {bound:,}: {met(page['diff_work'] <= bound)})",
+                )
+            )
     return rows
 
 
