@@ -152,5 +152,6 @@ def test_every_pattern_is_linear():
         where: (result["status"], (result["complexity"] or {}).get("type"), result["attack"])
         for (where, _p, _f), result in zip(patterns, results, strict=True)
     }
-    assert all(status == "safe" for status, _type, _attack in verdicts.values()), verdicts
+    unsafe = {where: verdict for where, verdict in verdicts.items() if verdict[0] != "safe"}
+    assert not unsafe
     assert all(result["checker"] == "automaton" for result in results)
