@@ -42,10 +42,17 @@ _RELIABLE = {
 
 
 class _LimitedTask(Task):
-    """Time limits from FEEDBACK_LOOP, read when the worker starts consuming the task."""
+    """Time limits from the worker's FEEDBACK_LOOP, read when it starts consuming the task."""
 
     soft_limit_setting = "PERIODIC_SOFT_TIME_LIMIT"
     limit_setting = "PERIODIC_TIME_LIMIT"
+
+    def apply_async(self, args=None, kwargs=None, **options):
+        # Celery copies a task's limits into the message, where they beat the worker's: leave
+        # them out (unless given here), so the settings of the worker that runs it decide.
+        options.setdefault("time_limit", None)
+        options.setdefault("soft_time_limit", None)
+        return super().apply_async(args, kwargs, **options)
 
     @property
     def soft_time_limit(self) -> float | None:

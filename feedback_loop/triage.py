@@ -123,7 +123,10 @@ def _words(text: str) -> str:
     ``str.split``, ``lstrip``, ``find`` and ``translate`` are each linear in what they read."""
     lines = text.split("\n")
     last = len(lines) - 1
-    kept = [_without_marker(line, i < last) for i, line in enumerate(lines)]
+    kept = [
+        _without_marker(line, i < last) if line and not line.isspace() else line
+        for i, line in enumerate(lines)
+    ]
     return squash(_without_fences("\n".join(kept)).translate(_PUNCTUATION)).lower()
 
 
@@ -131,8 +134,6 @@ def _without_marker(line: str, newline_follows: bool) -> str:
     """The line without a leading list, quote or heading marker, which must be followed by
     whitespace (the line's end counts when another line follows)."""
     rest = line.lstrip()
-    if not rest:
-        return line
     if rest[0] in _LIST_MARKERS:
         end = 1
     elif rest[0] == "#":

@@ -19,6 +19,7 @@ import traceback
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
@@ -111,7 +112,10 @@ def record_error(key: TraceKey, exc: BaseException) -> None:
 
 def describe(exc: BaseException) -> str:
     """``Type: message`` on the first line, then the traceback's last frames."""
-    head = f"{type(exc).__qualname__}: {exc}".strip().removesuffix(":")
+    if isinstance(exc, SoftTimeLimitExceeded):
+        head = "SoftTimeLimitExceeded: the task reached PROCESS_SOFT_TIME_LIMIT on this trace."
+    else:
+        head = f"{type(exc).__qualname__}: {exc}".strip().removesuffix(":")
     frames = "".join(traceback.format_exception(exc, limit=-8))
     text = f"{head}\n\n{frames}"
     return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"
