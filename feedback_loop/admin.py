@@ -349,6 +349,9 @@ class ProcessingFailureAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        return False  # a row goes when its trace processes fine; "Retry processing" resets it
+
     def has_retry_permission(self, request) -> bool:
         opts = self.opts
         return request.user.has_perm(f"{opts.app_label}.change_{opts.model_name}")
@@ -392,7 +395,10 @@ class ProcessingFailureAdmin(admin.ModelAdmin):
                     "Each trace gets its attempts back and its unprocessed events are queued "
                     "for processing again."
                 ),
-                "queryset": queryset.select_related("project")[:20],
+                "failures": [
+                    (failure, failure.error.partition("\n")[0])
+                    for failure in queryset.select_related("project")[:20]
+                ],
                 "count": queryset.count(),
                 "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
                 "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),

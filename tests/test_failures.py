@@ -18,6 +18,7 @@ from feedback_loop.internal.pipeline import process_events
 from feedback_loop.models import FeedbackEvent, ProcessingFailure, Trace
 from feedback_loop.tasks import process_events as process_events_task
 from feedback_loop.tasks import sweep
+from tests.conftest import celery_broker
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -217,6 +218,18 @@ def test_time_limits_come_from_the_settings():
         assert (process_events_task.soft_time_limit, process_events_task.time_limit) == (5, None)
 
 
+def test_the_message_leaves_the_limits_to_the_worker(monkeypatch):
+    # Celery would copy the publisher's limits into the message, where they beat the worker's.
+    sent = []
+    with celery_broker("memory://") as app:
+        monkeypatch.setattr(app, "send_task", lambda *args, **options: sent.append(options))
+        process_events_task.delay([1])
+        sweep.apply_async(kwargs={"older_than": 0})
+        process_events_task.apply_async(([2],), soft_time_limit=7)  # unless given when queued
+    limits = [(o["time_limit"], o["soft_time_limit"]) for o in sent]
+    assert limits == [(None, None), (None, None), (None, 7)]
+
+
 @pytest.mark.parametrize(
     ("user_settings", "words"),
     [
@@ -271,7 +284,7 @@ def test_the_admin_lists_failures_with_their_error(admin_client, dead):
     body = detail.content.decode()
     assert "Traceback (most recent call last)" in body and "model endpoint down" in body
     assert "/admin/feedback_loop/feedbackevent/?project__id__exact=" in body
-    assert 'name="_save"' not in body  # read-only
+    assert 'name="_save"' not in body and "deletelink" not in body  # read-only
 
 
 def test_retry_asks_first_then_queues_the_trace_again(
@@ -280,7 +293,9 @@ def test_retry_asks_first_then_queues_the_trace_again(
     form = {"action": "retry_processing", "_selected_action": [dead.pk]}
     confirm = admin_client.post(ADMIN, form)
     assert confirm.status_code == 200
-    assert "This applies to 1 trace." in confirm.content.decode()
+    page = confirm.content.decode()
+    assert "This applies to 1 trace." in page
+    assert "bad (Test project): RuntimeError: model endpoint down</li>" in page
     assert failure().dead_at is not None  # nothing done yet
 
     with classifying(fine), django_capture_on_commit_callbacks(execute=True):
