@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-sqlite test-postgres lint widget-check wheel-check install clean
+.PHONY: demo test test-sqlite test-postgres lint widget-check wheel-check install install-redos clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -27,11 +27,18 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-test-sqlite: install
+# recheck, the ReDoS analyser of tests/test_regex_linear.py (npm; a native binary in the package).
+tests/redos/node_modules/.installed: tests/redos/package.json tests/redos/package-lock.json
+	cd tests/redos && npm ci --no-audit --no-fund
+	touch $@
+
+install-redos: tests/redos/node_modules/.installed
+
+test-sqlite: install install-redos
 	@echo "== test suite on SQLite"
 	env -u DATABASE_URL $(VENV)/bin/pytest $(PYTEST_ARGS)
 
-test-postgres: install
+test-postgres: install install-redos
 	@echo "== test suite on PostgreSQL ($(PG_URL))"
 	DATABASE_URL=$(PG_URL) $(VENV)/bin/pytest $(PYTEST_ARGS)
 
@@ -50,4 +57,5 @@ wheel-check: install
 test: lint widget-check test-sqlite test-postgres wheel-check
 
 clean:
-	rm -rf $(VENV) dist build demo.sqlite3 .pytest_cache .ruff_cache widget/node_modules
+	rm -rf $(VENV) dist build demo.sqlite3 .pytest_cache .ruff_cache widget/node_modules \
+		tests/redos/node_modules

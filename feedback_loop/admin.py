@@ -4,26 +4,33 @@ its diff and review form, review mode, the dashboard, datasets and their exports
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from feedback_loop.curation.access import ProjectScopedAdmin, ScopedRelatedFilter
 
 # The curation screens register Trace, Dataset and DatasetVersion on import.
 from feedback_loop.curation.admin import short_text as _short
+from feedback_loop.internal import failures
 from feedback_loop.models import (
     DatasetItem,
     ErrorMode,
     FeedbackEvent,
     PreferencePair,
+    ProcessingFailure,
     Project,
     Review,
+    Trace,
     content_digest,
 )
 
@@ -322,3 +329,125 @@ class PreferencePairAdmin(ProjectScopedAdmin):
     @admin.display(description=_("rejected"))
     def short_rejected(self, pair: PreferencePair) -> str:
         return _short(pair.rejected)
+
+
+class GivenUpFilter(admin.SimpleListFilter):
+    title = _("given up")
+    parameter_name = "given_up"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Yes: a dead letter")), ("no", _("No: still retried"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(dead_at__isnull=False)
+        if self.value() == "no":
+            return queryset.filter(dead_at__isnull=True)
+        return queryset
+
+
+@admin.register(ProcessingFailure)
+class ProcessingFailureAdmin(admin.ModelAdmin):
+    """Traces whose processing failed, with the last error; read-only but for the retry."""
+
+    list_display = [
+        "trace_key",
+        "project",
+        "attempts",
+        "short_error",
+        "first_failed_at",
+        "last_failed_at",
+        "dead_at",
+    ]
+    list_filter = [GivenUpFilter, "project"]
+    search_fields = ["trace_key", "error"]
+    list_select_related = ["project"]
+    fields = [
+        "project",
+        "trace_key",
+        "links",
+        "attempts",
+        "first_failed_at",
+        "last_failed_at",
+        "dead_at",
+        "full_error",
+    ]
+    readonly_fields = fields
+    actions = ["retry_processing"]
+
+    def has_add_permission(self, request):
+        return False  # written by the pipeline
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # a row goes when its trace processes fine; "Retry processing" resets it
+
+    def has_retry_permission(self, request) -> bool:
+        opts = self.opts
+        return request.user.has_perm(f"{opts.app_label}.change_{opts.model_name}")
+
+    @admin.display(description=_("last error"))
+    def short_error(self, failure: ProcessingFailure) -> str:
+        return _short(failure.error.partition("\n")[0], 80)
+
+    @admin.display(description=_("last error"))
+    def full_error(self, failure: ProcessingFailure) -> str:
+        return format_html('<pre style="white-space: pre-wrap; margin: 0">{}</pre>', failure.error)
+
+    @admin.display(description=_("trace"))
+    def links(self, failure: ProcessingFailure) -> str:
+        events = (
+            reverse("admin:feedback_loop_feedbackevent_changelist")
+            + "?"
+            + urlencode({"project__id__exact": failure.project_id, "trace_key": failure.trace_key})
+        )
+        trace = Trace.objects.filter(
+            project_id=failure.project_id, trace_id=failure.trace_key
+        ).first()
+        if trace is None:
+            return format_html('<a href="{}">{}</a>', events, _("its events"))
+        return format_html(
+            '<a href="{}">{}</a> · <a href="{}">{}</a>',
+            reverse("admin:feedback_loop_trace_change", args=[trace.pk]),
+            _("its page"),
+            events,
+            _("its events"),
+        )
+
+    @admin.action(description=_("Retry processing"), permissions=["retry"])
+    def retry_processing(self, request, queryset):
+        if "apply" not in request.POST:
+            context = {
+                **self.admin_site.each_context(request),
+                "opts": self.opts,
+                "title": _("Retry processing"),
+                "text": _(
+                    "Each trace gets its attempts back and its unprocessed events are queued "
+                    "for processing again."
+                ),
+                "failures": [
+                    (failure, failure.error.partition("\n")[0])
+                    for failure in queryset.select_related("project")[:20]
+                ],
+                "count": queryset.count(),
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+                "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+                "select_across": request.POST.get("select_across", "0"),
+            }
+            return TemplateResponse(
+                request, "admin/feedback_loop/processingfailure/retry_confirm.html", context
+            )
+        count = failures.retry(queryset)
+        self.message_user(
+            request,
+            ngettext(
+                "Queued %d trace for processing again.",
+                "Queued %d traces for processing again.",
+                count,
+            )
+            % count,
+            messages.SUCCESS,
+        )
+        return None

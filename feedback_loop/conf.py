@@ -63,6 +63,16 @@ DEFAULTS: dict[str, Any] = {
     "PROCESS_BATCH_SIZE": 500,
     # Traces rolled up per database transaction.
     "PROCESS_CHUNK_TRACES": 200,
+    # Seconds a processing task may run (None: no limit). Past the soft limit the traces it was
+    # on are done again one by one, each failure recorded; past the hard limit its process is
+    # killed and the message delivered again, to be processed one trace at a time.
+    "PROCESS_SOFT_TIME_LIMIT": 300,
+    "PROCESS_TIME_LIMIT": 360,
+    # Failed attempts after which a trace is a dead letter: its events are no longer queued.
+    "PROCESS_MAX_ATTEMPTS": 5,
+    # Time limits of the periodic tasks (sweep, dataset rules, retention); None: no limit.
+    "PERIODIC_SOFT_TIME_LIMIT": 1800,
+    "PERIODIC_TIME_LIMIT": 1860,
     # Suggests error modes for negative traces: a callable (trace, events) -> slugs.
     "TRIAGE_CLASSIFIER": "feedback_loop.triage.suggest_error_modes",
     # Rows deleted per statement by the retention task.
@@ -92,6 +102,7 @@ POSITIVE_INTS = {
     "SWEEP_MAX_EVENTS",
     "PROCESS_BATCH_SIZE",
     "PROCESS_CHUNK_TRACES",
+    "PROCESS_MAX_ATTEMPTS",
     "RETENTION_BATCH_SIZE",
 }
 NON_NEGATIVE_INTS = {
@@ -100,6 +111,11 @@ NON_NEGATIVE_INTS = {
     "PROJECT_CACHE_SECONDS",
     "ENQUEUE_PAUSE_SECONDS",
     "SWEEP_AFTER_SECONDS",
+}
+# Seconds, or None for no limit; each soft limit must be below its hard one.
+TIME_LIMITS = {
+    "PROCESS_SOFT_TIME_LIMIT": "PROCESS_TIME_LIMIT",
+    "PERIODIC_SOFT_TIME_LIMIT": "PERIODIC_TIME_LIMIT",
 }
 
 _RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(s|sec|second|m|min|minute|h|hour|d|day)\s*$")
@@ -141,6 +157,10 @@ def validate(user_settings: dict[str, Any]) -> list[str]:
                     f"FEEDBACK_LOOP['THROTTLE_RATE'] must be a string such as '600/min', "
                     f"not {value!r}."
                 )
+        elif name in TIME_LIMITS.keys() | TIME_LIMITS.values() and not _is_seconds(value):
+            problems.append(
+                f"FEEDBACK_LOOP[{name!r}] must be a number of seconds > 0 or None, not {value!r}."
+            )
         elif name == "ENQUEUE_ON_CAPTURE" and not isinstance(value, bool):
             problems.append("FEEDBACK_LOOP['ENQUEUE_ON_CAPTURE'] must be True or False.")
         elif name in IMPORT_STRINGS:
@@ -153,7 +173,21 @@ def validate(user_settings: dict[str, Any]) -> list[str]:
                 problems.append(
                     f"FEEDBACK_LOOP[{name!r}] must be a dotted path or a callable, not {value!r}."
                 )
+    for soft_name, hard_name in TIME_LIMITS.items():
+        soft = user_settings.get(soft_name, DEFAULTS[soft_name])
+        hard = user_settings.get(hard_name, DEFAULTS[hard_name])
+        if _is_seconds(soft) and _is_seconds(hard) and None not in (soft, hard) and soft >= hard:
+            problems.append(
+                f"FEEDBACK_LOOP[{soft_name!r}] ({soft}) must be below {hard_name} ({hard}): "
+                "the soft limit lets a task record what failed before the hard one kills it."
+            )
     return problems
+
+
+def _is_seconds(value: Any) -> bool:
+    return value is None or (
+        isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < 1e9
+    )
 
 
 class AppSettings:

@@ -2,7 +2,9 @@
 
 Each task is safe to run twice and to be killed half-way (see ``internal/pipeline.py``): they
 acknowledge late, so a message whose worker died is delivered again, and a periodic sweeper
-queues whatever a lost message or a broker outage left unprocessed.
+queues whatever a lost message or a broker outage left unprocessed. Each has soft and hard time
+limits (PROCESS_* and PERIODIC_* settings), and a trace that fails PROCESS_MAX_ATTEMPTS times is
+left aside as a dead letter (``internal/failures.py``), so no message runs or comes back forever.
 
 A host's Celery app (``proj/celery.py``)::
 
@@ -20,7 +22,8 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from celery import shared_task
+from celery import Task, shared_task
+from celery.exceptions import SoftTimeLimitExceeded
 from celery.schedules import crontab
 from django.db import DatabaseError
 from django.utils import timezone
@@ -38,7 +41,39 @@ _RELIABLE = {
 }
 
 
+class _LimitedTask(Task):
+    """Time limits from the worker's FEEDBACK_LOOP, read when it starts consuming the task."""
+
+    soft_limit_setting = "PERIODIC_SOFT_TIME_LIMIT"
+    limit_setting = "PERIODIC_TIME_LIMIT"
+
+    def apply_async(self, args=None, kwargs=None, **options):
+        # Celery copies a task's limits into the message, where they beat the worker's: leave
+        # them out (unless given here), so the settings of the worker that runs it decide.
+        options.setdefault("time_limit", None)
+        options.setdefault("soft_time_limit", None)
+        return super().apply_async(args, kwargs, **options)
+
+    @property
+    def soft_time_limit(self) -> float | None:
+        return getattr(app_settings, self.soft_limit_setting)
+
+    @property
+    def time_limit(self) -> float | None:
+        return getattr(app_settings, self.limit_setting)
+
+
+class _PipelineTask(_LimitedTask):
+    soft_limit_setting = "PROCESS_SOFT_TIME_LIMIT"
+    limit_setting = "PROCESS_TIME_LIMIT"
+    # A task killed at its hard time limit goes back to the broker (marked redelivered) rather
+    # than being acknowledged: run again trace by trace, it finds the trace that was too slow.
+    acks_on_timeout = False
+
+
 @shared_task(
+    bind=True,
+    base=_PipelineTask,
     name="feedback_loop.process_events",
     autoretry_for=(DatabaseError,),
     retry_backoff=2,
@@ -46,24 +81,44 @@ _RELIABLE = {
     max_retries=10,
     **_RELIABLE,
 )
-def process_events(event_ids: list[int]) -> int:
+def process_events(self, event_ids: list[int]) -> int:
     """Roll up the traces of these events (FeedbackEvent primary keys); returns how many events
     it marked processed."""
     from feedback_loop.internal.pipeline import process_events as run
 
-    return run(event_ids)
+    # Kombu marks a message that a killed worker handed back (or a lost connection restored).
+    redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
+    if redelivered:
+        logger.warning("Task %s was delivered again: one trace at a time.", self.request.id)
+    return run(event_ids, redelivered=redelivered)
 
 
-@shared_task(name="feedback_loop.sweep", **_RELIABLE)
-def sweep(older_than: float | None = None) -> int:
+def _until_soft_limit(name: str, run):
+    # Periodic work is done in committed steps; the next run goes on where this one stopped.
+    try:
+        return run()
+    except SoftTimeLimitExceeded:
+        logger.warning("%s stopped at PERIODIC_SOFT_TIME_LIMIT; its next run goes on.", name)
+        return None
+
+
+@shared_task(base=_LimitedTask, name="feedback_loop.sweep", **_RELIABLE)
+def sweep(older_than: float | None = None) -> int | None:
     """Queue the events left unprocessed for longer than SWEEP_AFTER_SECONDS (a lost message, a
-    broker that was down), PROCESS_BATCH_SIZE per task; returns how many it queued."""
+    broker that was down), PROCESS_BATCH_SIZE per task, except those of dead letters; returns
+    how many it queued."""
+    return _until_soft_limit("The sweep", lambda: _sweep(older_than))
+
+
+def _sweep(older_than: float | None) -> int:
+    from feedback_loop.internal.failures import dead_trace_exists
     from feedback_loop.models import FeedbackEvent
 
     seconds = app_settings.SWEEP_AFTER_SECONDS if older_than is None else older_than
     cutoff = timezone.now() - timedelta(seconds=seconds)
     pks = list(
         FeedbackEvent.objects.filter(processed_at__isnull=True, created_at__lte=cutoff)
+        .filter(~dead_trace_exists())
         .order_by("created_at", "pk")
         .values_list("pk", flat=True)[: app_settings.SWEEP_MAX_EVENTS]
     )
@@ -75,20 +130,20 @@ def sweep(older_than: float | None = None) -> int:
     return len(pks)
 
 
-@shared_task(name="feedback_loop.apply_dataset_rules", **_RELIABLE)
-def apply_dataset_rules() -> dict[str, int]:
+@shared_task(base=_LimitedTask, name="feedback_loop.apply_dataset_rules", **_RELIABLE)
+def apply_dataset_rules() -> dict[str, int] | None:
     """Add the traces matching each dataset's rule (never twice)."""
     from feedback_loop.internal.datasets import apply_rules
 
-    return apply_rules()
+    return _until_soft_limit("Applying dataset rules", apply_rules)
 
 
-@shared_task(name="feedback_loop.apply_retention", **_RELIABLE)
-def apply_retention() -> dict[str, dict[str, int]]:
+@shared_task(base=_LimitedTask, name="feedback_loop.apply_retention", **_RELIABLE)
+def apply_retention() -> dict[str, dict[str, int]] | None:
     """Delete traces and events older than each project's retention, except dataset traces."""
     from feedback_loop.internal.retention import apply_all_retention
 
-    return apply_all_retention()
+    return _until_soft_limit("Retention", apply_all_retention)
 
 
 BEAT_SCHEDULE = {

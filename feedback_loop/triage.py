@@ -14,6 +14,7 @@ A classifier of your own (an LLM judge, say) has the same signature::
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Sequence
@@ -36,7 +37,11 @@ REFUSAL_WINDOW = 300
 LENGTH_KEPT_SHARE = 0.5
 LENGTH_MIN_CHARS = 80
 
-_STRUCTURE_RE = re.compile(r"```[\w-]*|^\s*(?:[-*+>]|\d+[.)]|#{1,6})\s+|[{}\[\]\",:|`*_#]", re.M)
+# Structure a format-only edit may change: code fences with their info string ("```py"), one
+# list, quote or heading marker at the start of a line, and JSON and Markdown punctuation.
+_FENCE = "```"
+_LIST_MARKERS = frozenset("-*+>")
+_PUNCTUATION = str.maketrans(dict.fromkeys('{}[]",:|`*_#', " "))
 
 
 def suggest_error_modes(trace, events: Sequence) -> list[str]:
@@ -53,12 +58,13 @@ def suggest_error_modes(trace, events: Sequence) -> list[str]:
     output = trace.output or next((e.output for e in events if e.output), "")
     if looks_like_refusal(output):
         slugs[REFUSAL] = None
-    for event in events:
-        if event.kind != EventKind.EDIT or not output:
-            continue
-        if edit_shortens(output, event.text):
+    edits = [e.text for e in events if e.kind == EventKind.EDIT] if output else []
+    if edits:
+        # The answer's side of each comparison once per trace, not once per edit.
+        answer = _Answer(output)
+        if any(answer.shortened_by(text) for text in edits):
             slugs[LENGTH] = None
-        if edit_changes_structure_only(output, event.text):
+        if any(answer.restructured_by(text) for text in edits):
             slugs[FORMAT] = None
     return list(slugs)
 
@@ -69,26 +75,100 @@ def looks_like_refusal(output: str) -> bool:
 
 def edit_shortens(output: str, edited: str) -> bool:
     """The user kept at most half of a not-so-short answer."""
-    original = squash(output)
-    return (
-        len(original) >= LENGTH_MIN_CHARS
-        and bool(edited.strip())
-        and len(squash(edited)) <= len(original) * LENGTH_KEPT_SHARE
-    )
+    return _Answer(output).shortened_by(edited)
 
 
 def edit_changes_structure_only(output: str, edited: str) -> bool:
     """The words stayed, the structure changed: list markers, code fences, headings, JSON
     punctuation; or the edit turned invalid JSON into valid JSON."""
-    if squash(output) == squash(edited):
-        return False
-    if _is_json(edited) and not _is_json(output):
-        return True
-    return _words(output) == _words(edited)
+    return _Answer(output).restructured_by(edited)
+
+
+class _Answer:
+    """An answer's squashed text, JSON-ness and words, each computed once, on first use."""
+
+    def __init__(self, output: str):
+        self.output = output
+        self.squashed = squash(output)
+
+    @functools.cached_property
+    def is_json(self) -> bool:
+        return _is_json(self.output)
+
+    @functools.cached_property
+    def words(self) -> str:
+        return _words(self.output)
+
+    def shortened_by(self, edited: str) -> bool:
+        return (
+            len(self.squashed) >= LENGTH_MIN_CHARS
+            and bool(edited.strip())
+            and len(squash(edited)) <= len(self.squashed) * LENGTH_KEPT_SHARE
+        )
+
+    def restructured_by(self, edited: str) -> bool:
+        if self.squashed == squash(edited):
+            return False
+        if _is_json(edited) and not self.is_json:
+            return True
+        return self.words == _words(edited)
 
 
 def _words(text: str) -> str:
-    return squash(_STRUCTURE_RE.sub(" ", text)).lower()
+    """The text without its structure, lower-cased, whitespace squashed.
+
+    Plain passes instead of a regular expression, so the work is linear whatever the input: the
+    old ``^\\s*(marker)\\s+`` under ``re.M`` scanned a run of n blank lines again from every
+    line start in it (n * n / 2 steps). Here each line is looked at once and each fence once;
+    ``str.split``, ``lstrip``, ``find`` and ``translate`` are each linear in what they read."""
+    lines = text.split("\n")
+    last = len(lines) - 1
+    kept = [
+        _without_marker(line, i < last) if line and not line.isspace() else line
+        for i, line in enumerate(lines)
+    ]
+    return squash(_without_fences("\n".join(kept)).translate(_PUNCTUATION)).lower()
+
+
+def _without_marker(line: str, newline_follows: bool) -> str:
+    """The line without a leading list, quote or heading marker, which must be followed by
+    whitespace (the line's end counts when another line follows)."""
+    rest = line.lstrip()
+    if rest[0] in _LIST_MARKERS:
+        end = 1
+    elif rest[0] == "#":
+        end = len(rest) - len(rest.lstrip("#"))
+        if end > 6:
+            return line
+    else:
+        end = 0
+        while end < len(rest) and rest[end].isdecimal():
+            end += 1
+        if not end or end == len(rest) or rest[end] not in ".)":
+            return line
+        end += 1
+    tail = rest[end:]
+    if tail[:1].isspace() or (not tail and newline_follows):
+        return " " + tail
+    return line
+
+
+def _without_fences(text: str) -> str:
+    """Code fences removed with the info string that follows them (letters, digits, _ and -)."""
+    start = text.find(_FENCE)
+    if start < 0:
+        return text
+    parts, done = [], 0
+    while start >= 0:
+        parts.append(text[done:start])
+        end = start + len(_FENCE)
+        while end < len(text) and (text[end].isalnum() or text[end] in "_-"):
+            end += 1
+        parts.append(" ")
+        done = end
+        start = text.find(_FENCE, done)
+    parts.append(text[done:])
+    return "".join(parts)
 
 
 def _is_json(text: str) -> bool:
@@ -97,6 +177,6 @@ def _is_json(text: str) -> bool:
         return False
     try:
         json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # 64 KiB of "[" nests deeper than the decoder goes
         return False
     return True

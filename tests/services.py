@@ -87,14 +87,26 @@ class RedisServer:
 class Worker:
     """``celery -A example_project worker`` with two processes, on the test database."""
 
-    def __init__(self, broker_url: str, database_url: str, log_dir: Path, chunk: int = 20):
+    def __init__(
+        self,
+        broker_url: str,
+        database_url: str,
+        log_dir: Path,
+        chunk: int = 20,
+        feedback_loop: dict | None = None,
+        name: str = "test",
+    ):
+        import json
+
         self.env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "tests.settings",
             "DATABASE_URL": database_url,
             "CELERY_BROKER_URL": broker_url,
             "TEST_PROCESS_CHUNK_TRACES": str(chunk),
+            "TEST_FEEDBACK_LOOP": json.dumps(feedback_loop or {}),
         }
+        self.name = name
         self.log_dir = log_dir
         self.starts = 0
         self.process: subprocess.Popen | None = None
@@ -102,7 +114,7 @@ class Worker:
 
     def start(self) -> None:
         self.starts += 1
-        self.log = self.log_dir / f"worker-{self.starts}.log"
+        self.log = self.log_dir / f"{self.name}-worker-{self.starts}.log"
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -118,7 +130,7 @@ class Worker:
                 "--without-mingle",
                 "--without-heartbeat",
                 "-n",
-                f"test{self.starts}@%h",
+                f"{self.name}{self.starts}@%h",
             ],
             cwd=ROOT,
             env=self.env,

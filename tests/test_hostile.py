@@ -1,6 +1,7 @@
 """A corpus of hostile payloads against the capture endpoint: each gets a 4xx JSON answer that
 says what is wrong, or is stored as inert text, exactly as sent. Never a 5xx."""
 
+import contextlib
 import gzip
 import json
 
@@ -166,3 +167,192 @@ def test_an_unpaired_surrogate_in_a_trace_field_is_a_400(project, client, secret
     )
     assert response.status_code == 400
     assert "unpaired surrogate" in response.json()["error"]["fields"]["traces"]["0"][field][0]
+
+
+# -- text rules at the capture limits -----------------------------------------------------------
+#
+# Pathological strings for every rule the package applies to user text, at the capture limits
+# (MAX_TEXT_CHARS for answers and edits, 8 KB for an Origin header, the same for an allowlist).
+# Each is built by a function of its size, so that the work done at the limit can be compared
+# with the work done at half of it: a linear rule does at most about twice the work. The work is
+# counted as Python line events (sys.settrace), not timed; the regular expressions left run on
+# bounded inputs or are shown linear by tests/test_regex_linear.py. The timeout is a backstop
+# only: the quadratic rule this replaced took minutes on the first of these strings.
+
+TEXT_LIMIT = 65_536
+HEADER_LIMIT = 8_192
+PATHOLOGICAL_TEXT = {
+    "newlines": lambda n: "\n" * n,
+    "newline-tab": lambda n: "\n\t" * (n // 2),
+    "spaces": lambda n: " " * n,
+    "blank-then-marker": lambda n: "\n" * (n - 3) + "- x",
+    "blank-then-word": lambda n: " \n" * (n // 2 - 1) + "x",
+    "crlf": lambda n: "\r\n" * (n // 2),
+    "line-separators": lambda n: "\u2028\x85\x0b\x0c" * (n // 4),
+    "empty-items": lambda n: "- \n" * (n // 3),
+    "markers": lambda n: "-+*>" * (n // 4),
+    "digits": lambda n: "1" * n,
+    "digit-lines": lambda n: ("9" * 63 + "\n") * (n // 64),
+    "arabic-digits": lambda n: "\u0663" * (n - 1) + ".",
+    "hashes": lambda n: "#" * n,
+    "backticks": lambda n: "`" * n,
+    "fence-info": lambda n: "```" + "a-" * ((n - 3) // 2),
+    "fences": lambda n: "```-" * (n // 4),
+    "punctuation": lambda n: '{}[]",:|`*_#' * (n // 12),
+    "json-nesting": lambda n: "[" * n,
+    "json-objects": lambda n: '{"a":' * (n // 5),
+    "json-digits": lambda n: "[" + "1" * (n - 2) + "]",
+    "refusal-ish": lambda n: "I am sorry I can't " * (n // 19),
+    "surrogate-pairs": lambda n: "\U0001f4a9\n" * (n // 2),
+}
+PATHOLOGICAL_ORIGINS = {
+    "long-host": lambda n: "https://" + "a" * (n - 8),
+    "many-labels": lambda n: "https://" + "a." * ((n - 11) // 2) + "com",
+    "hyphens": lambda n: "https://a" + "-" * (n - 10) + "b",
+    "long-port": lambda n: "https://example.com:" + "0" * (n - 20),
+    "colons": lambda n: "https://" + ":" * (n - 8),
+    "at-signs": lambda n: "https://" + "@" * (n - 19) + "example.com",
+    "brackets": lambda n: "http://[" + "1:" * ((n - 9) // 2) + "]",
+    "percent": lambda n: "https://" + "%41" * ((n - 8) // 3),
+    "spaces": lambda n: "https://" + " " * (n - 8),
+}
+PATHOLOGICAL_ALLOWLISTS = {
+    "separators": lambda n: ", \n\r\t" * (n // 5),
+    "long-host": lambda n: "a" * (n - 1) + "!",
+    "many-labels": lambda n: "a." * (n // 2 - 1) + "!",
+    "hyphen-labels": lambda n: "a-" * (n // 2 - 1) + "a.!",
+    "wildcards": lambda n: "*." * (n // 2),
+    "label-per-line": lambda n: "a-a.\n" * (n // 5),
+    "spaced": lambda n: "a " * (n // 2),
+}
+
+
+def steps(function, *args) -> int:
+    """How many Python lines ``function(*args)`` runs, in any module."""
+    import sys
+
+    count = 0
+
+    def trace(frame, event, arg):
+        nonlocal count
+        if event == "line":
+            count += 1
+        return trace
+
+    sys.settrace(trace)
+    try:
+        function(*args)
+    finally:
+        sys.settrace(None)
+    return count
+
+
+def assert_linear(function, make, limit):
+    at_half, at_limit = steps(function, make(limit // 2)), steps(function, make(limit))
+    # Twice the input, at most about twice the work (a small constant covers the set-up).
+    assert at_limit <= 2 * at_half + 200, (at_half, at_limit)
+
+
+class _Event:
+    def __init__(self, pk, kind, text="", value=None):
+        self.pk, self.kind, self.text, self.value = pk, kind, text, value
+        self.reasons, self.output, self.voter, self.user_id, self.session_id = [], "", "", "", ""
+        self.timestamp = pk
+
+
+def _triage(output: str, edited: str) -> list[str]:
+    from types import SimpleNamespace
+
+    from feedback_loop.triage import suggest_error_modes
+
+    events = [_Event(1, "thumbs", value=-1), _Event(2, "edit", text=edited)]
+    return suggest_error_modes(SimpleNamespace(output=output), events)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("name", PATHOLOGICAL_TEXT)
+def test_triage_of_a_pathological_edit_is_linear(name):
+    make = PATHOLOGICAL_TEXT[name]
+    assert len(make(TEXT_LIMIT)) <= TEXT_LIMIT
+    ordinary = "An ordinary answer of a few words. " * 20
+    # As the edit of an ordinary answer, as the answer of an ordinary edit, as both.
+    assert_linear(lambda text: _triage(ordinary, text), make, TEXT_LIMIT)
+    assert_linear(lambda text: _triage(text, ordinary), make, TEXT_LIMIT)
+    assert_linear(lambda text: _triage(text, text + "\n- x"), make, TEXT_LIMIT - 4)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("name", PATHOLOGICAL_TEXT)
+def test_each_text_rule_on_a_pathological_string_is_linear(name):
+    from feedback_loop.triage import edit_changes_structure_only, edit_shortens, looks_like_refusal
+
+    make = PATHOLOGICAL_TEXT[name]
+    assert_linear(lambda text: edit_changes_structure_only("- a\n- b", text), make, TEXT_LIMIT)
+    assert_linear(lambda text: edit_changes_structure_only(text, "- a\n- b"), make, TEXT_LIMIT)
+    assert_linear(lambda text: edit_shortens(text, text[:10]), make, TEXT_LIMIT)
+    assert_linear(looks_like_refusal, make, TEXT_LIMIT)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("name", PATHOLOGICAL_ORIGINS)
+def test_an_origin_header_at_its_limit_is_checked_in_linear_work(name):
+    from feedback_loop.internal.origins import origin_allowed
+
+    make = PATHOLOGICAL_ORIGINS[name]
+    allowlist = ["https://app.example.com", "*.example.org", "http://localhost:8000"]
+    assert len(make(HEADER_LIMIT)) <= HEADER_LIMIT
+    assert not origin_allowed(make(HEADER_LIMIT), allowlist)
+    assert_linear(lambda origin: origin_allowed(origin, allowlist), make, HEADER_LIMIT)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("name", PATHOLOGICAL_ALLOWLISTS)
+def test_a_pathological_allowlist_is_parsed_and_validated_in_linear_work(name):
+    from django.core.exceptions import ValidationError
+
+    from feedback_loop.internal.origins import parse_allowlist, validate_allowlist
+
+    def validate(text):
+        with contextlib.suppress(ValidationError):
+            validate_allowlist(text)
+
+    make = PATHOLOGICAL_ALLOWLISTS[name]
+    assert_linear(parse_allowlist, make, TEXT_LIMIT)
+    assert_linear(validate, make, TEXT_LIMIT)
+
+
+@pytest.mark.timeout(60)
+def test_the_structure_rule_still_reads_markdown_and_json():
+    from feedback_loop.triage import edit_changes_structure_only
+
+    answer = "Steps: first do this, then do that.\n\nDone."
+    edited = "# Steps\n\n- first do this,\n- then do that.\nDone."
+    assert edit_changes_structure_only(answer, edited)
+    assert edit_changes_structure_only("a\nb", "1. a\n2) b")
+    assert edit_changes_structure_only("code here", "```python\ncode here\n```")
+    # One marker a line, also after an empty item (the old pattern kept the second "-").
+    assert edit_changes_structure_only("a", "- \n  - a")
+    assert not edit_changes_structure_only("a", "-- a")  # not a list marker
+    assert not edit_changes_structure_only("1.5 a", "1. 5 a")  # "1.5" is a number
+    assert not edit_changes_structure_only("a", "a\n-")  # a dash ending the text is a word
+    assert edit_changes_structure_only("a", "- a\n")
+    assert not edit_changes_structure_only("x", "[" * TEXT_LIMIT)  # too deep for json: not json
+
+
+@pytest.mark.timeout(120)
+def test_a_pathological_edit_through_capture_and_the_pipeline(project, post_events):
+    from feedback_loop import record_trace
+    from feedback_loop.internal.pipeline import process_events
+    from feedback_loop.models import Trace
+
+    record_trace(project, "p1", input="Q", output="A short answer\n" * 10)
+    edits = [
+        make_event(project, trace_id="p1", kind="edit", text=make(TEXT_LIMIT), user_id=f"u{i}")
+        for i, make in enumerate(PATHOLOGICAL_TEXT.values())
+    ]
+    for start in range(0, len(edits), 5):  # a batch stays under MAX_BODY_BYTES
+        batch = edits[start : start + 5]
+        assert post_events(project, batch).json()["accepted"] == len(batch)
+    assert process_events(FeedbackEvent.objects.values_list("pk", flat=True)) == len(edits)
+    trace = Trace.objects.get(trace_id="p1")
+    assert trace.edit_count == len(edits) and trace.sentiment == "negative"

@@ -339,16 +339,17 @@ def test_a_custom_classifier_gets_the_trace_and_all_its_events(project):
     assert suggested(trace(project)) == {"hallucination"}
 
 
-def test_a_failing_classifier_is_logged_and_the_rollup_still_happens(project, caplog):
+def test_a_failing_classifier_fails_the_trace_and_is_logged(project, caplog):
+    # Tried again until it works or is a dead letter (tests/test_failures.py), rather than
+    # rolled up without its suggestions for good.
     add(project, value=-1)
     with (
         override_settings(FEEDBACK_LOOP={"TRIAGE_CLASSIFIER": broken_classifier}),
         caplog.at_level(logging.ERROR, "feedback_loop.pipeline"),
     ):
-        assert run(project) == 1
-    assert "triage classifier failed on trace t1" in caplog.text
-    t = trace(project)
-    assert t.thumbs_down == 1 and Review.objects.filter(trace=t).exists()
+        assert run(project) == 0
+    assert "Processing trace t1 failed" in caplog.text and "model endpoint down" in caplog.text
+    assert project.events.get().processed_at is None
 
 
 def test_only_negative_and_mixed_traces_enter_the_review_queue(project):

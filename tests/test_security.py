@@ -55,6 +55,7 @@ def objects(project):
         ErrorMode,
         FeedbackEvent,
         PreferencePair,
+        ProcessingFailure,
     )
 
     event = FeedbackEvent.objects.create(
@@ -74,6 +75,7 @@ def objects(project):
         "errormode": ErrorMode.objects.create(project=project, slug="s", name="S").pk,
         "feedbackevent": event.pk,
         "preferencepair": pair.pk,
+        "processingfailure": ProcessingFailure.objects.create(project=project, trace_key="t").pk,
     }
 
 

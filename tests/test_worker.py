@@ -3,6 +3,7 @@ pool processes, PostgreSQL. The test session starts them; these tests stop the b
 the worker. They run in the PostgreSQL run of the suite (a worker process cannot share the
 SQLite run's database safely)."""
 
+import time
 import uuid
 from datetime import timedelta
 
@@ -10,8 +11,8 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from feedback_loop.internal import handoff
-from feedback_loop.models import FeedbackEvent, PreferencePair, Trace
+from feedback_loop.internal import failures, handoff
+from feedback_loop.models import FeedbackEvent, PreferencePair, ProcessingFailure, Trace
 from feedback_loop.tasks import process_events, sweep
 from tests.conftest import celery_broker, make_event
 from tests.services import RedisServer, Worker, wait_for
@@ -181,3 +182,97 @@ def test_a_task_whose_pool_process_died_is_delivered_again_without_the_sweeper(
     drained(120)  # no sweep
     assert_backlog_processed_right(project, traces)
     assert "WorkerLostError" in worker.output()
+
+
+# -- time limits and dead letters ---------------------------------------------------------------
+
+LIMITS = {
+    "TRIAGE_CLASSIFIER": "tests.classifiers.misbehaving",
+    "PROCESS_SOFT_TIME_LIMIT": 1,
+    "PROCESS_TIME_LIMIT": 3,
+    "PROCESS_MAX_ATTEMPTS": 3,
+}
+
+
+@pytest.fixture
+def limited_worker(broker, worker, redis_server, tmp_path):
+    """A worker with one-second time limits and a misbehaving classifier, alone on the queue."""
+    worker.stop()  # the broker fixture of the next test starts it again
+    limited = Worker(
+        redis_server.url, worker.env["DATABASE_URL"], tmp_path, feedback_loop=LIMITS, name="limited"
+    )
+    limited.start()
+    yield limited
+    limited.stop()
+
+
+def negative_traces(project, names) -> list[int]:
+    t0 = timezone.now() - timedelta(minutes=1)
+    rows = [
+        FeedbackEvent(
+            project=project,
+            event_id=uuid.uuid4(),
+            trace_key=name,
+            kind="thumbs",
+            value=-1,
+            user_id="u",
+            timestamp=t0,
+        )
+        for name in names
+    ]
+    return [e.pk for e in FeedbackEvent.objects.bulk_create(rows)]
+
+
+def done(name) -> bool:
+    return not FeedbackEvent.objects.filter(trace_key=name, processed_at__isnull=True).exists()
+
+
+def succeeded(worker) -> int:
+    return worker.output().count("succeeded in")
+
+
+def test_a_task_over_its_soft_time_limit_ends_as_a_recorded_failure(limited_worker, project):
+    good = [f"good{i}" for i in range(5)]
+    process_events.delay(negative_traces(project, [*good, "slow"]))
+
+    def failed():
+        row = ProcessingFailure.objects.filter(trace_key="slow").first()
+        return row is not None and row.error.startswith("SoftTimeLimitExceeded") and row
+
+    row = wait_for(failed, 60, "the slow trace's failure to be recorded", interval=0.1)
+    assert all(done(name) for name in good)
+    # The soft limit cut the chunk short; alone, the slow trace ran into the hard limit (the
+    # soft one had been spent); delivered again, alone, it reached the soft limit once more.
+    assert row.attempts == 2 and row.dead_at is None
+    output = limited_worker.output()
+    assert "Soft time limit (1s) exceeded" in output
+    assert "Hard time limit (3s) exceeded" in output and "delivered again" in output
+    assert not done("slow")
+
+    wait_for(lambda: succeeded(limited_worker) == 1, 10, "the task to finish")
+    process_events.delay(negative_traces(project, ["after"]))  # the worker still serves
+    wait_for(lambda: done("after"), 30, "a later task to be processed")
+
+
+@pytest.mark.parametrize("name", ["stubborn", "killer"])
+def test_a_trace_that_gets_its_worker_killed_every_time_ends_as_a_dead_letter(
+    limited_worker, project, name
+):
+    # stubborn: killed at the hard time limit; killer: its pool process dies by SIGKILL.
+    good = [f"good{i}" for i in range(5)]
+    process_events.delay(negative_traces(project, [*good, name]))
+
+    def dead():
+        row = ProcessingFailure.objects.filter(trace_key=name, dead_at__isnull=False).first()
+        return row is not None and succeeded(limited_worker) == 1 and row
+
+    row = wait_for(dead, 150, "the trace to be a dead letter and its task to end", interval=0.2)
+    assert row.attempts == LIMITS["PROCESS_MAX_ATTEMPTS"]
+    assert row.error == failures.INTERRUPTED
+    assert all(done(g) for g in good) and not done(name)
+    assert not ProcessingFailure.objects.exclude(trace_key=name).exists()
+    # No delivery after the one that found it dead.
+    time.sleep(2)
+    assert ProcessingFailure.objects.get(trace_key=name).attempts == row.attempts
+    assert succeeded(limited_worker) == 1
+    assert sweep.apply(kwargs={"older_than": 0}).get() == 0  # the sweeper leaves it alone

@@ -21,6 +21,7 @@ from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
 from feedback_loop.conf import app_settings
+from feedback_loop.internal import failures
 from feedback_loop.internal.rollup import (
     ROLLUP_FIELDS,
     current_votes,
@@ -65,10 +66,13 @@ _EVENT_FIELDS = (
 )
 
 
-def process_events(event_pks: Iterable[int]) -> int:
+def process_events(event_pks: Iterable[int], *, redelivered: bool = False) -> int:
     """Process the traces these events are on; returns how many events it marked processed.
 
-    Events already processed are skipped, so queueing the same batch twice costs one query."""
+    Events already processed are skipped, so queueing the same batch twice costs one query;
+    so are the events of dead letters (see ``internal/failures.py``). ``redelivered``: the
+    message was handed back after its worker was killed, so each trace goes alone, its attempt
+    recorded first."""
     keys = sorted(
         set(
             FeedbackEvent.objects.filter(
@@ -76,19 +80,44 @@ def process_events(event_pks: Iterable[int]) -> int:
             ).values_list("project_id", "trace_key")
         )
     )
-    return process_traces(keys)
+    failed = failures.failed(keys)
+    if any(failed.values()):
+        keys = [key for key in keys if not failed.get(key)]
+    return process_traces(keys, alone=redelivered, failed=failed)
 
 
-def process_traces(keys: Sequence[TraceKey]) -> int:
-    """Recompute everything for these traces, in transactions of PROCESS_CHUNK_TRACES."""
+def process_traces(
+    keys: Sequence[TraceKey], *, alone: bool = False, failed: dict | None = None
+) -> int:
+    """Recompute everything for these traces, in transactions of PROCESS_CHUNK_TRACES.
+
+    A chunk that raises is done again trace by trace, and traces that failed before go alone
+    (``failed``: what ``failures.failed(keys)`` says, read here when not given)."""
+    if failed is None:
+        failed = failures.failed(keys)
+    together = [] if alone else [key for key in keys if key not in failed]
     size = app_settings.PROCESS_CHUNK_TRACES
     done = 0
-    for start in range(0, len(keys), size):
-        chunk = keys[start : start + size]
-        _create_missing_traces(chunk)
-        with transaction.atomic():
-            done += _process_chunk(chunk)
+    for start in range(0, len(together), size):
+        chunk = together[start : start + size]
+        try:
+            done += _process(chunk)
+        except failures.UNAVAILABLE:
+            raise
+        except Exception:  # also celery's SoftTimeLimitExceeded
+            logger.warning(
+                "A chunk of %d traces failed; one by one now.", len(chunk), exc_info=True
+            )
+            done += sum(failures.process_alone(key, _process) for key in chunk)
+    for key in keys if alone else [key for key in keys if key in failed]:
+        done += failures.process_alone(key, _process)
     return done
+
+
+def _process(keys: Sequence[TraceKey]) -> int:
+    _create_missing_traces(keys)
+    with transaction.atomic():
+        return _process_chunk(keys)
 
 
 def _traces_q(keys: Iterable[TraceKey], project="project_id", trace="trace_id") -> Q:
@@ -515,12 +544,9 @@ def _triage(traces: dict[TraceKey, Trace], events: dict[TraceKey, list[FeedbackE
         if trace.sentiment not in NEEDS_REVIEW:
             continue
         flagged.append(trace)
-        try:
-            slugs = list(classify(trace, events.get(key, [])))
-        except Exception:
-            logger.exception("The triage classifier failed on trace %s.", trace.trace_id)
-            continue
-        for slug in slugs:
+        # A classifier that raises fails the trace: it is tried again, then left as a dead
+        # letter with the error (internal/failures.py), instead of losing its suggestions.
+        for slug in classify(trace, events.get(key, [])):
             mode = modes.get((trace.project_id, slug)) or modes.get((None, slug))
             if mode is not None:
                 desired.add((trace.pk, mode))
