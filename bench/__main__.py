@@ -7,8 +7,9 @@
 Needs PostgreSQL and Redis on loopback, wrk, Debian's Chromium and widget/node_modules (the
 README's set-up). Runs, each in its own process: bench/capture.py (gunicorn + wrk),
 bench/pipeline.py (Celery workers on Redis), bench/widget_size.mjs, bench/widget.py
-(Chromium), bench/curation.py, bench/diff_pages.py. Each writes its own results; this collects
-them into bench/results/bench-<time>.md and .json and prints the table.
+(Chromium), bench/curation.py, bench/diff_pages.py, bench/triage_bounds.py. Each writes its
+own results; this collects them into bench/results/bench-<time>.md and .json and prints the
+table.
 """
 
 from __future__ import annotations
@@ -48,6 +49,11 @@ def steps(quick: bool) -> dict[str, tuple[list[str], str]]:
         "diff-pages": (
             [PY, "bench/diff_pages.py", "--requests", "5" if quick else "15"],
             "diff-pages-",
+        ),
+        "triage": (
+            [PY, "bench/triage_bounds.py", "--repeat", "5" if quick else "15"]
+            + (["--skip-old"] if quick else []),
+            "triage-bounds-",
         ),
     }
 
@@ -195,6 +201,21 @@ def rows_from(results: dict[str, dict]) -> list[tuple[str, str, str, str]]:
                     f"p50 {page['median_ms']} ms; diff work {page['diff_work']:,} units",
                     f"{page['page']}, ordinary edit: p50 {ordinary[page['page']]['median_ms']} ms",
                     f"{page['ratio']}x (work <= {bound:,}: {met(page['diff_work'] <= bound)})",
+                )
+            )
+    triage = results.get("triage")
+    if triage:
+        base = next(r for r in triage["rows"] if r["classifier_ratio"] == 1.0)
+        for row in triage["rows"]:
+            if row is base:
+                continue
+            rows.append(
+                (
+                    f"triage of a {row['chars']:,}-char edit: {row['row']}",
+                    f"classifier {row['classifier_ms']} ms; pipeline {row['pipeline_ms']} ms",
+                    f"{base['row']}: classifier {base['classifier_ms']} ms; "
+                    f"pipeline {base['pipeline_ms']} ms",
+                    f"{row['classifier_ratio']}x, {row['pipeline_ratio']}x",
                 )
             )
     return rows

@@ -347,7 +347,7 @@ class GivenUpFilter(admin.SimpleListFilter):
 
 
 @admin.register(ProcessingFailure)
-class ProcessingFailureAdmin(admin.ModelAdmin):
+class ProcessingFailureAdmin(ProjectScopedAdmin):
     """Traces whose processing failed, with the last error; read-only but for the retry."""
 
     list_display = [
@@ -359,7 +359,7 @@ class ProcessingFailureAdmin(admin.ModelAdmin):
         "last_failed_at",
         "dead_at",
     ]
-    list_filter = [GivenUpFilter, "project"]
+    list_filter = [GivenUpFilter, ("project", ScopedRelatedFilter)]
     search_fields = ["trace_key", "error"]
     list_select_related = ["project"]
     fields = [
