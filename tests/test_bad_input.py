@@ -3,12 +3,14 @@ sane depth, errors that must not be readable by another site, origins that are n
 Each answer is a 4xx JSON ``{"error": {"code", "message"}}`` that says what to do."""
 
 import base64
+import json
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
-from tests.factories import FeedbackEventFactory, TraceFactory
+from feedback_loop.models import Dataset, Project, Trace
+from tests.factories import FeedbackEventFactory, TraceFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -88,3 +90,67 @@ def test_every_cursor_the_api_gives_out_still_reads_both_ways(client, project, s
         url = body["previous"]
     assert [len(page) for page in forward] == [2, 2, 2, 1]
     assert backward == forward[:-1]
+
+
+# -- one trace id in two projects ----------------------------------------------------------------
+
+
+def test_a_trace_id_in_two_projects_asks_a_staff_session_to_name_the_project(client, project):
+    other, _secret = Project.create("Other")
+    TraceFactory(project=project, trace_id="same", output="ours")
+    TraceFactory(project=other, trace_id="same", output="theirs")
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+
+    ambiguous = client.get(f"{API}/traces/same")
+    named = client.get(f"{API}/traces/same", {"project": other.public_key})
+
+    error = assert_error(ambiguous, 400, "ambiguous_trace_id", "?project=pk_")
+    assert project.public_key in error["message"] and other.public_key in error["message"]
+    assert named.status_code == 200
+    assert named.json()["output"] == "theirs"
+
+
+# -- deeply nested bodies ----------------------------------------------------------------------
+
+
+def _nested(depth: int) -> str:
+    return '{"a": ' * depth + "1" + "}" * depth
+
+
+def _bodies(dataset_pk: int, deep: str):
+    """Every JSON operation of the server API, with ``deep`` where a JSON value goes."""
+    return [
+        ("/traces", '{"traces": [{"trace_id": "d", "metadata": {"m": ' + deep + "}}]}"),
+        ("/traces", '{"traces": [{"trace_id": "d", "input": ' + deep + "}]}"),
+        ("/traces", '{"traces": ' + deep + "}"),
+        ("/traces", deep),
+        ("/datasets", '{"name": "deep", "rule": {"filters": {"model": ' + deep + "}}}"),
+        ("/datasets", '{"name": "deep", "rule": ' + deep + "}"),
+        (f"/datasets/{dataset_pk}/traces", '{"filters": {"model": ' + deep + "}}"),
+        (f"/datasets/{dataset_pk}/traces", '{"trace_ids": [' + deep + "]}"),
+        (f"/datasets/{dataset_pk}/versions", '{"note": ' + deep + "}"),
+    ]
+
+
+@pytest.mark.parametrize("depth", [100_000, 600], ids=["100k deep", "600 deep"])
+@pytest.mark.parametrize("shape", ["objects", "lists"])
+@pytest.mark.parametrize("case", range(9))
+def test_a_deeply_nested_body_is_a_400_on_every_json_operation(
+    client, project, secret, depth, shape, case
+):
+    dataset = Dataset.objects.create(project=project, name="D")
+    deep = _nested(depth) if shape == "objects" else "[" * depth + "]" * depth
+    path, body = _bodies(dataset.pk, deep)[case]
+    response = client.post(f"{API}{path}", body, content_type="application/json", **bearer(secret))
+    assert_error(response, 400, "parse_error", "nested deeper than")
+    assert not Trace.objects.exists() and Dataset.objects.count() == 1
+
+
+def test_metadata_nested_a_few_levels_is_stored_and_read_back(client, project, secret):
+    metadata = json.loads(_nested(50))
+    body = {"traces": [{"trace_id": "n", "metadata": metadata}]}
+    response = client.post(
+        f"{API}/traces", json.dumps(body), content_type="application/json", **bearer(secret)
+    )
+    assert response.status_code == 200, response.content
+    assert client.get(f"{API}/traces/n", **bearer(secret)).json()["metadata"] == metadata
