@@ -7,9 +7,11 @@ import json
 from datetime import timedelta
 
 import pytest
+from django.db import OperationalError, connection
 from django.utils import timezone
 
 from feedback_loop.models import Dataset, Project, Trace
+from tests.conftest import EVENTS_URL, make_event
 from tests.factories import FeedbackEventFactory, TraceFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -154,3 +156,112 @@ def test_metadata_nested_a_few_levels_is_stored_and_read_back(client, project, s
     )
     assert response.status_code == 200, response.content
     assert client.get(f"{API}/traces/n", **bearer(secret)).json()["metadata"] == metadata
+
+
+# -- capture: CORS only once the project is known and allows the origin ------------------------
+
+ORIGIN = "https://chat.example.com"
+
+
+@pytest.fixture
+def listed(project):
+    project.allowed_origins = ORIGIN
+    project.save()
+    return project
+
+
+def _post(client, body, **extra):
+    data = body if isinstance(body, str | bytes) else json.dumps(body)
+    return client.post(
+        EVENTS_URL, data=data, content_type="text/plain", HTTP_ORIGIN=ORIGIN, **extra
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ("{not json", 400, "invalid_json"),
+        ('{"events": "none"}', 400, "invalid_envelope"),
+        ({"key": "pk_unknown", "events": [{}]}, 401, "invalid_key"),
+        ({"events": [{}]}, 401, "missing_key"),
+        ({"key": "sk_secret", "events": [{}]}, 401, "invalid_key"),
+    ],
+)
+def test_errors_before_the_project_is_known_are_not_readable_cross_origin(
+    client, listed, body, status, code
+):
+    response = _post(client, body)
+    assert response.status_code == status
+    assert response.json()["error"]["code"] == code
+    assert "Access-Control-Allow-Origin" not in response
+    assert "Access-Control-Allow-Credentials" not in response
+
+
+def test_an_unsupported_media_type_is_not_readable_cross_origin(client, listed):
+    body = json.dumps({"key": listed.public_key, "events": [make_event(listed)]})
+    response = client.post(EVENTS_URL, body, content_type="text/csv", HTTP_ORIGIN=ORIGIN)
+    assert response.status_code == 415
+    assert "Access-Control-Allow-Origin" not in response
+
+
+def test_too_many_events_is_readable_by_the_widget_of_an_allowed_origin(client, listed, settings):
+    settings.FEEDBACK_LOOP = {"MAX_BATCH_SIZE": 2}
+    response = _post(client, {"key": listed.public_key, "events": [make_event(listed)] * 3})
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "too_many_events"
+    assert response["Access-Control-Allow-Origin"] == ORIGIN
+
+
+@pytest.mark.parametrize("key_in", ["body", "header", "nowhere"])
+def test_a_body_over_the_limit_is_readable_when_its_key_allows_the_origin(
+    client, listed, settings, key_in
+):
+    # The widget puts the key first in its body: a 413 can name the project without reading on.
+    settings.FEEDBACK_LOOP = {"MAX_BODY_BYTES": 1000}
+    envelope = {"events": [make_event(listed, comment="x" * 2000)]}
+    headers = {}
+    if key_in == "body":
+        envelope = {"key": listed.public_key, **envelope}
+    elif key_in == "header":
+        headers["HTTP_X_FEEDBACK_KEY"] = listed.public_key
+    response = _post(client, envelope, **headers)
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "body_too_large"
+    if key_in == "nowhere":
+        assert "Access-Control-Allow-Origin" not in response
+    else:
+        assert response["Access-Control-Allow-Origin"] == ORIGIN
+
+
+def test_a_body_over_the_limit_is_not_readable_by_an_origin_its_key_refuses(
+    client, listed, settings
+):
+    settings.FEEDBACK_LOOP = {"MAX_BODY_BYTES": 1000}
+    body = {"key": listed.public_key, "events": [make_event(listed, comment="x" * 2000)]}
+    response = client.post(
+        EVENTS_URL, json.dumps(body), content_type="text/plain", HTTP_ORIGIN="https://evil.io"
+    )
+    assert response.status_code == 413
+    assert "Access-Control-Allow-Origin" not in response
+
+
+def test_throttled_is_readable_by_the_widget_of_an_allowed_origin(client, listed, settings):
+    settings.FEEDBACK_LOOP = {"THROTTLE_RATE": "1/min"}
+    answers = [_post(client, {"key": listed.public_key, "events": [make_event(listed)]})]
+    answers.append(_post(client, {"key": listed.public_key, "events": [make_event(listed)]}))
+    assert [a.status_code for a in answers] == [200, 429]
+    assert all(a["Access-Control-Allow-Origin"] == ORIGIN for a in answers)
+    assert answers[1]["Retry-After"]
+
+
+def _fail_every_query(execute, sql, params, many, context):
+    raise OperationalError("server closed the connection unexpectedly")
+
+
+def test_storage_unavailable_is_readable_by_the_widget_once_its_project_is_known(client, listed):
+    _post(client, {"key": listed.public_key, "events": [make_event(listed)]})  # cached now
+    with connection.execute_wrapper(_fail_every_query):
+        response = _post(client, {"key": listed.public_key, "events": [make_event(listed)]})
+    assert response.status_code == 503
+    assert response["Access-Control-Allow-Origin"] == ORIGIN
+    assert response["Retry-After"]
