@@ -7,9 +7,11 @@ import json
 from datetime import timedelta
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import OperationalError, connection
 from django.utils import timezone
 
+from feedback_loop.internal.origins import origin_allowed, validate_allowlist
 from feedback_loop.models import Dataset, Project, Trace
 from tests.conftest import EVENTS_URL, make_event
 from tests.factories import FeedbackEventFactory, TraceFactory, UserFactory
@@ -265,3 +267,82 @@ def test_storage_unavailable_is_readable_by_the_widget_once_its_project_is_known
     assert response.status_code == 503
     assert response["Access-Control-Allow-Origin"] == ORIGIN
     assert response["Retry-After"]
+
+
+# -- origins -------------------------------------------------------------------------------------
+
+NOT_ORIGINS = [
+    "https://evil.com\\.example.org",  # urlsplit keeps the backslash in the host
+    "https://evil.com@app.example.org",  # user info
+    "https://app.example.org@evil.com",
+    "https://evil.com%2f.example.org",
+    "https://evil .example.org",
+    "https://evil\t.example.org",  # urlsplit drops tabs and newlines anywhere
+    "https://[evil.example.org",
+    "https://[::1]",
+    "https://\u212aiosk.example.org",  # KELVIN SIGN, which lower() turns into "k"
+    "https://k\u0131osk.example.org",
+    "https://app.example.org?x=1",
+    "https://app.example.org#x",
+    "https://app.example.org/path",
+    "https://app.example.org:0",
+    "https://app.example.org:65536",
+    "https://app.example.org:99999",
+    "https://app.example.org:" + "4" * 5000,
+    "https://app.example.org:+443",
+    "https://app.example.org:4_43",
+    "https://app.example.org:\u0664\u0664\u0663",  # ARABIC-INDIC DIGITS
+    "https://app.example.org: 443",
+    "app.example.org:99999",
+    "app.example.org:0",
+    "app.example.org:+443",
+    "app.example.org:\u0664\u0664\u0663",
+]
+ORIGIN_ALLOWLISTS = [["*.example.org"], ["https://*.example.org"], ["https://app.example.org"]]
+
+
+@pytest.mark.parametrize("entry", NOT_ORIGINS)
+def test_an_allowlist_entry_that_is_not_an_origin_is_refused(entry):
+    with pytest.raises(ValidationError, match="Not an origin"):
+        Project.create("P", allowed_origins=entry)
+
+
+@pytest.mark.parametrize("allowlist", ORIGIN_ALLOWLISTS, ids=str)
+# A wildcard is an allowlist entry, never a browser's origin.
+@pytest.mark.parametrize(
+    "origin", [o for o in NOT_ORIGINS if "://" in o] + ["https://*.example.org"]
+)
+def test_an_origin_header_that_is_not_an_origin_matches_nothing(client, project, allowlist, origin):
+    assert not origin_allowed(origin, allowlist)
+    project.allowed_origins = "\n".join(allowlist)
+    project.save()
+    body = json.dumps({"key": project.public_key, "events": [make_event(project)]})
+    response = client.post(EVENTS_URL, body, content_type="text/plain", HTTP_ORIGIN=origin)
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "origin_not_allowed"
+    assert "Access-Control-Allow-Origin" not in response
+    preflight = client.options(EVENTS_URL, HTTP_ORIGIN=origin)
+    assert preflight.status_code == 403
+    assert "Access-Control-Allow-Origin" not in preflight
+
+
+@pytest.mark.parametrize(
+    ("entry", "origin"),
+    [
+        ("https://app.example.org:0443", "https://app.example.org"),
+        ("https://app.example.org", "https://app.example.org:0443"),
+        ("https://app.example.org:443", "https://APP.example.org:00443"),
+        ("app.example.org:0443", "https://app.example.org"),
+        ("http://localhost:08000", "http://localhost:8000"),
+        ("https://*.example.org:0443", "https://a.example.org:443"),
+        ("https://app.example.org/", "https://app.example.org"),
+    ],
+)
+def test_ports_with_leading_zeros_are_the_same_port(client, entry, origin):
+    validate_allowlist(entry)
+    assert origin_allowed(origin, [entry])
+    project, _secret = Project.create("Zeros", allowed_origins=entry)
+    body = json.dumps({"key": project.public_key, "events": [make_event(project)]})
+    response = client.post(EVENTS_URL, body, content_type="text/plain", HTTP_ORIGIN=origin)
+    assert response.status_code == 200, response.content
+    assert response["Access-Control-Allow-Origin"] == origin  # the header as the browser sent it
