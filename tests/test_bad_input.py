@@ -346,3 +346,28 @@ def test_ports_with_leading_zeros_are_the_same_port(client, entry, origin):
     response = client.post(EVENTS_URL, body, content_type="text/plain", HTTP_ORIGIN=origin)
     assert response.status_code == 200, response.content
     assert response["Access-Control-Allow-Origin"] == origin  # the header as the browser sent it
+
+
+# -- found by sweeping every operation with hostile values ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [
+        ("/traces", "created_after"),
+        ("/traces", "signal_before"),
+        ("/traces", "has_edit"),
+        ("/traces", "reviewed"),
+        ("/events", "created_before"),
+        ("/events", "current"),
+    ],
+)
+@pytest.mark.parametrize("value", ["%", "100%", "%s", "%(x)s"])
+def test_a_filter_value_with_a_percent_sign_is_a_400_quoting_it(
+    client, project, secret, path, name, value
+):
+    # django-filter formats each message with "%": one quoting the value was a TypeError.
+    response = client.get(f"{API}{path}", {name: value}, **bearer(secret))
+    assert response.status_code == 400, response.content
+    [message] = response.json()["error"]["fields"][name]
+    assert repr(value) in message
