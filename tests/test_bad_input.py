@@ -371,3 +371,25 @@ def test_a_filter_value_with_a_percent_sign_is_a_400_quoting_it(
     assert response.status_code == 400, response.content
     [message] = response.json()["error"]["fields"][name]
     assert repr(value) in message
+
+
+def test_an_error_quoting_a_lone_surrogate_is_valid_json(client, project, secret):
+    # The answer quotes the request's "\ud800", which UTF-8 cannot encode: a 500 while rendering.
+    body = '{"name": "D", "kind": "\\ud800"}'
+    response = client.post(
+        f"{API}/datasets", body, content_type="application/json", **bearer(secret)
+    )
+    assert response.status_code == 400
+    assert "\ud800" in response.json()["error"]["fields"]["kind"][0]
+    assert not Dataset.objects.exists()
+
+
+@pytest.mark.parametrize("event_id", ["\ud800", "\udfff\ud800", "a\udc00"])
+def test_an_event_id_with_a_lone_surrogate_is_rejected_in_valid_json(client, project, event_id):
+    event = {**make_event(project), "event_id": event_id}
+    body = json.dumps({"key": project.public_key, "events": [event]})
+    response = client.post(EVENTS_URL, body, content_type="text/plain")
+    assert response.status_code == 200
+    [result] = response.json()["results"]
+    assert result["event_id"] == event_id
+    assert result["status"] == "rejected" and result["error"]["field"] == "event_id"

@@ -32,9 +32,12 @@ _ALLOW_HEADERS = "Content-Type, X-Feedback-Key"
 
 
 def _json(status: int, payload: dict[str, Any], headers: dict[str, str] | None = None):
-    response = HttpResponse(
-        json.dumps(payload, ensure_ascii=False), status=status, content_type="application/json"
-    )
+    try:
+        body = json.dumps(payload, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        # A result echoing an event_id that holds a lone surrogate: escaped, as it came.
+        body = json.dumps(payload).encode()
+    response = HttpResponse(body, status=status, content_type="application/json")
     for name, value in (headers or {}).items():
         response[name] = value
     return response

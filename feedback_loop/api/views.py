@@ -19,7 +19,6 @@ from drf_spectacular.utils import OpenApiParameter, inline_serializer
 from rest_framework import exceptions, generics, serializers, status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.negotiation import BaseContentNegotiation
-from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -28,6 +27,7 @@ from feedback_loop.api import capture, filters, schema
 from feedback_loop.api.authentication import IsProjectOrStaff, SecretKeyAuthentication
 from feedback_loop.api.pagination import NewestFirstPagination
 from feedback_loop.api.parsers import JSONParser
+from feedback_loop.api.renderers import JSONRenderer
 from feedback_loop.api.serializers import (
     AddTracesSerializer,
     DatasetSerializer,
