@@ -67,12 +67,12 @@ CURSORS = {
 
 @pytest.mark.parametrize("path", ["/traces", "/events"])
 @pytest.mark.parametrize("cursor", list(CURSORS.values()), ids=list(CURSORS))
-def test_a_malformed_cursor_is_a_400_that_says_to_start_again(
+def test_a_malformed_cursor_is_a_404_that_says_to_start_again(
     client, project, secret, path, cursor
 ):
     FeedbackEventFactory(project=project, trace_key=TraceFactory(project=project).trace_id)
     response = client.get(f"{API}{path}", {"cursor": cursor}, **bearer(secret))
-    assert_error(response, 400, "invalid_cursor", "start again without cursor")
+    assert_error(response, 404, "invalid_cursor", "start again without cursor")
 
 
 @pytest.mark.parametrize("path", ["/traces", "/events"])

@@ -14,7 +14,8 @@ from feedback_loop.conf import app_settings
 
 
 class InvalidCursor(APIException):
-    status_code = status.HTTP_400_BAD_REQUEST
+    # 404 as in DRF (the page it points to does not exist), and as the OpenAPI document says.
+    status_code = status.HTTP_404_NOT_FOUND
     default_code = "invalid_cursor"
     default_detail = (
         "This cursor is not one the API gave out. Use the next and previous links as they are, "
@@ -40,7 +41,7 @@ class NewestFirstPagination(CursorPagination):
     def decode_cursor(self, request):
         # Stricter than DRF's, which skips characters outside base64 (so "!!!" read as the first
         # page), caps a huge offset (an empty page) and hands any position to the database
-        # (where one that is not a timestamp was a 500).
+        # (where one that is not a timestamp was a 500), and says what to do instead.
         encoded = request.query_params.get(self.cursor_query_param)
         if encoded is None:
             return None
