@@ -393,3 +393,30 @@ def test_an_event_id_with_a_lone_surrogate_is_rejected_in_valid_json(client, pro
     [result] = response.json()["results"]
     assert result["event_id"] == event_id
     assert result["status"] == "rejected" and result["error"]["field"] == "event_id"
+
+
+# -- found by Schemathesis (FL_EXPLORE=1): answers the OpenAPI document does not allow ----------
+
+
+@pytest.mark.parametrize("path", ["/traces", "/datasets"])
+@pytest.mark.parametrize("key", ["\t", " ", "\u3000"])
+def test_a_blank_project_key_is_another_project_not_an_empty_one(
+    client, project, secret, path, key
+):
+    # The document asks for a non-empty string; DRF trimmed "\t" and answered "may not be blank".
+    body = {"project": key, "traces": [{"trace_id": "t"}], "name": "D"}
+    response = client.post(
+        f"{API}{path}", json.dumps(body), content_type="application/json", **bearer(secret)
+    )
+    assert_error(response, 403, "permission_denied", "another project")
+
+
+@pytest.mark.parametrize(
+    ("path", "name"), [("/stats", "days"), ("/datasets/{pk}/export?format=jsonl", "version")]
+)
+def test_an_empty_number_parameter_is_a_400_not_ignored(client, project, secret, path, name):
+    # DRF reads a query string like an HTML form, where an empty field means "not given".
+    dataset = Dataset.objects.create(project=project, name="D")
+    response = client.get(f"{API}{path.format(pk=dataset.pk)}", {name: ""}, **bearer(secret))
+    assert response.status_code == 400, response.content
+    assert name in response.json()["error"]["fields"]

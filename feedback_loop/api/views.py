@@ -381,7 +381,8 @@ class StatsView(ServerAPIView):
         },
     )
     def get(self, request, *args, **kwargs):
-        query = StatsQuerySerializer(data=request.query_params)
+        # A dict, not the QueryDict: DRF reads a QueryDict as a form, where "?days=" means unset.
+        query = StatsQuerySerializer(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
         since = timezone.now() - timedelta(days=query.validated_data["days"])
         events = self.scope(FeedbackEvent.objects.all()).filter(timestamp__gte=since)
@@ -619,7 +620,7 @@ class DatasetExportView(ServerAPIView):
     )
     def get(self, request, pk: int, *args, **kwargs):
         dataset = _dataset(self, pk)
-        query = ExportQuerySerializer(data=request.query_params)
+        query = ExportQuerySerializer(data=request.query_params.dict())  # as in StatsView
         query.is_valid(raise_exception=True)
         fmt = query.validated_data["format"]
         version = None
