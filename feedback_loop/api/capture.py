@@ -182,12 +182,12 @@ def _allows(key: str, origin: str | None) -> bool:
 
 # The widget writes {"key": ..., "events": [...]} in that order, so the first bytes of a body too
 # large to read still name its project.
-_LEADING_KEY_RE = re.compile(rb'\s*\{\s*"key"\s*:\s*"([A-Za-z0-9_-]{1,64})"')
+_LEADING_KEY_RE = re.compile(r'^\s*\{\s*"key"\s*:\s*"(pk_[\w-]*)"')
 
 
 def _leading_key(head: bytes) -> str | None:
-    match = _LEADING_KEY_RE.match(head)
-    return match[1].decode("ascii") if match else None
+    match = _LEADING_KEY_RE.match(head.decode("ascii", "replace"))
+    return match[1] if match else None
 
 
 def _capture(request: HttpRequest, project, envelope: dict[str, Any]) -> HttpResponse:
