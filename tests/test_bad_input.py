@@ -150,6 +150,14 @@ def test_a_deeply_nested_body_is_a_400_on_every_json_operation(
     assert not Trace.objects.exists() and Dataset.objects.count() == 1
 
 
+@pytest.mark.parametrize(("depth", "code"), [(64, "invalid"), (65, "parse_error")])
+def test_a_body_may_nest_64_levels(client, project, secret, depth, code):
+    body = "[" * depth + "]" * depth  # parsed at 64 (then refused: not an object), not at 65
+    response = client.post(f"{API}/traces", body, content_type="application/json", **bearer(secret))
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == code
+
+
 def test_metadata_nested_a_few_levels_is_stored_and_read_back(client, project, secret):
     metadata = json.loads(_nested(50))
     body = {"traces": [{"trace_id": "n", "metadata": metadata}]}
