@@ -10,8 +10,10 @@ Formats:
   "preferred_output": [...], "non_preferred_output": [...]}``.
 - ``openai-chat``: OpenAI's chat fine-tuning format, ``{"messages": [user, assistant]}``, from
   items with an expected output.
-- ``csv``: one row per item; cells starting with ``= + - @`` (or tab, carriage return) get a
-  leading ``'`` so that a spreadsheet shows them as text instead of running them as formulas.
+- ``csv``: one row per item (RFC 4180 quoting; every cell holding a line break is quoted, a bare
+  carriage return too); a cell or a line inside a cell starting with ``= + - @`` (or tab,
+  carriage return) gets a ``'`` before it, so that a spreadsheet shows it as text instead of
+  running it as a formula.
 
 Items are unique per dataset by content (see ``DatasetItem.content_hash``), so an export holds
 no duplicates; a frozen version (``freeze``) exports the same bytes forever.
@@ -19,10 +21,9 @@ no duplicates; a frozen version (``freeze``) exports the same bytes forever.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -47,7 +48,11 @@ CONTENT_TYPES = {
 }
 CSV_COLUMNS = ("input", "expected_output", "chosen", "rejected", "source_trace_id", "metadata")
 _CHUNK = 2000
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# A formula starter at the start of the cell or of any line in it (after a CR or an LF).
+_FORMULA_RE = re.compile(r"(?:^|(?<=[\r\n]))(?=[=+\-@\t\r])")
+# What RFC 4180 quotes. csv.writer quotes only the characters of its own line terminator, so
+# with "\n" a bare "\r" went out unquoted and every reader started a new row at it.
+_QUOTE_RE = re.compile(r'[",\r\n]')
 
 
 class ExportError(ValueError):
@@ -138,8 +143,17 @@ def line(fmt: str, row: Row, preference: bool) -> str | None:
 
 
 def neutralise(cell: str) -> str:
-    """A cell a spreadsheet shows as text: formula starters get a leading apostrophe."""
-    return "'" + cell if cell.startswith(_FORMULA_START) else cell
+    """A cell a spreadsheet shows as text: a formula starter at the start of the cell or of any
+    line in it gets an apostrophe before it."""
+    return _FORMULA_RE.sub("'", cell)
+
+
+def csv_line(cells: Iterable[str]) -> str:
+    """One CSV row ending in LF; a cell holding a quote, a comma or a line break is quoted."""
+    return (
+        ",".join('"' + c.replace('"', '""') + '"' if _QUOTE_RE.search(c) else c for c in cells)
+        + "\n"
+    )
 
 
 def stream(
@@ -152,29 +166,19 @@ def stream(
     buffer: list[str] = []
     read = written = 0
     if fmt == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(CSV_COLUMNS)
+        buffer.append(csv_line(CSV_COLUMNS))
         for row in rows(dataset, version):
             read += 1
             written += 1
-            writer.writerow(
-                [
-                    neutralise(row.input),
-                    neutralise(row.expected_output),
-                    neutralise(row.chosen),
-                    neutralise(row.rejected),
-                    neutralise(row.source_trace_id),
-                    json.dumps(row.metadata, ensure_ascii=False) if row.metadata else "",
-                ]
-            )
+            metadata = json.dumps(row.metadata, ensure_ascii=False) if row.metadata else ""
+            cells = (row.input, row.expected_output, row.chosen, row.rejected)
+            buffer.append(csv_line(map(neutralise, (*cells, row.source_trace_id, metadata))))
             if read % 1000 == 0:
-                yield out.getvalue()
-                out.seek(0)
-                out.truncate()
+                yield "".join(buffer)
+                buffer = []
                 if progress:
                     progress(read, written)
-        yield out.getvalue()
+        yield "".join(buffer)
     else:
         for row in rows(dataset, version):
             read += 1

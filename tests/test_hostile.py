@@ -1,14 +1,20 @@
 """A corpus of hostile payloads against the capture endpoint: each gets a 4xx JSON answer that
-says what is wrong, or is stored as inert text, exactly as sent. Never a 5xx."""
+says what is wrong, or is stored as inert text, exactly as sent. Never a 5xx. And what a
+spreadsheet would run, exported as CSV: it stays text."""
 
 import contextlib
+import csv
 import gzip
+import io
 import json
 
+import pandas
 import pytest
 
-from feedback_loop.models import FeedbackEvent
+from feedback_loop import exports
+from feedback_loop.models import Dataset, DatasetItem, FeedbackEvent
 from tests.conftest import EVENTS_URL, make_event
+from tests.factories import TraceFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -27,6 +33,27 @@ INJECTIONS = [
     "ﷺ" * 50 + "\U0001f4a9" * 50,
 ]
 TEXT_FIELDS = ["comment", "text", "name", "session_id", "user_id", "output"]
+
+# What a spreadsheet runs as a formula (OWASP's list), and the line breaks that start a new row
+# when a cell holding them is left unquoted, or a new line inside a quoted cell.
+FORMULA_STARTERS = ("=", "+", "-", "@", "\t", "\r")
+LINE_BREAKS = ("\r", "\n", "\r\n")
+CSV_BREAKERS = [
+    "Hi there\r=cmd|' /C calc'!A0",  # a bare CR was left unquoted: a second row, a formula
+    *(f"{s}cmd|' /C calc'!A0" for s in FORMULA_STARTERS),
+    *(f'Hi{b}{s}HYPERLINK("http://evil.example")' for b in LINE_BREAKS for s in FORMULA_STARTERS),
+    *(f"{b}{s}1+1" for b in LINE_BREAKS for s in FORMULA_STARTERS),
+    "\r",
+    "\n",
+    "\r\n",
+    "ok\r",
+    "\n\r=1",
+    "\r\r\r=1",
+    "a\r\n\r\n\t=1",
+    '"quoted",\r=1,"\r\n"=2',
+    '=1,"\n@2\r-3',
+    "\t\r\n\t=SUM(A1:A9)",
+]
 
 
 @pytest.mark.parametrize("field", TEXT_FIELDS)
@@ -356,3 +383,98 @@ def test_a_pathological_edit_through_capture_and_the_pipeline(project, post_even
     assert process_events(FeedbackEvent.objects.values_list("pk", flat=True)) == len(edits)
     trace = Trace.objects.get(trace_id="p1")
     assert trace.edit_count == len(edits) and trace.sentiment == "negative"
+
+
+# -- CSV exports -----------------------------------------------------------------------------
+
+
+def _csv_dataset(project):
+    """A dataset whose every column holds a string of CSV_BREAKERS, one item each."""
+    dataset = Dataset.objects.create(project=project, name="Breakers")
+    for n, text in enumerate(CSV_BREAKERS):
+        trace = TraceFactory(project=project, trace_id=f"{text}{n}")
+        DatasetItem.objects.create(
+            dataset=dataset,
+            trace=trace,
+            input=text,
+            expected_output=f"{n}{text}",
+            chosen=text + text,
+            rejected=f"{text}\n{text}",
+            metadata={text: text},
+        )
+    # Metadata is any JSON: a negative number starts with "-".
+    DatasetItem.objects.create(dataset=dataset, input="last", metadata=-1)
+    return dataset
+
+
+def _line_starts(cell: str):
+    """The first character of the cell and of each line in it (after a CR or an LF)."""
+    return [cell[i] for i in range(len(cell)) if i == 0 or cell[i - 1] in "\r\n"]
+
+
+def _assert_runs_nothing(text: str, items: int):
+    by_csv = list(csv.reader(io.StringIO(text, newline=""), strict=True))
+    by_pandas = pandas.read_csv(
+        io.StringIO(text, newline=""), engine="c", dtype=str, keep_default_na=False
+    )
+    assert by_csv[0] == list(exports.CSV_COLUMNS)
+    assert list(by_pandas.columns) == list(exports.CSV_COLUMNS)
+    for reading in (by_csv[1:], by_pandas.values.tolist()):
+        assert len(reading) == items  # one row per item: no line break made a row of its own
+        for row in reading:
+            assert len(row) == len(exports.CSV_COLUMNS)
+            for cell in row:
+                assert not set(_line_starts(cell)) & set(FORMULA_STARTERS), repr(cell)
+    # Both readers see the same cells, each the stored text with apostrophes before formulas.
+    assert by_csv[1:] == by_pandas.values.tolist()
+    for n, text in enumerate(CSV_BREAKERS):
+        row = dict(zip(exports.CSV_COLUMNS, by_csv[n + 1], strict=True))
+        assert row["input"] == exports.neutralise(text)
+        assert row["rejected"] == exports.neutralise(f"{text}\n{text}")
+        assert row["source_trace_id"] == exports.neutralise(f"{text}{n}")
+        assert json.loads(row["metadata"]) == {text: text}
+    assert by_csv[-1][-1] == "'-1"
+
+
+@pytest.mark.parametrize("frozen", [False, True], ids=["live", "frozen"])
+def test_a_csv_export_of_hostile_cells_holds_one_row_per_item_and_no_formula(project, frozen):
+    dataset = _csv_dataset(project)
+    version = exports.freeze(dataset) if frozen else None
+    text = "".join(exports.stream(dataset, "csv", version))
+    _assert_runs_nothing(text, len(CSV_BREAKERS) + 1)
+
+
+@pytest.mark.parametrize("frozen", [False, True], ids=["live", "frozen"])
+def test_the_api_csv_export_of_hostile_cells_holds_one_row_per_item_and_no_formula(
+    project, client, secret, frozen
+):
+    dataset = _csv_dataset(project)
+    params = {"format": "csv"}
+    if frozen:
+        params["version"] = exports.freeze(dataset).number
+    response = client.get(
+        f"/feedback/api/v1/datasets/{dataset.pk}/export",
+        params,
+        HTTP_AUTHORIZATION=f"Bearer {secret}",
+    )
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    text = b"".join(response.streaming_content).decode("utf-8")
+    _assert_runs_nothing(text, len(CSV_BREAKERS) + 1)
+
+
+@pytest.mark.parametrize(
+    ("cell", "shown"),
+    [
+        ("=1+1", "'=1+1"),
+        ("Hi\n=1+1", "Hi\n'=1+1"),
+        ("Hi\r\n@SUM(A1)", "Hi\r\n'@SUM(A1)"),
+        ("Hi\r-1\n+1", "Hi\r'-1\n'+1"),
+        ("\r=1", "'\r'=1"),
+        ("a=b\nc-d", "a=b\nc-d"),
+    ],
+)
+def test_a_formula_starter_after_any_line_break_gets_an_apostrophe(cell, shown):
+    assert exports.neutralise(cell) == shown
+    if "\r" in cell or "\n" in cell:
+        assert exports.csv_line([cell]) == f'"{cell}"\n'  # quoted, a bare CR too

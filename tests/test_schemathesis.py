@@ -46,9 +46,10 @@ def keys(db):
 
 @schema.parametrize()
 @settings(
-    max_examples=30,
+    max_examples=int(os.environ.get("FL_EXAMPLES", "30")),
     # The same examples on every run, so that CI is not at the mercy of a lucky draw;
-    # FL_EXPLORE=1 draws new ones (and the README's schemathesis run explores further).
+    # FL_EXPLORE=1 draws new ones, FL_EXAMPLES=300 draws more of them (and the README's
+    # schemathesis run explores further).
     derandomize=not os.environ.get("FL_EXPLORE"),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 
 from django.db import DatabaseError
@@ -31,9 +32,12 @@ _ALLOW_HEADERS = "Content-Type, X-Feedback-Key"
 
 
 def _json(status: int, payload: dict[str, Any], headers: dict[str, str] | None = None):
-    response = HttpResponse(
-        json.dumps(payload, ensure_ascii=False), status=status, content_type="application/json"
-    )
+    try:
+        body = json.dumps(payload, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        # A result echoing an event_id that holds a lone surrogate: escaped, as it came.
+        body = json.dumps(payload).encode()
+    response = HttpResponse(body, status=status, content_type="application/json")
     for name, value in (headers or {}).items():
         response[name] = value
     return response
@@ -89,13 +93,23 @@ CAPTURE_SCHEMA = schema.document(
 
 
 def capture_response(request: HttpRequest) -> HttpResponse:
-    """Answer a capture POST; never raises for anything a client can send."""
+    """Answer a capture POST; never raises for anything a client can send.
+
+    Answers carry CORS headers only once the project is known and allows the origin (413, 429
+    and 503 included: the widget reads them). Before that (a malformed body, an unknown key, a
+    refused origin) the browser hides the answer from the page, which learns nothing, not even
+    whether a key exists."""
     origin = request.META.get("HTTP_ORIGIN")
     try:
-        return _cors(_capture(request, origin), origin)
+        project, envelope = _admit(request, origin)
     except CaptureError as exc:
-        # A refused origin gets no CORS header, so the browser hides the answer too.
-        return _cors(_error(exc), None if exc.code == "origin_not_allowed" else origin)
+        readable = isinstance(exc, _BodyTooLarge) and exc.readable
+        return _cors(_error(exc), origin if readable else None)
+    try:
+        response = _capture(request, project, envelope)
+    except CaptureError as exc:
+        response = _error(exc)
+    return _cors(response, origin)
 
 
 def preflight_response(request: HttpRequest) -> HttpResponse:
@@ -134,9 +148,15 @@ def _preflight_allowed(request: HttpRequest, origin: str) -> bool:
         return True  # let the POST answer 503 with Retry-After, which the client honours
 
 
-def _capture(request: HttpRequest, origin: str | None) -> HttpResponse:
-    body = _read_body(request)
+def _admit(request: HttpRequest, origin: str | None):
+    """The project and the envelope of a request, once the project allows the origin."""
     header_key = request.META.get("HTTP_X_FEEDBACK_KEY")
+    try:
+        body = _read_body(request)
+    except _BodyTooLarge as exc:
+        key = header_key if header_key is not None else _leading_key(exc.head)
+        exc.readable = key is not None and _allows(key, origin)
+        raise
     envelope = capture.parse_envelope(body)
     key = envelope.get("key")
     if key is not None and header_key is not None and key != header_key:
@@ -149,6 +169,29 @@ def _capture(request: HttpRequest, origin: str | None) -> HttpResponse:
         raise CaptureError(
             403, "origin_not_allowed", f"Origin {origin} is not allowed for this project."
         )
+    return project, envelope
+
+
+def _allows(key: str, origin: str | None) -> bool:
+    try:
+        project = _project(key)
+    except CaptureError:
+        return False
+    return origin is None or origin_allowed(origin, project.origins)
+
+
+# The widget writes {"key": ..., "events": [...]} in that order, so the first bytes of a body too
+# large to read still name its project.
+_LEADING_KEY_RE = re.compile(r'^\s*\{\s*"key"\s*:\s*"(pk_[\w-]*)"')
+
+
+def _leading_key(head: bytes) -> str | None:
+    match = _LEADING_KEY_RE.match(head.decode("ascii", "replace"))
+    return match[1] if match else None
+
+
+def _capture(request: HttpRequest, project, envelope: dict[str, Any]) -> HttpResponse:
+    capture.check_batch_size(envelope["events"])
     wait = throttle_wait(f"{project.pk}:{client_address(request.META)}")
     if wait is not None:
         raise CaptureError(
@@ -230,6 +273,20 @@ def _unavailable() -> CaptureError:
     )
 
 
+_HEAD_BYTES = 256
+
+
+class _BodyTooLarge(CaptureError):
+    """413, with the first bytes of the body; ``readable`` once they name a project that allows
+    the origin."""
+
+    def __init__(self, head: bytes):
+        limit = app_settings.MAX_BODY_BYTES
+        super().__init__(413, "body_too_large", f"The body is over {limit} bytes.")
+        self.head = head
+        self.readable = False
+
+
 def _read_body(request) -> bytes:
     # Django reads no more than Content-Length says, so without one the body is empty.
     if request.META.get("CONTENT_LENGTH") in (None, "", "0"):
@@ -257,11 +314,11 @@ def _read_body(request) -> bytes:
     except ValueError:
         raise CaptureError(400, "invalid_request", "Content-Length is not a number.") from None
     if declared > limit:
-        raise CaptureError(413, "body_too_large", f"The body is over {limit} bytes.")
+        raise _BodyTooLarge(request.read(_HEAD_BYTES))
     # Read at most one byte past the limit: a body without Content-Length cannot grow memory.
     body = request.read(limit + 1)
     if len(body) > limit:
-        raise CaptureError(413, "body_too_large", f"The body is over {limit} bytes.")
+        raise _BodyTooLarge(body[:_HEAD_BYTES])
     if not body:
         raise CaptureError(400, "invalid_json", "The body is empty.")
     return body

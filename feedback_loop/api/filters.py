@@ -39,7 +39,9 @@ class StrictBooleanField(forms.Field):
             return True
         if text in ("false", "0"):
             return False
-        raise forms.ValidationError(f"Use true or false, not {value!r}.")
+        # The value goes in params: django-filter formats every message with "%", so a value
+        # holding "%" quoted in the message itself was a TypeError (a 500).
+        raise forms.ValidationError("Use true or false, not %(value)r.", params={"value": value})
 
 
 class BoolFilter(filters.BooleanFilter):
@@ -62,13 +64,16 @@ class StrictDateTimeField(forms.Field):
             parsed = None
         if parsed is None:
             raise forms.ValidationError(
-                f"Use a date and time such as 2026-11-24T10:00:00Z, not {value!r}."
+                "Use a date and time such as 2026-11-24T10:00:00Z, not %(value)r.",
+                params={"value": value},
             )
         try:
             # In UTC: PostgreSQL takes offsets up to 15:59 only, ISO 8601 up to 23:59.
             return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
         except OverflowError:
-            raise forms.ValidationError(f"{value!r} is out of range.") from None
+            raise forms.ValidationError(
+                "%(value)r is out of range.", params={"value": value}
+            ) from None
 
 
 class DateTimeFilter(filters.IsoDateTimeFilter):

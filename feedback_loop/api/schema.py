@@ -99,10 +99,11 @@ def errors(*statuses: int) -> dict:
     from drf_spectacular.utils import OpenApiResponse
 
     meaning = {
-        400: "The request or a filter is not valid.",
+        400: "The request or a filter is not valid, the body is nested too deeply, or (staff) "
+        "traces of several projects have this id (name one with ?project=).",
         401: "No credentials, or a public or unknown key.",
         403: "Signed in, but not staff.",
-        404: "No such trace, or a stale page cursor.",
+        404: "No such trace or dataset, or a page cursor the API did not give out.",
         409: "Conflicts with what is stored: a dataset of that name exists, or a trace named "
         "by regenerated_from does not.",
         503: "Storage unavailable; see Retry-After.",

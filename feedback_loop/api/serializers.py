@@ -109,6 +109,7 @@ class TraceBatchSerializer(serializers.Serializer):
     project = StrictCharField(
         required=False,
         min_length=1,
+        trim_whitespace=False,  # "\t" names no project; it is not "no project"
         help_text="Public key of the project; only for staff sessions (a secret key implies it).",
     )
     traces = serializers.ListField(child=TraceInSerializer(), min_length=1)
@@ -280,6 +281,7 @@ class DatasetSerializer(serializers.ModelSerializer):
         source="project.public_key",
         required=False,
         min_length=1,
+        trim_whitespace=False,
         help_text="Public key of the project; only for staff sessions (a secret key implies it).",
     )
     name = StrictCharField(min_length=1, max_length=200)

@@ -19,8 +19,6 @@ from drf_spectacular.utils import OpenApiParameter, inline_serializer
 from rest_framework import exceptions, generics, serializers, status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.negotiation import BaseContentNegotiation
-from rest_framework.parsers import JSONParser
-from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -28,6 +26,8 @@ from feedback_loop import exports
 from feedback_loop.api import capture, filters, schema
 from feedback_loop.api.authentication import IsProjectOrCurator, SecretKeyAuthentication
 from feedback_loop.api.pagination import NewestFirstPagination
+from feedback_loop.api.parsers import JSONParser
+from feedback_loop.api.renderers import JSONRenderer
 from feedback_loop.api.serializers import (
     AddTracesSerializer,
     DatasetSerializer,
@@ -273,10 +273,23 @@ class TraceDetailView(ServerAPIView, generics.RetrieveAPIView):
     def get_queryset(self):
         return TraceListView.get_queryset(self)
 
+    def get_object(self):
+        try:
+            return super().get_object()
+        except Trace.MultipleObjectsReturned:
+            # Trace ids are unique per project: a staff session that names none may match several.
+            keys = self.get_queryset().filter(trace_id=self.kwargs["trace_id"])
+            keys = sorted(keys.values_list("project__public_key", flat=True)[:10])
+            raise BadRequest(
+                f"Projects {', '.join(keys)} each have a trace with this id; name one with "
+                "?project=pk_... (its public key).",
+                code="ambiguous_trace_id",
+            ) from None
+
     @schema.document(
         summary="One trace",
         parameters=[_project_param],
-        responses={200: TraceSerializer, **schema.errors(401, 403, 404, 503)},
+        responses={200: TraceSerializer, **schema.errors(400, 401, 403, 404, 503)},
         tags=["traces"],
     )
     def get(self, request, *args, **kwargs):
@@ -403,7 +416,8 @@ class StatsView(ServerAPIView):
         },
     )
     def get(self, request, *args, **kwargs):
-        query = StatsQuerySerializer(data=request.query_params)
+        # A dict, not the QueryDict: DRF reads a QueryDict as a form, where "?days=" means unset.
+        query = StatsQuerySerializer(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
         since = timezone.now() - timedelta(days=query.validated_data["days"])
         events = self.scope(FeedbackEvent.objects.all()).filter(timestamp__gte=since)
@@ -488,6 +502,12 @@ class StatsView(ServerAPIView):
 
 def _share(up: int, down: int) -> float | None:
     return round(up / (up + down), 4) if up + down else None
+
+
+class BadRequest(exceptions.APIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = "The request cannot be answered as it is."
+    default_code = "bad_request"
 
 
 class Conflict(exceptions.APIException):
@@ -640,7 +660,7 @@ class DatasetExportView(ServerAPIView):
     )
     def get(self, request, pk: int, *args, **kwargs):
         dataset = _dataset(self, pk)
-        query = ExportQuerySerializer(data=request.query_params)
+        query = ExportQuerySerializer(data=request.query_params.dict())  # as in StatsView
         query.is_valid(raise_exception=True)
         fmt = query.validated_data["format"]
         version = None

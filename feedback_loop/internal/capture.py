@@ -73,6 +73,11 @@ def parse_envelope(body: bytes) -> dict[str, Any]:
         raise CaptureError(400, "invalid_envelope", '"events" must be a list of event objects.')
     if not events:
         raise CaptureError(400, "invalid_envelope", '"events" must hold at least one event.')
+    return envelope
+
+
+def check_batch_size(events: list) -> None:
+    """413 for a batch over the limit (checked once the project is known: the widget reads it)."""
     limit = app_settings.MAX_BATCH_SIZE
     if len(events) > limit:
         raise CaptureError(
@@ -81,7 +86,6 @@ def parse_envelope(body: bytes) -> dict[str, Any]:
             f"A request may carry at most {limit} events; this one has {len(events)}. "
             "Split the batch.",
         )
-    return envelope
 
 
 # -- field checks ------------------------------------------------------------------------------
