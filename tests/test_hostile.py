@@ -478,3 +478,29 @@ def test_a_formula_starter_after_any_line_break_gets_an_apostrophe(cell, shown):
     assert exports.neutralise(cell) == shown
     if "\r" in cell or "\n" in cell:
         assert exports.csv_line([cell]) == f'"{cell}"\n'  # quoted, a bare CR too
+
+
+# -- pathological edits, end to end -------------------------------------------------------------
+
+from tests.test_curation_diff import DIFF_PATHOLOGIES, PATHOLOGY_IDS  # noqa: E402
+
+
+@pytest.mark.parametrize(("name", "before", "after", "level"), DIFF_PATHOLOGIES, ids=PATHOLOGY_IDS)
+def test_a_pathological_edit_is_stored_triaged_and_diffed_with_bounded_work(
+    project, post_events, admin_client, django_capture_on_commit_callbacks, name, before, after,
+    level,
+):  # fmt: skip
+    from feedback_loop import record_trace
+    from feedback_loop.curation.diff import WORK_BUDGET
+    from feedback_loop.models import Trace
+
+    record_trace(project, "t", input="q", output=before)
+    event = make_event(project, trace_id="t", kind="edit", value=None, text=after)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post_events(project, [event])
+    assert response.json()["accepted"] == 1
+    trace = Trace.objects.get(project=project, trace_id="t")
+    assert trace.edit_count == 1 and trace.sentiment == "negative"
+    page = admin_client.get(f"/admin/feedback_loop/trace/{trace.pk}/change/")
+    [shown] = page.context["diffs"]
+    assert shown["diff"].work <= WORK_BUDGET and shown["diff"].level == level
