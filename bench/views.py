@@ -20,8 +20,8 @@ from feedback_loop.models import Project
 INSERT_SQL = (
     'INSERT INTO "feedback_loop_feedbackevent" ("project_id", "event_id", "trace_key", "kind", '
     '"value", "reasons", "comment", "text", "name", "metadata", "session_id", "user_id", '
-    '"output", "timestamp", "created_at") '
-    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    '"voter", "output", "timestamp", "created_at") '
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
 
 # Public key -> project id, looked up once per worker so that each request is one INSERT.
@@ -52,6 +52,7 @@ def _rows(body: bytes) -> list[tuple]:
             "{}",
             "",
             "",
+            f"t:{event['token'][:32]}",
             "",
             now,
             now,
@@ -86,7 +87,7 @@ def insert_batch(request):
 COPY_SQL = (
     'COPY "feedback_loop_feedbackevent" ("project_id", "event_id", "trace_key", "kind", '
     '"value", "reasons", "comment", "text", "name", "metadata", "session_id", "user_id", '
-    '"output", "timestamp", "created_at") FROM STDIN'
+    '"voter", "output", "timestamp", "created_at") FROM STDIN'
 )
 
 
