@@ -150,7 +150,7 @@ def fill(args) -> dict:
         batch.append(
             Trace(
                 project=project,
-                trace_id=f"c{i}",
+                key=f"c{i}",
                 input=f"Question number {i} about topic {i % 97}?",
                 output=f"An answer of the model to question {i}, with some words in it.",
                 model=f"model-{i % 4}",
@@ -176,7 +176,7 @@ def fill(args) -> dict:
             Trace.objects.bulk_create(batch)
             batch = []
     Trace.objects.bulk_create(batch)
-    pks = dict(Trace.objects.filter(project=project).values_list("trace_id", "pk"))
+    pks = dict(Trace.objects.filter(project=project).values_list("key", "pk"))
     say(f"  {time.perf_counter() - started:.0f} s; storing {wanted['events']:,} events...")
     kinds = ["thumbs", "comment", "edit", "copy", "regenerate", "rating", "abandon"]
     rows = []
@@ -214,7 +214,7 @@ def fill(args) -> dict:
         cursor.execute(
             "UPDATE feedback_loop_feedbackevent e SET trace_id = t.id, processed_at = %s "
             "FROM feedback_loop_trace t WHERE t.project_id = e.project_id "
-            "AND t.trace_id = e.trace_key AND e.project_id = %s",
+            "AND t.key = e.trace_key AND e.project_id = %s",
             [now, project.pk],
         )
     say(f"  {time.perf_counter() - started:.0f} s; suggestions, reviews and pairs...")

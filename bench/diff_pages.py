@@ -112,7 +112,7 @@ def fill(samples: dict) -> dict[str, int]:
     for key, (output, edits) in plan.items():
         trace = Trace.objects.create(
             project=project,
-            trace_id=key,
+            key=key,
             input="Tell me about it.",
             output=output,
             sentiment=Sentiment.NEGATIVE,
@@ -143,7 +143,7 @@ def diff_work(trace_key: str) -> tuple[int, str]:
     from feedback_loop.curation.admin import edit_diffs
     from feedback_loop.models import Project, Trace
 
-    trace = Trace.objects.get(project=Project.objects.get(name=PROJECT), trace_id=trace_key)
+    trace = Trace.objects.get(project=Project.objects.get(name=PROJECT), key=trace_key)
     diffs = [d["diff"] for d in edit_diffs(trace)["diffs"]]
     levels = sorted({d.level for d in diffs})
     return sum(d.work for d in diffs), ", ".join(f"{len(diffs)} x {level}" for level in levels)

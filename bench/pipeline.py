@@ -122,7 +122,7 @@ def make_backlog(project, events: int) -> int:
         (
             Trace(
                 project=project,
-                trace_id=f"b{i}",
+                key=f"b{i}",
                 input=f"question {i % 500}",
                 output=OUTPUTS[i % len(OUTPUTS)] + f" ({i})",
                 model=f"model-{i % 3}",

@@ -228,7 +228,7 @@ class ErrorModeAdmin(ProjectScopedAdmin):
 class ReviewAdmin(ProjectScopedAdmin):
     list_display = ["trace", "status", "modes", "reviewer", "reviewed_at", "updated_at"]
     list_filter = ["status", ("error_modes", ScopedRelatedFilter), "reviewed_at"]
-    search_fields = ["trace__trace_id", "notes", "expected_output"]
+    search_fields = ["trace__key", "notes", "expected_output"]
     list_select_related = ["trace", "reviewer"]
     raw_id_fields = ["trace"]
     filter_horizontal = ["error_modes"]
@@ -272,7 +272,7 @@ class DatasetItemAdmin(ProjectScopedAdmin):
     form = DatasetItemForm
     list_display = ["id", "dataset", "source_trace", "short_input", "created_at"]
     list_filter = [("dataset", ScopedRelatedFilter)]
-    search_fields = ["input", "expected_output", "chosen", "rejected", "trace__trace_id"]
+    search_fields = ["input", "expected_output", "chosen", "rejected", "trace__key"]
     list_select_related = ["dataset", "trace"]
     raw_id_fields = ["trace"]
 
@@ -281,7 +281,7 @@ class DatasetItemAdmin(ProjectScopedAdmin):
         if item.trace_id is None:
             return "-"
         url = reverse("admin:feedback_loop_trace_change", args=[item.trace_id])
-        return format_html('<a href="{}">{}</a>', url, item.trace.trace_id)
+        return format_html('<a href="{}">{}</a>', url, item.trace.key)
 
     @admin.display(description=_("input"))
     def short_input(self, item: DatasetItem) -> str:
@@ -302,7 +302,7 @@ class PreferencePairAdmin(ProjectScopedAdmin):
         "created_at",
     ]
     list_filter = ["source", ("project", ScopedRelatedFilter), "created_at"]
-    search_fields = ["prompt", "chosen", "rejected", "trace__trace_id", "user_id"]
+    search_fields = ["prompt", "chosen", "rejected", "trace__key", "user_id"]
     list_select_related = ["trace"]
     readonly_fields = ["dedupe_key"]
     raw_id_fields = ["trace", "rejected_trace", "event"]
@@ -313,10 +313,10 @@ class PreferencePairAdmin(ProjectScopedAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
-    @admin.display(description=_("trace"), ordering="trace__trace_id")
+    @admin.display(description=_("trace"), ordering="trace__key")
     def source_trace(self, pair: PreferencePair):
         url = reverse("admin:feedback_loop_trace_change", args=[pair.trace_id])
-        return format_html('<a href="{}">{}</a>', url, pair.trace.trace_id)
+        return format_html('<a href="{}">{}</a>', url, pair.trace.key)
 
     @admin.display(description=_("prompt"))
     def short_prompt(self, pair: PreferencePair) -> str:
@@ -403,9 +403,7 @@ class ProcessingFailureAdmin(ProjectScopedAdmin):
             + "?"
             + urlencode({"project__id__exact": failure.project_id, "trace_key": failure.trace_key})
         )
-        trace = Trace.objects.filter(
-            project_id=failure.project_id, trace_id=failure.trace_key
-        ).first()
+        trace = Trace.objects.filter(project_id=failure.project_id, key=failure.trace_key).first()
         if trace is None:
             return format_html('<a href="{}">{}</a>', events, _("its events"))
         return format_html(

@@ -9,3 +9,9 @@ class FeedbackLoopConfig(AppConfig):
 
     def ready(self) -> None:
         from feedback_loop import checks, signals  # noqa: F401  (registers checks and receivers)
+        from feedback_loop.filters import check_rule
+        from feedback_loop.models import datasets
+
+        # The rule language reads the models, so the models get its check from here.
+        if check_rule not in datasets.rule_checks:
+            datasets.rule_checks.append(check_rule)

@@ -92,7 +92,7 @@ def rows(dataset: Dataset, version: DatasetVersion | None = None) -> Iterator[Ro
         )
     else:
         query = DatasetItem.objects.filter(dataset=dataset).values_list(
-            "input", "expected_output", "chosen", "rejected", "metadata", "trace__trace_id"
+            "input", "expected_output", "chosen", "rejected", "metadata", "trace__key"
         )
     for values in query.order_by("id").iterator(chunk_size=_CHUNK):
         *texts, metadata, trace_id = values

@@ -12,15 +12,15 @@ def misbehaving(trace, events):
     """``slow*`` traces sleep (the soft time limit interrupts them); ``stubborn*`` ones sleep
     through the soft limit too, so only the hard limit ends them; ``killer*`` ones kill their
     worker process. Others get no suggestion."""
-    if trace.trace_id.startswith("slow"):
+    if trace.key.startswith("slow"):
         time.sleep(60)
-    elif trace.trace_id.startswith("stubborn"):
+    elif trace.key.startswith("stubborn"):
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
                 time.sleep(deadline - time.monotonic())
             except SoftTimeLimitExceeded:
                 continue
-    elif trace.trace_id.startswith("killer"):
+    elif trace.key.startswith("killer"):
         os.kill(os.getpid(), signal.SIGKILL)
     return []

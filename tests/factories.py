@@ -31,7 +31,7 @@ class TraceFactory(factory.django.DjangoModelFactory):
         model = Trace
 
     project = factory.SubFactory(ProjectFactory)
-    trace_id = factory.LazyFunction(lambda: uuid.uuid4().hex)
+    key = factory.LazyFunction(lambda: uuid.uuid4().hex)
     input = factory.Sequence(lambda n: f"Question {n}?")
     output = factory.Sequence(lambda n: f"Answer {n}.")
     model = "model-a"

@@ -48,7 +48,7 @@ def two_projects(db):
     mine, _ = Project.create("Mine")
     theirs, _ = Project.create("Theirs")
     for project, name in ((mine, "mine"), (theirs, "theirs")):
-        trace = TraceFactory(project=project, trace_id=name, sentiment="negative")
+        trace = TraceFactory(project=project, key=name, sentiment="negative")
         Review.objects.create(trace=trace)
         FeedbackEvent.objects.create(
             project=project, event_id=uuid.uuid4(),
@@ -103,7 +103,7 @@ def test_staff_without_permissions_can_do_nothing_even_on_their_project(client, 
         assert response.status_code == 403, (method, path, response.status_code)
         assert "permission" in response.json()["error"]["message"]
     assert FeedbackEvent.objects.filter(user_id="mine").exists()
-    assert not Trace.objects.filter(trace_id="new").exists()
+    assert not Trace.objects.filter(key="new").exists()
     assert not Dataset.objects.filter(name="New").exists()
 
 
@@ -166,7 +166,7 @@ def test_superusers_see_every_project_and_a_secret_key_its_own(client, two_proje
 def test_every_admin_screen_shows_a_curator_only_their_projects(client, two_projects):
     mine, theirs = two_projects
     client.force_login(staff(perms=ALL, projects=[mine]))
-    theirs_trace = Trace.objects.get(trace_id="theirs")
+    theirs_trace = Trace.objects.get(key="theirs")
     theirs_set = Dataset.objects.get(project=theirs)
 
     queue = client.get(f"{ADMIN}/trace/").content.decode()
@@ -175,11 +175,11 @@ def test_every_admin_screen_shows_a_curator_only_their_projects(client, two_proj
     page = client.get(f"{ADMIN}/trace/{theirs_trace.pk}/change/")
     assert page.status_code == 302  # "does not exist", as for a deleted object
     review = client.get(f"{ADMIN}/trace/review/")
-    assert review.context["review"].trace.trace_id == "mine"
+    assert review.context["review"].trace.key == "mine"
     assert review.context["remaining"] == 1
     theirs_review = Review.objects.get(trace=theirs_trace)
     again = client.get(f"{ADMIN}/trace/review/", {"review": theirs_review.pk})
-    assert again.context["review"].trace.trace_id == "mine"
+    assert again.context["review"].trace.key == "mine"
     posted = client.post(f"{ADMIN}/trace/review/", {"review": theirs_review.pk, "do": "confirm"})
     assert posted.status_code == 302
     assert Review.objects.get(pk=theirs_review.pk).status == "pending"

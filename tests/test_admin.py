@@ -30,7 +30,7 @@ SECRET_RE = re.compile(r'<code id="secret-key">(sk_[A-Za-z0-9_-]+)</code>')
 @pytest.fixture
 def rows(project):
     """One row of every model, each with a label that shows in its changelist."""
-    trace = TraceFactory(project=project, trace_id="trace-in-admin", input="Where is my parcel?")
+    trace = TraceFactory(project=project, key="trace-in-admin", input="Where is my parcel?")
     FeedbackEventFactory(project=project, trace_key="trace-in-admin", comment="event-in-admin")
     custom_mode = ErrorModeFactory(project=project, slug="mode-in-admin", name="Mode in admin")
     review = ReviewFactory(trace=trace, status=ReviewStatus.REVIEWED, notes="review notes")
@@ -127,7 +127,7 @@ def test_change_page_answers(admin_client, rows, model):
 
 @pytest.mark.parametrize("trace_id", ["trace-in-admin", "order#12&retry+1 ?"])
 def test_trace_page_links_to_its_events(admin_client, project, trace_id):
-    trace = TraceFactory(project=project, trace_id=trace_id)
+    trace = TraceFactory(project=project, key=trace_id)
     FeedbackEventFactory(project=project, trace_key=trace_id, comment="on this trace")
     FeedbackEventFactory(project=project, trace_key="another-trace", comment="elsewhere")
 

@@ -33,7 +33,7 @@ def event(trace=None, *, project=None, at=None, **fields):
     """A stored feedback event on ``trace`` (or on a bare trace id), received at ``at``."""
     if trace is not None:
         fields.setdefault("project", trace.project)
-        fields.setdefault("trace_key", trace.trace_id)
+        fields.setdefault("trace_key", trace.key)
     elif project is not None:
         fields["project"] = project
     at = at or timezone.now()
@@ -53,7 +53,7 @@ def trace_ids(response):
 
 
 def test_secret_key_of_the_project_reads_its_events(api, project):
-    trace = TraceFactory(project=project, trace_id="t-1")
+    trace = TraceFactory(project=project, key="t-1")
     stored = event(trace, value=-1)
 
     response = api.get("/events")
@@ -114,8 +114,8 @@ def test_no_credentials_is_401(client, project, path):
 
 def test_staff_session_reads_every_project_or_the_one_named(client, project):
     other, _secret = Project.create("Other")
-    event(TraceFactory(project=project, trace_id="mine"))
-    event(TraceFactory(project=other, trace_id="theirs"))
+    event(TraceFactory(project=project, key="mine"))
+    event(TraceFactory(project=other, key="theirs"))
     client.force_login(UserFactory(is_staff=True, is_superuser=True))
 
     everything = client.get(f"{API}/events")
@@ -149,10 +149,10 @@ def test_inactive_staff_user_cannot_read(client, project):
 
 def test_secret_key_sees_only_its_own_project(client, project, secret, other_project_with_secret):
     other, other_secret = other_project_with_secret
-    mine = TraceFactory(project=project, trace_id="mine", model="m-mine")
-    theirs = TraceFactory(project=other, trace_id="theirs", model="m-theirs")
+    mine = TraceFactory(project=project, key="mine", model="m-mine")
+    theirs = TraceFactory(project=other, key="theirs", model="m-theirs")
     # The same trace id in both projects stays apart too.
-    TraceFactory(project=other, trace_id="mine", model="m-other-mine")
+    TraceFactory(project=other, key="mine", model="m-other-mine")
     event(mine, value=1)
     event(theirs, value=-1)
     event(trace_key="mine", project=other, value=-1)
@@ -172,8 +172,8 @@ def test_secret_key_sees_only_its_own_project(client, project, secret, other_pro
 
 def test_trace_detail_is_the_projects_own_trace(client, project, secret, other_project_with_secret):
     other, _other_secret = other_project_with_secret
-    TraceFactory(project=project, trace_id="abc", input="Where is my order?")
-    TraceFactory(project=other, trace_id="secret-trace")
+    TraceFactory(project=project, key="abc", input="Where is my order?")
+    TraceFactory(project=other, key="secret-trace")
     api = Api(client, secret)
 
     found = api.get("/traces/abc")
@@ -213,7 +213,7 @@ def test_post_traces_creates_them_and_answers_tokens(api, project):
         ("t-2", True),
     ]
     assert all(set(r) == {"trace_id", "token", "created"} for r in results)
-    trace = Trace.objects.get(project=project, trace_id="4bf92f3577b34da6a3ce929d0e0e4736")
+    trace = Trace.objects.get(project=project, key="4bf92f3577b34da6a3ce929d0e0e4736")
     assert (trace.input, trace.output, trace.model) == (
         "How do I reset my password?",
         "Open Settings, then Security.",
@@ -246,7 +246,7 @@ def test_post_traces_again_updates_and_keeps_fields_not_sent(api, project):
     assert second.status_code == 200
     assert second.json()["results"][0]["trace_id"] == "t-1"
     assert second.json()["results"][0]["created"] is False
-    trace = Trace.objects.get(project=project, trace_id="t-1")
+    trace = Trace.objects.get(project=project, key="t-1")
     assert trace.output == "Second answer"
     assert (trace.input, trace.model, trace.metadata) == ("Question", "gpt-x", {"a": 1})
     assert Trace.objects.filter(project=project).count() == 1
@@ -255,7 +255,7 @@ def test_post_traces_again_updates_and_keeps_fields_not_sent(api, project):
 def test_post_traces_updates_a_trace_the_widget_created_and_keeps_its_feedback(api, project):
     TraceFactory(
         project=project,
-        trace_id="t-1",
+        key="t-1",
         registered=False,
         output="as shown",
         thumbs_down=3,
@@ -265,7 +265,7 @@ def test_post_traces_updates_a_trace_the_widget_created_and_keeps_its_feedback(a
     response = api.post("/traces", {"traces": [{"trace_id": "t-1", "input": "the prompt"}]})
 
     assert response.json()["results"][0]["created"] is False
-    trace = Trace.objects.get(project=project, trace_id="t-1")
+    trace = Trace.objects.get(project=project, key="t-1")
     assert trace.registered is True
     assert (trace.input, trace.output) == ("the prompt", "as shown")
     assert (trace.thumbs_down, trace.sentiment) == (3, Sentiment.NEGATIVE)
@@ -303,7 +303,7 @@ def test_post_traces_over_the_batch_limit_is_400_and_stores_nothing(api, project
     assert error["code"] == "invalid"
     assert error["fields"] == {"traces": ["At most 2 traces per request."]}
     assert at_limit.status_code == 200
-    assert sorted(Trace.objects.values_list("trace_id", flat=True)) == ["t-0", "t-1"]
+    assert sorted(Trace.objects.values_list("key", flat=True)) == ["t-0", "t-1"]
 
 
 @pytest.mark.parametrize(
@@ -380,14 +380,14 @@ def test_staff_session_must_name_the_project_to_post_traces(client, project):
     assert named.status_code == 200
     token = named.json()["results"][0]["token"]
     assert verify_token(token, project_pk=project.pk, trace_id="t-1").user_id is None
-    assert list(Trace.objects.values_list("project_id", "trace_id")) == [(project.pk, "t-1")]
+    assert list(Trace.objects.values_list("project_id", "key")) == [(project.pk, "t-1")]
 
 
 # -- GET /events and /traces: rows ---------------------------------------------------------------
 
 
 def test_event_rows_carry_the_contract_fields(api, project):
-    trace = TraceFactory(project=project, trace_id="host-trace-42")
+    trace = TraceFactory(project=project, key="host-trace-42")
     stored = event(
         trace,
         kind="thumbs",
@@ -418,7 +418,7 @@ def test_event_rows_carry_the_contract_fields(api, project):
 def test_trace_rows_carry_trace_id_sentiment_and_counts(api, project):
     trace = TraceFactory(
         project=project,
-        trace_id="host-trace-7",
+        key="host-trace-7",
         sentiment=Sentiment.MIXED,
         score=0.25,
         thumbs_up=3,
@@ -475,8 +475,8 @@ def test_trace_rows_carry_trace_id_sentiment_and_counts(api, project):
 def event_set(project):
     """Events on two traces, labelled; returns {label: event_id}."""
     now = timezone.now()
-    a = TraceFactory(project=project, trace_id="t-a", model="model-a")
-    b = TraceFactory(project=project, trace_id="t-b", model="model-b")
+    a = TraceFactory(project=project, key="t-a", model="model-a")
+    b = TraceFactory(project=project, key="t-b", model="model-b")
     ReviewFactory(trace=a, status=ReviewStatus.REVIEWED)
     ReviewFactory(trace=b, status=ReviewStatus.PENDING)
     user_a = {"user_id": "u1", "session_id": "s1"}
@@ -566,7 +566,7 @@ def trace_set(project):
     fmt = ErrorModeFactory(project=project, slug="bad-format", name="Bad format")
     pos = TraceFactory(
         project=project,
-        trace_id="t-pos",
+        key="t-pos",
         sentiment=Sentiment.POSITIVE,
         score=1.0,
         thumbs_up=2,
@@ -577,7 +577,7 @@ def trace_set(project):
     )
     neg = TraceFactory(
         project=project,
-        trace_id="t-neg",
+        key="t-neg",
         sentiment=Sentiment.NEGATIVE,
         score=-1.0,
         thumbs_down=1,
@@ -588,21 +588,21 @@ def trace_set(project):
     )
     mixed = TraceFactory(
         project=project,
-        trace_id="t-mixed",
+        key="t-mixed",
         sentiment=Sentiment.MIXED,
         score=0.0,
         rating_count=1,
         model="model-a",
         created_at=now - timedelta(days=2),
     )
-    TraceFactory(project=project, trace_id="t-none", model="model-b", score=None, created_at=now)
+    TraceFactory(project=project, key="t-none", model="model-b", score=None, created_at=now)
     neg.suggested_error_modes.add(hallucination)
     # An edit the pipeline has not rolled up yet still counts.
     event(neg, kind="edit", value=None, text="fixed")
     ReviewFactory(trace=pos, status=ReviewStatus.PENDING)
     ReviewFactory(trace=mixed, status=ReviewStatus.REVIEWED).error_modes.add(fmt)
     other, _secret = Project.create("Other")
-    TraceFactory(project=other, trace_id="t-elsewhere", sentiment=Sentiment.NEGATIVE)
+    TraceFactory(project=other, key="t-elsewhere", sentiment=Sentiment.NEGATIVE)
 
 
 @pytest.mark.parametrize(
@@ -681,7 +681,7 @@ def test_events_pages_follow_next_links_newest_first(api, project):
 def test_traces_pages_follow_next_links_newest_first(api, project):
     now = timezone.now()
     for n in range(5):
-        TraceFactory(project=project, trace_id=f"t-{n}", created_at=now - timedelta(hours=n))
+        TraceFactory(project=project, key=f"t-{n}", created_at=now - timedelta(hours=n))
 
     pages = _follow(api, "/traces", {"page_size": 2})
 
@@ -821,8 +821,8 @@ def test_a_rating_does_not_replace_a_thumbs_vote_and_other_kinds_stay_current(ap
 @pytest.fixture
 def stats_set(project):
     now = timezone.now()
-    t1 = TraceFactory(project=project, trace_id="t1", model="model-a")
-    t2 = TraceFactory(project=project, trace_id="t2", model="model-b")
+    t1 = TraceFactory(project=project, key="t1", model="model-a")
+    t2 = TraceFactory(project=project, key="t2", model="model-b")
     day2, day1, day0 = now - timedelta(days=2), now - timedelta(days=1), now
     # t1 (model-a): two up, one down with a reason, a rating of 4, a comment.
     event(t1, value=1, user_id="u1", at=day2)
@@ -953,7 +953,7 @@ def test_stats_window_in_days(api, stats_set):
 
 
 def test_stats_group_votes_on_traces_without_a_model_in_one_row(api, project):
-    TraceFactory(project=project, trace_id="no-model", model="")
+    TraceFactory(project=project, key="no-model", model="")
     event(trace_key="no-model", project=project, value=1, user_id="a")
     event(trace_key="never-registered", project=project, value=-1, user_id="b")
 
@@ -1055,7 +1055,7 @@ def test_secret_key_is_stored_as_sha256(project, secret):
 
 
 def test_trace_ids_with_slashes_have_a_detail_page(api, project):
-    TraceFactory(project=project, trace_id="conv/42/answer-1")
+    TraceFactory(project=project, key="conv/42/answer-1")
 
     found = api.get("/traces/conv/42/answer-1")
     missing = api.get("/traces/conv/42/nope")

@@ -70,7 +70,7 @@ CURSORS = {
 def test_a_malformed_cursor_is_a_404_that_says_to_start_again(
     client, project, secret, path, cursor
 ):
-    FeedbackEventFactory(project=project, trace_key=TraceFactory(project=project).trace_id)
+    FeedbackEventFactory(project=project, trace_key=TraceFactory(project=project).key)
     response = client.get(f"{API}{path}", {"cursor": cursor}, **bearer(secret))
     assert_error(response, 404, "invalid_cursor", "start again without cursor")
 
@@ -81,7 +81,7 @@ def test_every_cursor_the_api_gives_out_still_reads_both_ways(client, project, s
     now = timezone.now()
     for n in range(7):
         trace = TraceFactory(project=project, created_at=now - timedelta(hours=n // 3))
-        FeedbackEventFactory(project=project, trace_key=trace.trace_id, created_at=trace.created_at)
+        FeedbackEventFactory(project=project, trace_key=trace.key, created_at=trace.created_at)
     forward, url = [], f"{API}{path}?page_size=2"
     while url:
         body = client.get(url, **bearer(secret)).json()
@@ -101,8 +101,8 @@ def test_every_cursor_the_api_gives_out_still_reads_both_ways(client, project, s
 
 def test_a_trace_id_in_two_projects_asks_a_staff_session_to_name_the_project(client, project):
     other, _secret = Project.create("Other")
-    TraceFactory(project=project, trace_id="same", output="ours")
-    TraceFactory(project=other, trace_id="same", output="theirs")
+    TraceFactory(project=project, key="same", output="ours")
+    TraceFactory(project=other, key="same", output="theirs")
     client.force_login(UserFactory(is_staff=True, is_superuser=True))
 
     ambiguous = client.get(f"{API}/traces/same")

@@ -131,7 +131,7 @@ def test_record_trace_with_the_public_key(project):
     trace = record_trace(project.public_key, "trace-2", input="Hi", output="Hello")
 
     assert trace.project == project
-    assert Trace.objects.get(project=project, trace_id="trace-2").output == "Hello"
+    assert Trace.objects.get(project=project, key="trace-2").output == "Hello"
 
 
 def test_record_trace_keeps_the_same_id_of_two_projects_apart(project):
@@ -142,8 +142,8 @@ def test_record_trace_keeps_the_same_id_of_two_projects_apart(project):
     record_trace(project, "same", input="a", output="mine")
     record_trace(other, "same", input="b", output="theirs")
 
-    assert Trace.objects.get(project=project, trace_id="same").output == "mine"
-    assert Trace.objects.get(project=other, trace_id="same").output == "theirs"
+    assert Trace.objects.get(project=project, key="same").output == "mine"
+    assert Trace.objects.get(project=other, key="same").output == "theirs"
 
 
 @pytest.mark.parametrize("trace_id", ["", "x" * 129, 42])

@@ -75,7 +75,7 @@ def page(response) -> str:
 
 
 def listed(response) -> list[str]:
-    return [t.trace_id for t in response.context["cl"].result_list]
+    return [t.key for t in response.context["cl"].result_list]
 
 
 # -- the queue ---------------------------------------------------------------------------------
@@ -84,7 +84,7 @@ def listed(response) -> list[str]:
 def test_the_trace_list_opens_on_negative_traces_not_reviewed(admin_client, queue):
     response = admin_client.get(f"{ADMIN}/trace/")
     assert listed(response) == ["long", "bad"]  # most recent signal first
-    Review.objects.filter(trace__trace_id="bad").update(status=ReviewStatus.REVIEWED)
+    Review.objects.filter(trace__key="bad").update(status=ReviewStatus.REVIEWED)
     assert listed(admin_client.get(f"{ADMIN}/trace/")) == ["long"]
     everything = admin_client.get(f"{ADMIN}/trace/", {"sentiment": "all", "review": "all"})
     assert sorted(listed(everything)) == ["bad", "good", "long"]
@@ -152,7 +152,7 @@ def test_the_queue_page_costs_the_same_queries_however_many_events(admin_client,
 
 
 def test_the_trace_page_shows_the_conversation_a_diff_and_the_timeline(admin_client, queue):
-    trace = Trace.objects.get(trace_id="long")
+    trace = Trace.objects.get(key="long")
     text = page(admin_client.get(f"{ADMIN}/trace/{trace.pk}/change/"))
     assert "Capital of France?" in text
     assert "<ins>Paris.</ins>" in text or "<del>" in text
@@ -161,7 +161,7 @@ def test_the_trace_page_shows_the_conversation_a_diff_and_the_timeline(admin_cli
 
 
 def test_user_text_is_shown_escaped_never_run(admin_client, queue):
-    trace = Trace.objects.get(trace_id="bad")
+    trace = Trace.objects.get(key="bad")
     for url in (f"{ADMIN}/trace/{trace.pk}/change/", f"{ADMIN}/trace/?q=alert"):
         text = page(admin_client.get(url))
         assert '<script>alert("x")' not in text
@@ -171,15 +171,28 @@ def test_user_text_is_shown_escaped_never_run(admin_client, queue):
 
 
 def test_the_review_form_is_prefilled_from_the_edit_and_the_suggestions(admin_client, queue):
-    trace = Trace.objects.get(trace_id="long")
+    trace = Trace.objects.get(key="long")
     response = admin_client.get(f"{ADMIN}/trace/{trace.pk}/change/")
     form = response.context["inline_admin_formsets"][0].formset.forms[0]
     assert form.initial["expected_output"] == "Paris."
     assert [m.slug for m in form.initial["error_modes"]] == ["length"]
 
 
+def test_an_edit_not_processed_yet_is_diffed_and_prefills_the_expected_output(admin_client, queue):
+    # The page's diff and the form's prefill read the trace's events the same way: an edit the
+    # pipeline has not processed yet is in both (before, the prefill followed a foreign key the
+    # pipeline filled later, so the diff showed the edit and the form did not offer it).
+    record_trace(queue, "fresh", input="Capital of Italy?", output="Rome is the capital city.")
+    add(queue, "fresh", kind="edit", text="Rome.")
+    trace = Trace.objects.get(key="fresh")
+    response = admin_client.get(f"{ADMIN}/trace/{trace.pk}/change/")
+    assert [d["event"].text for d in response.context["diffs"]] == ["Rome."]
+    form = response.context["inline_admin_formsets"][0].formset.forms[0]
+    assert form.initial["expected_output"] == "Rome."
+
+
 def test_saving_the_review_confirms_modes_and_records_the_reviewer(admin_client, queue):
-    trace = Trace.objects.get(trace_id="long")
+    trace = Trace.objects.get(key="long")
     review = trace.review
     length = trace.suggested_error_modes.get()
     response = admin_client.post(
@@ -215,7 +228,7 @@ def staff_client(name):
 
 
 def shown(response):
-    return response.context["review"].trace.trace_id if response.context["review"] else None
+    return response.context["review"].trace.key if response.context["review"] else None
 
 
 def test_review_mode_walks_the_queue_and_two_reviewers_never_share_a_trace(queue):
@@ -226,7 +239,7 @@ def test_review_mode_walks_the_queue_and_two_reviewers_never_share_a_trace(queue
     # Reloading keeps one's own claim.
     assert shown(ann.get(f"{ADMIN}/trace/review/")) == first
     # Bob cannot take Ann's trace by its link either.
-    review = Review.objects.get(trace__trace_id=first)
+    review = Review.objects.get(trace__key=first)
     response = bob.get(f"{ADMIN}/trace/review/", {"review": review.pk})
     assert shown(response) == second
     assert "Another reviewer has that trace now" in page(response)
@@ -254,7 +267,7 @@ def test_confirming_in_review_mode_saves_and_moves_on(queue):
     review.refresh_from_db()
     assert (review.status, review.expected_output, review.claimed_by) == ("reviewed", "fixed", None)
     nxt = ann.get(done["Location"])
-    assert shown(nxt) not in (None, review.trace.trace_id)
+    assert shown(nxt) not in (None, review.trace.key)
     assert nxt.context["previous_url"].endswith(f"review={review.pk}")
     assert nxt.context["remaining"] == 1
 
@@ -336,7 +349,7 @@ def action(client, name, traces, **extra):
 def test_label_action_asks_first_then_labels(admin_client, queue):
     from feedback_loop.models import ErrorMode
 
-    traces = list(Trace.objects.filter(trace_id__in=["bad", "long"]))
+    traces = list(Trace.objects.filter(key__in=["bad", "long"]))
     confirm = action(admin_client, "label_error_mode", traces)
     assert "This applies to 2 traces" in page(confirm)
     refusal = ErrorMode.objects.get(slug="refusal")
@@ -349,7 +362,7 @@ def test_label_action_asks_first_then_labels(admin_client, queue):
 
 
 def test_mark_reviewed_and_add_to_dataset_actions(admin_client, queue):
-    traces = list(Trace.objects.filter(trace_id__in=["bad", "long"]))
+    traces = list(Trace.objects.filter(key__in=["bad", "long"]))
     assert "This applies to 2 traces" in page(action(admin_client, "mark_reviewed", traces))
     action(admin_client, "mark_reviewed", traces, apply="yes")
     assert set(Review.objects.values_list("status", flat=True)) == {"reviewed"}

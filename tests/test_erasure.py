@@ -181,9 +181,9 @@ def world(project, post_events, admin_client, django_capture_on_commit_callbacks
         capture(project, post_events, alice, "unreg-2", 11, value=-1, output=alice.shown2)
         capture(project, post_events, bob, "unreg-2", 12, value=1)
         capture(project, post_events, bob, "bob-own", 13, kind="edit", text=bob.edit2)
-    assert Trace.objects.get(trace_id="unreg-1").output == alice.shown1
+    assert Trace.objects.get(key="unreg-1").output == alice.shown1
 
-    shared = Trace.objects.get(trace_id="shared")
+    shared = Trace.objects.get(key="shared")
     assert save_review_from_the_trace_page(admin_client, shared) == alice.edit
 
     every_trace = Trace.objects.values_list("pk", flat=True)
@@ -228,13 +228,13 @@ def test_erasing_a_user_leaves_none_of_their_text_anywhere(world, client, secret
         } & survived[text]
     assert "feedback_loop_trace.output" in survived[bob.shown1]
     assert "feedback_loop_preferencepair.rejected" in survived[bob.shown1]
-    review = Review.objects.get(trace__trace_id="shared")
+    review = Review.objects.get(trace__key="shared")
     assert (review.status, review.expected_output, review.notes) == ("reviewed", "", "checked")
     for version in DatasetVersion.objects.all():
         assert version.erased_items > 0
         assert version.items.count() == version.item_count - version.erased_items
-    assert Trace.objects.get(trace_id="unreg-1").output == bob.shown1
-    assert Trace.objects.get(trace_id="unreg-2").output == ""
+    assert Trace.objects.get(key="unreg-1").output == bob.shown1
+    assert Trace.objects.get(key="unreg-2").output == ""
 
 
 def test_the_preview_counts_what_the_erasure_removes_and_changes_nothing(world, client, secret):
@@ -336,13 +336,13 @@ def test_a_one_word_edit_takes_only_its_own_copies(project):
     report = forget_user(project, "alice")
 
     # Bob's "Yes" on t2 is his; on t3, Carol wrote "Yes" too, so that copy is hers as well.
-    left = dataset.items.values_list("trace__trace_id", "expected_output")
+    left = dataset.items.values_list("trace__key", "expected_output")
     assert sorted(left) == [("t2", "Yes"), ("t3", "Yes")]
     assert frozen_texts(dataset) == ["Yes", "Yes"]
     version.refresh_from_db()
     assert (version.item_count, version.erased_items) == (3, 1)
     assert (report.dataset_items, report.version_items) == (1, 1)
-    assert sorted(PreferencePair.objects.values_list("trace__trace_id", "user_id")) == [
+    assert sorted(PreferencePair.objects.values_list("trace__key", "user_id")) == [
         ("t2", "bob"),
         ("t3", "carol"),
     ]
@@ -354,17 +354,17 @@ def test_a_review_loses_only_an_expected_output_that_was_their_edit(project):
         add(project, name, "alice", kind="edit", text="Alice's answer.")
         add(project, name, "alice", value=-1)
     run(project)
-    Review.objects.filter(trace__trace_id="edited").update(
+    Review.objects.filter(trace__key="edited").update(
         status="reviewed", expected_output="Alice's answer.", notes="from the edit"
     )
-    Review.objects.filter(trace__trace_id="written").update(
+    Review.objects.filter(trace__key="written").update(
         status="reviewed", expected_output="The curator's answer.", notes="typed"
     )
 
     assert forget_user(project, "alice").reviews_cleared == 1
 
-    reviews = Review.objects.order_by("trace__trace_id")
-    assert list(reviews.values_list("trace__trace_id", "status", "expected_output", "notes")) == [
+    reviews = Review.objects.order_by("trace__key")
+    assert list(reviews.values_list("trace__key", "status", "expected_output", "notes")) == [
         ("edited", "reviewed", "", "from the edit"),
         ("written", "reviewed", "The curator's answer.", "typed"),
     ]
@@ -378,17 +378,17 @@ def test_an_unregistered_trace_is_made_again_from_the_events_left_on_it(project)
     add(project, "alice-only", "alice", output="Only Alice saw this.")
     add(project, "alice-only-no-output", "alice")
     run(project)
-    assert Trace.objects.get(trace_id="alice-first").user_id == "alice"
+    assert Trace.objects.get(key="alice-first").user_id == "alice"
 
     report = forget_user(project, "alice")
 
-    traces = Trace.objects.order_by("trace_id")
-    assert list(traces.values_list("trace_id", "output", "session_id", "user_id")) == [
+    traces = Trace.objects.order_by("key")
+    assert list(traces.values_list("key", "output", "session_id", "user_id")) == [
         ("alice-first", "What Bob saw.", "sb", "bob"),
         ("bob-first", "What Bob saw first.", "sb", "bob"),
     ]
     assert (report.traces, report.traces_cleared, report.traces_updated) == (2, 1, 2)
-    assert Trace.objects.get(trace_id="alice-first").thumbs_up == 1
+    assert Trace.objects.get(key="alice-first").thumbs_up == 1
 
 
 def test_a_session_pair_made_with_their_vote_goes(project):
@@ -428,7 +428,7 @@ def test_their_own_conversation_goes_with_everything_on_it(project):
     run(project)
     # One more that the pipeline has not linked yet: it must not bring the trace back.
     add(project, "mine", "carol", value=1, output="To Alice.")
-    Review.objects.filter(trace__trace_id="mine").update(expected_output="x", notes="n")
+    Review.objects.filter(trace__key="mine").update(expected_output="x", notes="n")
     dataset = Dataset.objects.create(project=project, name="R", kind=DatasetKind.GOLDEN)
     add_traces(dataset, Trace.objects.values_list("pk", flat=True))
     version = exports.freeze(dataset)

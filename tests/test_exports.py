@@ -46,7 +46,7 @@ def traces(project):
     edit(project, "t3", "Paris, in France.")
     edit(project, "t4", "@SUM(A1:A9)")
     process_events(FeedbackEvent.objects.values_list("pk", flat=True))
-    return Trace.objects.filter(project=project).order_by("trace_id")
+    return Trace.objects.filter(project=project).order_by("key")
 
 
 HYPERLINK_INPUT = HOSTILE

@@ -32,11 +32,11 @@ class Killed(BaseException):
 
 
 def classifier(trace, events):
-    if trace.trace_id == "bad":
+    if trace.key == "bad":
         raise RuntimeError("model endpoint down")
-    if trace.trace_id == "slow":
+    if trace.key == "slow":
         raise SoftTimeLimitExceeded()
-    if trace.trace_id == "killer":
+    if trace.key == "killer":
         raise Killed()
     return ["hallucination"]
 
@@ -85,7 +85,7 @@ def test_one_trace_failing_leaves_the_others_of_the_task_processed(traces):
         assert run(traces) == 2
     for good in ("good1", "good2"):
         assert unprocessed(good) == 0
-        trace = Trace.objects.get(trace_id=good)
+        trace = Trace.objects.get(key=good)
         assert trace.thumbs_down == 1
         assert set(trace.suggested_error_modes.values_list("slug", flat=True)) == {"hallucination"}
     assert unprocessed("bad") == 1  # left for the sweeper
@@ -122,7 +122,7 @@ def test_a_trace_that_later_processes_fine_loses_its_failure_row(traces):
         assert run(traces) == 1
     assert not ProcessingFailure.objects.exists()
     assert unprocessed("bad") == 0
-    assert Trace.objects.get(trace_id="bad").suggested_error_modes.get().slug == "format"
+    assert Trace.objects.get(key="bad").suggested_error_modes.get().slug == "format"
 
 
 def test_the_normal_path_reads_failures_once_and_writes_none(traces):
@@ -146,8 +146,8 @@ def test_a_redelivered_message_goes_trace_by_trace_with_each_attempt_recorded_fi
     seen = []
 
     def recording(trace, events):
-        row = ProcessingFailure.objects.get(trace_key=trace.trace_id)
-        seen.append((trace.trace_id, row.attempts, row.error))
+        row = ProcessingFailure.objects.get(trace_key=trace.key)
+        seen.append((trace.key, row.attempts, row.error))
         return classifier(trace, events)
 
     for trace_id in ("good1", "good2"):

@@ -180,7 +180,7 @@ def test_trace_metadata_is_stored_with_unstorable_characters_replaced(project, c
         HTTP_AUTHORIZATION=f"Bearer {secret}",
     )
     assert response.status_code == 200, response.content
-    assert Trace.objects.get(trace_id="m").metadata == {"k\ufffd": ["a\ufffdb", "\U0001f600"]}
+    assert Trace.objects.get(key="m").metadata == {"k\ufffd": ["a\ufffdb", "\U0001f600"]}
 
 
 @pytest.mark.parametrize("field", ["input", "output", "model", "session_id", "user_id"])
@@ -381,7 +381,7 @@ def test_a_pathological_edit_through_capture_and_the_pipeline(project, post_even
         batch = edits[start : start + 5]
         assert post_events(project, batch).json()["accepted"] == len(batch)
     assert process_events(FeedbackEvent.objects.values_list("pk", flat=True)) == len(edits)
-    trace = Trace.objects.get(trace_id="p1")
+    trace = Trace.objects.get(key="p1")
     assert trace.edit_count == len(edits) and trace.sentiment == "negative"
 
 
@@ -392,7 +392,7 @@ def _csv_dataset(project):
     """A dataset whose every column holds a string of CSV_BREAKERS, one item each."""
     dataset = Dataset.objects.create(project=project, name="Breakers")
     for n, text in enumerate(CSV_BREAKERS):
-        trace = TraceFactory(project=project, trace_id=f"{text}{n}")
+        trace = TraceFactory(project=project, key=f"{text}{n}")
         DatasetItem.objects.create(
             dataset=dataset,
             trace=trace,
@@ -499,7 +499,7 @@ def test_a_pathological_edit_is_stored_triaged_and_diffed_with_bounded_work(
     with django_capture_on_commit_callbacks(execute=True):
         response = post_events(project, [event])
     assert response.json()["accepted"] == 1
-    trace = Trace.objects.get(project=project, trace_id="t")
+    trace = Trace.objects.get(project=project, key="t")
     assert trace.edit_count == 1 and trace.sentiment == "negative"
     page = admin_client.get(f"/admin/feedback_loop/trace/{trace.pk}/change/")
     [shown] = page.context["diffs"]

@@ -53,7 +53,7 @@ def run(project):
 
 
 def trace(project, trace_id="t1") -> Trace:
-    return Trace.objects.get(project=project, trace_id=trace_id)
+    return Trace.objects.get(project=project, key=trace_id)
 
 
 def suggested(t: Trace) -> set[str]:
@@ -88,7 +88,7 @@ def test_capture_hands_the_batch_to_the_pipeline_once_it_is_committed(
     assert suggested(t) == {"format"}
     assert Review.objects.get(trace=t).status == "pending"
     stored = FeedbackEvent.objects.filter(project=project)
-    assert all(e.processed_at and e.trace_id == t.pk for e in stored)
+    assert all(e.processed_at for e in stored) and set(t.events) == set(stored)
 
 
 def test_a_batch_of_only_duplicates_queues_nothing(
@@ -231,7 +231,7 @@ def test_a_registered_trace_keeps_its_content_and_gets_its_events_linked(project
     t = trace(project, "r1")
     assert (t.registered, t.output, t.model, t.thumbs_down) == (True, "A", "m1", 1)
     event.refresh_from_db()
-    assert event.trace_id == t.pk
+    assert event.processed_at and list(t.events) == [event]
 
 
 def test_events_are_processed_once_and_a_rerun_skips_them(project, django_assert_num_queries):
@@ -359,7 +359,7 @@ def test_only_negative_and_mixed_traces_enter_the_review_queue(project):
     add(project, trace_id="both", value=-1, user_id="b")
     run(project)
     run(project)
-    queued = set(Review.objects.values_list("trace__trace_id", flat=True))
+    queued = set(Review.objects.values_list("trace__key", flat=True))
     assert queued == {"bad", "both"}
 
 
@@ -508,12 +508,12 @@ def test_a_rule_adds_new_matching_traces_never_twice(project):
     assert apply_rule(dataset) == 1
     assert apply_rule(dataset) == 0
     item = DatasetItem.objects.get()
-    assert (item.trace.trace_id, item.input, item.expected_output) == ("a", "Q1", "A1 fixed")
+    assert (item.trace.key, item.input, item.expected_output) == ("a", "Q1", "A1 fixed")
     # c turns negative later and is added on the next run; a is not added again.
     add(project, trace_id="c", value=-1, user_id="u", seconds=10)
     run(project)
     assert apply_rule(dataset) == 1
-    assert sorted(dataset.items.values_list("trace__trace_id", flat=True)) == ["a", "c"]
+    assert sorted(dataset.items.values_list("trace__key", flat=True)) == ["a", "c"]
 
 
 def test_a_preference_rule_adds_the_pairs_of_matching_traces(project):
@@ -537,7 +537,7 @@ def test_sampling_keeps_about_the_rate_and_the_same_traces_every_run(project):
         project=project, name="Sample", kind=DatasetKind.GOLDEN, rule={"sample_rate": 0.25}
     )
     Trace.objects.bulk_create(
-        Trace(project=project, trace_id=f"t{i}", input="q", output=f"a{i}") for i in range(400)
+        Trace(project=project, key=f"t{i}", input="q", output=f"a{i}") for i in range(400)
     )
     added = apply_rule(dataset)
     assert 60 <= added <= 140
@@ -571,13 +571,13 @@ def test_retention_deletes_old_traces_in_batches_but_keeps_dataset_and_recent_on
     old = timezone.now() - timedelta(days=40)
     for name in ("old1", "old2", "old3", "kept-in-dataset", "recent-signal", "new"):
         record_trace(project, name, input="q", output="a")
-    Trace.objects.exclude(trace_id="new").update(created_at=old)
+    Trace.objects.exclude(key="new").update(created_at=old)
     for name in ("old1", "old2", "old3", "kept-in-dataset"):
         add(project, trace_id=name, value=-1)
     add(project, trace_id="recent-signal", value=1)
     run(project)
     FeedbackEvent.objects.exclude(trace_key="recent-signal").update(timestamp=old, created_at=old)
-    for t in Trace.objects.exclude(trace_id__in=["recent-signal", "new"]):
+    for t in Trace.objects.exclude(key__in=["recent-signal", "new"]):
         t.last_signal_at = old
         t.save()
     dataset = Dataset.objects.create(project=project, name="Keep")
@@ -589,7 +589,7 @@ def test_retention_deletes_old_traces_in_batches_but_keeps_dataset_and_recent_on
     with override_settings(FEEDBACK_LOOP={"RETENTION_BATCH_SIZE": 2}):
         deleted = apply_retention(project)
     assert deleted == {"traces": 3, "events": 4}
-    assert set(Trace.objects.values_list("trace_id", flat=True)) == {
+    assert set(Trace.objects.values_list("key", flat=True)) == {
         "kept-in-dataset",
         "recent-signal",
         "new",
@@ -639,7 +639,7 @@ def test_forgetting_a_user_deletes_their_data_and_recomputes_the_rest(two_users)
         "traces_updated": 1,
     }
     assert not FeedbackEvent.objects.filter(user_id="alice").exists()
-    assert not Trace.objects.filter(trace_id="mine").exists()
+    assert not Trace.objects.filter(key="mine").exists()
     assert not PreferencePair.objects.exists() and not DatasetItem.objects.exists()
     after = trace(project, "shared")
     assert (after.thumbs_up, after.thumbs_down, after.comment_count, after.edit_count) == (

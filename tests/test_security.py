@@ -46,7 +46,7 @@ def _leaves(pattern):
 
 @pytest.fixture
 def objects(project):
-    trace = Trace.objects.create(project=project, trace_id="t", input="q", output="a")
+    trace = Trace.objects.create(project=project, key="t", input="q", output="a")
     review = Review.objects.create(trace=trace)
     dataset = Dataset.objects.create(project=project, name="D")
     from feedback_loop.models import (

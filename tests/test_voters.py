@@ -30,7 +30,7 @@ def post_events(post_events, django_capture_on_commit_callbacks):
 
 
 def trace(project, trace_id="trace-1") -> Trace:
-    return Trace.objects.get(project=project, trace_id=trace_id)
+    return Trace.objects.get(project=project, key=trace_id)
 
 
 def statuses(response) -> list[tuple[str, str | None]]:
@@ -145,9 +145,7 @@ def test_the_token_tag_binds_the_visitors_session_and_the_signed_in_user(client,
     [t] = Trace.objects.all()
 
     first, again = (
-        verify_token(
-            _page_token(client.get("/"), t.trace_id), project_pk=project.pk, trace_id=t.trace_id
-        )
+        verify_token(_page_token(client.get("/"), t.key), project_pk=project.pk, trace_id=t.key)
         for _ in range(2)
     )
     assert first.user_id is None and first.session
@@ -159,9 +157,7 @@ def test_the_token_tag_binds_the_visitors_session_and_the_signed_in_user(client,
     client.post("/", {"question": "Hello again?"})
     newest = Trace.objects.latest("created_at")
     page = client.get("/")
-    bound = verify_token(
-        _page_token(page, newest.trace_id), project_pk=project.pk, trace_id=newest.trace_id
-    )
+    bound = verify_token(_page_token(page, newest.key), project_pk=project.pk, trace_id=newest.key)
     assert bound.user_id == str(user.pk)
 
 

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.db.models import Exists
 from django.utils import timezone
 
 from feedback_loop.internal import failures, handoff
@@ -105,13 +106,13 @@ def test_a_broker_outage_delays_processing_and_loses_nothing(
     handoff._paused_until = 0.0
     post_events(project, [make_event(project, trace_id="after", value=-1)])
     drained()
-    assert Trace.objects.get(trace_id="after").thumbs_down == 1
+    assert Trace.objects.get(key="after").thumbs_down == 1
 
 
 def store_backlog(project, traces: int) -> int:
     """``traces`` registered traces with four unprocessed events each; returns the event count."""
     Trace.objects.bulk_create(
-        Trace(project=project, trace_id=f"k{i}", input=f"question {i}", output=f"answer {i} v1")
+        Trace(project=project, key=f"k{i}", input=f"question {i}", output=f"answer {i} v1")
         for i in range(traces)
     )
     t0 = timezone.now() - timedelta(minutes=1)
@@ -146,7 +147,9 @@ def assert_backlog_processed_right(project, traces: int) -> None:
     assert not wrong.exists()
     assert PreferencePair.objects.count() == traces
     assert set(PreferencePair.objects.values_list("source", flat=True)) == {"edit"}
-    assert FeedbackEvent.objects.filter(trace__isnull=True).count() == 0
+    # Every event is processed and has its trace (found by key).
+    assert not FeedbackEvent.objects.filter(processed_at__isnull=True).exists()
+    assert not FeedbackEvent.objects.exclude(Exists(Trace.objects.for_event_ref())).exists()
 
 
 def test_a_worker_killed_mid_batch_leaves_right_rollups_and_no_double_pairs(

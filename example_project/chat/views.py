@@ -25,7 +25,7 @@ def chat(request):
         previous = Trace.objects.filter(
             project__public_key=app_settings.DEFAULT_PROJECT,
             session_id=session_id,
-            trace_id=request.POST.get("regenerate", ""),
+            key=request.POST.get("regenerate", ""),
         ).first()
         if previous is not None:
             # Regenerate: the same question, the next attempt of the stand-in model.
@@ -37,7 +37,7 @@ def chat(request):
                 output=model.answer(previous.input, attempt),
                 model=MODEL_NAME,
                 session_id=session_id,
-                regenerated_from=previous.trace_id,
+                regenerated_from=previous.key,
             )
         elif question:
             record_trace(

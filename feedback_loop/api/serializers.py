@@ -146,11 +146,12 @@ class TraceBatchResultSerializer(serializers.Serializer):
 
 
 class TraceSerializer(serializers.ModelSerializer):
+    trace_id = serializers.CharField(source="key", read_only=True, help_text="The host's id.")
     project = serializers.CharField(source="project.public_key", read_only=True)
     review_status = serializers.SerializerMethodField()
     error_modes = serializers.SerializerMethodField()
     regenerated_from = serializers.CharField(
-        source="regenerated_from.trace_id",
+        source="regenerated_from.key",
         allow_null=True,
         default=None,
         help_text="trace_id of the answer this one replaced, if the user regenerated.",
@@ -306,7 +307,7 @@ class DatasetSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "created_at", "updated_at"]
 
     def validate_rule(self, value):
-        from feedback_loop.internal.datasets import RuleError, parse_rule
+        from feedback_loop.filters import RuleError, parse_rule
 
         if value is not None:
             check_json(value)
@@ -329,7 +330,7 @@ class AddTracesSerializer(serializers.Serializer):
         if "filters" not in attrs and "trace_ids" not in attrs:
             raise serializers.ValidationError("Give filters, trace_ids, or both.")
         if "filters" in attrs:
-            from feedback_loop.internal.datasets import RuleError, parse_rule
+            from feedback_loop.filters import RuleError, parse_rule
 
             check_json(attrs["filters"])
             try:

@@ -22,8 +22,8 @@ from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from feedback_loop import exports
-from feedback_loop.api import capture, filters, schema
+from feedback_loop import exports, filters
+from feedback_loop.api import capture, schema
 from feedback_loop.api.authentication import IsProjectOrCurator, SecretKeyAuthentication
 from feedback_loop.api.pagination import NewestFirstPagination
 from feedback_loop.api.parsers import JSONParser
@@ -220,15 +220,16 @@ def _upsert_traces(project: Project, items: dict[str, dict]) -> set[str]:
     }
     with transaction.atomic():
         existing = {
-            t.trace_id: t
-            for t in Trace.objects.select_for_update().filter(project=project, trace_id__in=items)
+            t.key: t
+            for t in Trace.objects.select_for_update().filter(project=project, key__in=items)
         }
         to_create, to_update, fields = [], [], {"registered", "updated_at"}
         now = timezone.now()
         for trace_id, item in items.items():
+            item = {name: value for name, value in item.items() if name != "trace_id"}
             trace = existing.get(trace_id)
             if trace is None:
-                to_create.append(Trace(project=project, **item))
+                to_create.append(Trace(project=project, key=trace_id, **item))
                 continue
             for name, value in item.items():
                 setattr(trace, name, value)
@@ -241,7 +242,7 @@ def _upsert_traces(project: Project, items: dict[str, dict]) -> set[str]:
             Trace.objects.bulk_update(to_update, sorted(fields))
         if links:
             _link_regenerations(project, links)
-    return {t.trace_id for t in to_create}
+    return {t.key for t in to_create}
 
 
 def _link_regenerations(project: Project, links: dict[str, str]) -> None:
@@ -249,8 +250,8 @@ def _link_regenerations(project: Project, links: dict[str, str]) -> None:
     if selves:
         raise Conflict(f"A trace cannot be regenerated from itself: {selves}.")
     pks = dict(
-        Trace.objects.filter(project=project, trace_id__in={*links, *links.values()}).values_list(
-            "trace_id", "pk"
+        Trace.objects.filter(project=project, key__in={*links, *links.values()}).values_list(
+            "key", "pk"
         )
     )
     unknown = sorted(set(links.values()) - set(pks))
@@ -266,7 +267,8 @@ def _link_regenerations(project: Project, links: dict[str, str]) -> None:
 
 class TraceDetailView(ServerAPIView, generics.RetrieveAPIView):
     serializer_class = TraceSerializer
-    lookup_field = "trace_id"
+    lookup_field = "key"
+    lookup_url_kwarg = "trace_id"
     filter_backends = ()
     required_permissions = {"GET": _perms("view_trace")}
 
@@ -278,7 +280,7 @@ class TraceDetailView(ServerAPIView, generics.RetrieveAPIView):
             return super().get_object()
         except Trace.MultipleObjectsReturned:
             # Trace ids are unique per project: a staff session that names none may match several.
-            keys = self.get_queryset().filter(trace_id=self.kwargs["trace_id"])
+            keys = self.get_queryset().filter(key=self.kwargs["trace_id"])
             keys = sorted(keys.values_list("project__public_key", flat=True)[:10])
             raise BadRequest(
                 f"Projects {', '.join(keys)} each have a trace with this id; name one with "
@@ -466,7 +468,7 @@ class StatsView(ServerAPIView):
         ]
 
         model_of = Trace.objects.filter(
-            project_id=OuterRef("project_id"), trace_id=OuterRef("trace_key")
+            project_id=OuterRef("project_id"), key=OuterRef("trace_key")
         ).values("model")[:1]
         by_model = [
             {
@@ -614,7 +616,7 @@ class DatasetTracesView(ServerAPIView):
         if "trace_ids" in body.validated_data:
             pks.update(
                 Trace.objects.filter(
-                    project=dataset.project, trace_id__in=body.validated_data["trace_ids"]
+                    project=dataset.project, key__in=body.validated_data["trace_ids"]
                 ).values_list("pk", flat=True)
             )
         added = add_traces(dataset, sorted(pks))

@@ -11,7 +11,7 @@ from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, Q
 from django.db.models.functions import Coalesce, Substr
 from django.http import Http404, HttpResponseRedirect, StreamingHttpResponse
 from django.template.response import TemplateResponse
@@ -113,7 +113,7 @@ def prefill_edit(trace: Trace) -> str:
     if not hasattr(trace, "_fl_prefill_edit"):
         answer = squash(trace.output)
         newest = (
-            FeedbackEvent.objects.filter(trace=trace, kind=EventKind.EDIT)
+            trace.events.filter(kind=EventKind.EDIT)
             .order_by("-timestamp", "-pk")
             .values_list("text", flat=True)[:PREFILL_EDITS]
         )
@@ -236,7 +236,7 @@ class TraceAdmin(ProjectScopedAdmin):
         ("last_signal_at", admin.DateFieldListFilter),
         ("project", ScopedRelatedFilter),
     ]
-    search_fields = ["trace_id", "input", "output"]
+    search_fields = ["key", "input", "output"]
     search_help_text = _("Searches trace ids, inputs, outputs and users' comments.")
     # Most recent signal first; traces without one by their creation (fl_trace_signal).
     ordering = [Coalesce("last_signal_at", "created_at").desc(), "-pk"]
@@ -247,7 +247,7 @@ class TraceAdmin(ProjectScopedAdmin):
     change_form_template = "admin/feedback_loop/trace/change_form.html"
     change_list_template = "admin/feedback_loop/trace/change_list.html"
     fieldsets = [
-        (None, {"fields": ["trace_id", "project", "model", "registered", "regenerated_from"]}),
+        (None, {"fields": ["key", "project", "model", "registered", "regenerated_from"]}),
         (
             _("Feedback"),
             {
@@ -295,18 +295,16 @@ class TraceAdmin(ProjectScopedAdmin):
     def get_search_results(self, request, queryset, search_term):
         queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
         if search_term:
-            commented = FeedbackEvent.objects.filter(comment__icontains=search_term).values(
-                "trace_id"
-            )
-            queryset |= self.get_queryset(request).filter(pk__in=commented)
+            commented = FeedbackEvent.objects.for_trace_ref(comment__icontains=search_term)
+            queryset |= self.get_queryset(request).filter(Exists(commented))
         return queryset, may_have_duplicates
 
     # columns
 
-    @admin.display(description=_("trace"), ordering="trace_id")
+    @admin.display(description=_("trace"), ordering="key")
     def trace(self, trace: Trace):
-        short = trace.trace_id if len(trace.trace_id) <= 14 else trace.trace_id[:12] + "…"
-        return format_html('<span title="{}">{}</span>', trace.trace_id, short)
+        short = trace.key if len(trace.key) <= 14 else trace.key[:12] + "…"
+        return format_html('<span title="{}">{}</span>', trace.key, short)
 
     @admin.display(description=_("signals"))
     def signals(self, trace: Trace):
@@ -353,7 +351,7 @@ class TraceAdmin(ProjectScopedAdmin):
 
         count = trace.events.count()
         url = reverse("admin:feedback_loop_feedbackevent_changelist")
-        query = urlencode({"project__id__exact": trace.project_id, "trace_key": trace.trace_id})
+        query = urlencode({"project__id__exact": trace.project_id, "trace_key": trace.key})
         return format_html('<a href="{}?{}">{}</a>', url, query, count)
 
     def changelist_view(self, request, extra_context=None):
@@ -546,7 +544,7 @@ class TraceAdmin(ProjectScopedAdmin):
                     "regenerations and votes give. Pairs already stored are kept once."
                 ),
             )
-        keys = sorted(queryset.values_list("project_id", "trace_id"))
+        keys = sorted(queryset.values_list("project_id", "key"))
         before = PreferencePair.objects.filter(trace__in=queryset).count()
         process_traces(keys)
         after = PreferencePair.objects.filter(trace__in=queryset).count()
@@ -578,7 +576,7 @@ class TraceAdmin(ProjectScopedAdmin):
                                 "output": trace.output,
                                 "expected_output": expected,
                                 "metadata": {"model": trace.model, "sentiment": trace.sentiment},
-                                "source_trace_id": trace.trace_id,
+                                "source_trace_id": trace.key,
                             },
                             ensure_ascii=False,
                         )
@@ -607,8 +605,7 @@ def trace_context(trace: Trace) -> dict:
     # The timeline shows the start of a copied text; edits (up to 64 KiB each) are diffed
     # below, so their text and the outputs shown are not read for it.
     events = list(
-        FeedbackEvent.objects.filter(project_id=trace.project_id, trace_key=trace.trace_id)
-        .defer("text", "output")
+        trace.events.defer("text", "output")
         .annotate(text_start=Substr("text", 1, 201))
         .order_by("timestamp", "pk")[:TIMELINE_LIMIT]
     )
@@ -646,7 +643,7 @@ def edit_diffs(trace: Trace) -> dict:
     query = urlencode(
         {
             "project__id__exact": trace.project_id,
-            "trace_key": trace.trace_id,
+            "trace_key": trace.key,
             "kind__exact": EventKind.EDIT.value,
         }
     )

@@ -11,9 +11,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from feedback_loop.curation.queue import NEEDS_REVIEW
 from feedback_loop.internal import access
-from feedback_loop.models import Review, ReviewStatus
+from feedback_loop.models import NEEDS_REVIEW, Review, ReviewStatus
 
 CLAIM_MINUTES = 15
 

@@ -13,10 +13,9 @@ from django.utils.translation import gettext as _
 
 from feedback_loop.curation import charts
 from feedback_loop.curation.access import scoped
-from feedback_loop.curation.queue import NEEDS_REVIEW
 from feedback_loop.internal import access
 from feedback_loop.internal.caches import DASHBOARD_DAYS, dashboard_key, remember
-from feedback_loop.models import Project, Review, ReviewStatus, Sentiment, Trace
+from feedback_loop.models import NEEDS_REVIEW, Project, Review, ReviewStatus, Sentiment, Trace
 
 DAYS = DASHBOARD_DAYS
 

@@ -7,9 +7,7 @@ from django.contrib import admin
 from django.db.models import Exists, OuterRef, Q
 from django.utils.translation import gettext_lazy as _
 
-from feedback_loop.models import ErrorMode, Review, ReviewStatus, Sentiment
-
-NEEDS_REVIEW = (Sentiment.NEGATIVE, Sentiment.MIXED)
+from feedback_loop.models import NEEDS_REVIEW, ErrorMode, Review, ReviewStatus, Sentiment
 
 
 class DefaultListFilter(admin.SimpleListFilter):

@@ -1,15 +1,14 @@
-"""Dataset rules and adding traces to datasets, never twice."""
+"""Adding traces to datasets, never twice, by hand or by a dataset's rule; freezing versions."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
 from datetime import timedelta
-from typing import Any
 
-from django.db.models import QuerySet
 from django.utils import timezone
 
+from feedback_loop.filters import matching_traces, parse_rule
 from feedback_loop.internal.rollup import is_trivial_edit
 from feedback_loop.models import (
     Dataset,
@@ -27,56 +26,6 @@ from feedback_loop.models import (
 # transaction that stamped ``updated_at`` before the run may have committed after it.
 RULE_OVERLAP = timedelta(minutes=10)
 _BATCH = 1000
-
-
-class RuleError(ValueError):
-    pass
-
-
-def parse_rule(rule: Any) -> tuple[dict[str, Any], float]:
-    """``{"filters": {...}, "sample_rate": 0.2}`` -> (filters, rate); raises RuleError."""
-    from feedback_loop.api.filters import TraceFilter
-
-    if not isinstance(rule, dict):
-        raise RuleError('A rule is an object such as {"filters": {"sentiment": "negative"}}.')
-    unknown = set(rule) - {"filters", "sample_rate"}
-    if unknown:
-        raise RuleError(f"Unknown rule keys: {', '.join(sorted(unknown))}.")
-    filters = rule.get("filters", {})
-    if not isinstance(filters, dict):
-        raise RuleError("filters must be an object of trace list filters.")
-    rate = rule.get("sample_rate", 1)
-    if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 < rate <= 1:
-        raise RuleError("sample_rate must be a number above 0 and at most 1.")
-    unknown = set(filters) - set(TraceFilter.base_filters)
-    if unknown:
-        raise RuleError(
-            f"Unknown filters: {', '.join(sorted(unknown))}. "
-            f"Known: {', '.join(sorted(TraceFilter.base_filters))}."
-        )
-    form = TraceFilter(data=_as_query(filters), queryset=Trace.objects.none()).form
-    if not form.is_valid():
-        problems = "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
-        raise RuleError(f"Invalid filters: {problems}")
-    return filters, float(rate)
-
-
-def _as_query(filters: dict[str, Any]):
-    from django.http import QueryDict
-
-    data = QueryDict(mutable=True)
-    for name, value in filters.items():
-        values = value if isinstance(value, list) else [value]
-        data.setlist(name, [str(v).lower() if isinstance(v, bool) else str(v) for v in values])
-    return data
-
-
-def matching_traces(dataset: Dataset) -> QuerySet[Trace]:
-    from feedback_loop.api.filters import TraceFilter
-
-    filters, _rate = parse_rule(dataset.rule)
-    base = Trace.objects.filter(project_id=dataset.project_id)
-    return TraceFilter(data=_as_query(filters), queryset=base).qs
 
 
 def sampled(dataset_pk: int, trace_pk: int, rate: float) -> bool:
@@ -129,7 +78,7 @@ def _add_batch(dataset: Dataset, trace_pks: list[int]) -> int:
                 input=pair.prompt,
                 chosen=pair.chosen,
                 rejected=pair.rejected,
-                metadata={"source": pair.source, "trace_id": pair.trace.trace_id},
+                metadata={"source": pair.source, "trace_id": pair.trace.key},
                 dedupe_key=f"pair:{pair.pk}",
             )
             for pair in PreferencePair.objects.filter(
@@ -153,7 +102,7 @@ def _add_batch(dataset: Dataset, trace_pks: list[int]) -> int:
                     input=trace.input,
                     expected_output=expected_output(dataset.kind, trace, review, edits),
                     metadata={
-                        "trace_id": trace.trace_id,
+                        "trace_id": trace.key,
                         "model": trace.model,
                         "sentiment": trace.sentiment,
                         "error_modes": [m.slug for m in review.error_modes.all()] if review else [],
@@ -169,17 +118,19 @@ def _add_batch(dataset: Dataset, trace_pks: list[int]) -> int:
     return dataset.items.count() - before
 
 
-def latest_edits(traces: QuerySet[Trace]) -> dict[int, str]:
-    """Each trace's latest non-trivial edit, by trace pk."""
-    outputs = {t.pk: t.output for t in traces}
+def latest_edits(traces: Iterable[Trace]) -> dict[int, str]:
+    """Each trace's latest non-trivial edit, by trace pk (processed or not)."""
+    by_key = {(t.project_id, t.key): t for t in traces}
     edits: dict[int, str] = {}
-    for trace_pk, text in (
-        FeedbackEvent.objects.filter(trace_id__in=list(outputs), kind=EventKind.EDIT)
+    for project_id, trace_key, text in (
+        FeedbackEvent.objects.of_traces(by_key)
+        .filter(kind=EventKind.EDIT)
         .order_by("timestamp", "pk")
-        .values_list("trace_id", "text")
+        .values_list("project_id", "trace_key", "text")
     ):
-        if text.strip() and not is_trivial_edit(outputs[trace_pk], text):
-            edits[trace_pk] = text
+        trace = by_key[(project_id, trace_key)]
+        if text.strip() and not is_trivial_edit(trace.output, text):
+            edits[trace.pk] = text
     return edits
 
 

@@ -113,7 +113,7 @@ def forget_user(project: Project, user_id: str, *, dry_run: bool = False) -> For
         list(
             Trace.objects.select_for_update()
             .filter(project=project)
-            .filter(Q(trace_id__in=mine.values("trace_key")) | Q(user_id=user_id))
+            .filter(Q(key__in=mine.values("trace_key")) | Q(user_id=user_id))
             .order_by("pk")
             .values_list("pk", flat=True)
         )
@@ -131,10 +131,10 @@ def _plan(project: Project, user_id: str) -> _Plan:
     theirs = FeedbackEvent.objects.filter(project=project, user_id=user_id)
     mine = list(theirs.values("pk", "trace_key", "text", "comment", "output"))
     traces = {
-        t.trace_id: t
+        t.key: t
         for t in Trace.objects.filter(project=project)
-        .filter(Q(trace_id__in=theirs.values("trace_key")) | Q(user_id=user_id))
-        .only("pk", "trace_id", "input", "output", "registered", *_SEEDED)
+        .filter(Q(key__in=theirs.values("trace_key")) | Q(user_id=user_id))
+        .only("pk", "key", "input", "output", "registered", *_SEEDED)
     }
     _plan_traces(plan, project, user_id, traces)
     plan.events = {row["pk"] for row in mine} | set(
@@ -157,7 +157,7 @@ def _plan_afterwards(
     failures of traces that are gone."""
     deleted = set(plan.traces.values())
     paired = PreferencePair.objects.filter(pk__in=plan.pairs).values_list(
-        "trace__trace_id", "rejected_trace__trace_id"
+        "trace__key", "rejected_trace__key"
     )
     keys_paired = {key for pair in paired for key in pair if key}
     plan.touched = sorted((project.pk, key) for key in (keys | keys_paired) - deleted)
@@ -180,16 +180,16 @@ def _plan_traces(plan: _Plan, project: Project, user_id: str, traces: dict[str, 
     unregistered = [t for t in traces.values() if not t.registered]
     for trace in traces.values():
         if trace.registered and trace.user_id == user_id:
-            plan.traces[trace.pk] = trace.trace_id
+            plan.traces[trace.pk] = trace.key
     seeds = trace_seeds(
         FeedbackEvent.objects.filter(
-            project=project, trace_key__in=[t.trace_id for t in unregistered]
+            project=project, trace_key__in=[t.key for t in unregistered]
         ).exclude(user_id=user_id)
     )
     for trace in unregistered:
-        seed = seeds.get((project.pk, trace.trace_id))
+        seed = seeds.get((project.pk, trace.key))
         if seed is None:
-            plan.traces[trace.pk] = trace.trace_id
+            plan.traces[trace.pk] = trace.key
             continue
         fields = {name: seed[name] for name in _SEEDED}
         if any(getattr(trace, name) != value for name, value in fields.items()):
@@ -210,7 +210,7 @@ def _erased_strings(
         erased[trace.pk] |= {row["text"], row["comment"]}
         if not trace.registered:
             erased[trace.pk].add(row["output"])
-    by_key = {t.trace_id: t for t in traces.values() if t.pk in erased}
+    by_key = {t.key: t for t in traces.values() if t.pk in erased}
     for trace in by_key.values():
         reseed = plan.reseeds.get(trace.pk, {})
         erased[trace.pk] -= {"", trace.input, reseed.get("output", trace.output)}
@@ -236,7 +236,7 @@ def _plan_copies(plan: _Plan, project: Project, user_id: str, erased: dict[int, 
         user_id=user_id,
         kind=EventKind.THUMBS,
         session_id=OuterRef("session_id"),
-        trace_key=OuterRef("rejected_trace__trace_id"),
+        trace_key=OuterRef("rejected_trace__key"),
     )
     made_of_theirs = (
         Q(user_id=user_id)
@@ -282,13 +282,13 @@ def _plan_frozen_copies(
     copied: set[tuple] = set()
     for chunk in _chunks(plan.items):
         for dataset_id, trace_id, *texts in DatasetItem.objects.filter(pk__in=chunk).values_list(
-            "dataset_id", "trace__trace_id", *_ITEM_TEXTS
+            "dataset_id", "trace__key", *_ITEM_TEXTS
         ):
             copied.add((dataset_id, trace_id or "", *texts))
     for chunk in _chunks(plan.pairs):
         for trace_id, prompt, chosen, rejected in PreferencePair.objects.filter(
             pk__in=chunk
-        ).values_list("trace__trace_id", *_PAIR_TEXTS):
+        ).values_list("trace__key", *_PAIR_TEXTS):
             copied.add((None, trace_id, prompt, "", chosen, rejected))  # in any dataset
     for chunk in _chunks({copy[1] for copy in copied}):
         for pk, version_id, dataset_id, *row in frozen.filter(
@@ -297,7 +297,7 @@ def _plan_frozen_copies(
             if (dataset_id, *row) in copied or (None, *row) in copied:
                 plan.version_items[pk] = version_id
     # And frozen items whose live original is gone already.
-    by_id = {t.trace_id: erased[t.pk] for t in traces.values() if t.pk in erased}
+    by_id = {t.key: erased[t.pk] for t in traces.values() if t.pk in erased}
     for chunk in _chunks(by_id):
         rows = _holding(
             frozen.filter(source_trace_id__in=chunk),

@@ -16,20 +16,18 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db import InterfaceError, OperationalError, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from feedback_loop.conf import app_settings
-from feedback_loop.models import ProcessingFailure
+from feedback_loop.models import ProcessingFailure, TraceKey, trace_keys_q
 
 logger = logging.getLogger("feedback_loop.pipeline")
 
-TraceKey = tuple[int, str]  # (project_id, host trace id)
 # The database being down is no trace's fault: the task is retried later as a whole.
 UNAVAILABLE = (OperationalError, InterfaceError)
 # Stored with an attempt before it runs; an attempt that raises replaces it with its error.
@@ -40,16 +38,6 @@ INTERRUPTED = (
 MAX_ERROR_CHARS = 8_000
 
 
-def _keys_q(keys: Iterable[TraceKey]) -> Q:
-    by_project: dict[int, list[str]] = defaultdict(list)
-    for project_id, trace_key in keys:
-        by_project[project_id].append(trace_key)
-    q = Q(pk__in=[])
-    for project_id, trace_keys in by_project.items():
-        q |= Q(project_id=project_id, trace_key__in=trace_keys)
-    return q
-
-
 def failed(keys: Sequence[TraceKey]) -> dict[TraceKey, bool]:
     """The traces among ``keys`` that have a failure row, each with whether it is dead."""
     if not keys:
@@ -57,7 +45,7 @@ def failed(keys: Sequence[TraceKey]) -> dict[TraceKey, bool]:
     return {
         (project_id, trace_key): dead_at is not None
         for project_id, trace_key, dead_at in ProcessingFailure.objects.filter(
-            _keys_q(keys)
+            trace_keys_q(keys)
         ).values_list("project_id", "trace_key", "dead_at")
     }
 
@@ -132,7 +120,7 @@ def retry(queryset) -> int:
         return 0
     queryset.update(attempts=0, dead_at=None)
     pks = list(
-        FeedbackEvent.objects.filter(_keys_q(keys), processed_at__isnull=True)
+        FeedbackEvent.objects.filter(trace_keys_q(keys), processed_at__isnull=True)
         .order_by("pk")
         .values_list("pk", flat=True)
     )

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.db import connections, models, router, transaction
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import Q
 from django.utils import timezone
 
 from feedback_loop.conf import app_settings
@@ -30,26 +30,24 @@ from feedback_loop.internal.rollup import (
     squash,
 )
 from feedback_loop.models import (
+    NEEDS_REVIEW,
     ErrorMode,
     EventKind,
     FeedbackEvent,
     PairSource,
     PreferencePair,
     Review,
-    Sentiment,
     Trace,
+    TraceKey,
     is_bound_voter,
 )
 
 logger = logging.getLogger("feedback_loop.pipeline")
 
-TraceKey = tuple[int, str]  # (project_id, host trace id)
-NEEDS_REVIEW = (Sentiment.NEGATIVE, Sentiment.MIXED)
 _EVENT_FIELDS = (
     "id",
     "project_id",
     "trace_key",
-    "trace_id",
     "kind",
     "value",
     "reasons",
@@ -120,29 +118,19 @@ def _process(keys: Sequence[TraceKey]) -> int:
         return _process_chunk(keys)
 
 
-def _traces_q(keys: Iterable[TraceKey], project="project_id", trace="trace_id") -> Q:
-    by_project: dict[int, list[str]] = defaultdict(list)
-    for project_id, trace_id in keys:
-        by_project[project_id].append(trace_id)
-    q = Q(pk__in=[])
-    for project_id, trace_ids in by_project.items():
-        q |= Q(**{project: project_id, f"{trace}__in": trace_ids})
-    return q
-
-
 def _create_missing_traces(keys: Sequence[TraceKey]) -> None:
     """Traces the host never registered are created from their first event's ``output``."""
-    existing = set(Trace.objects.filter(_traces_q(keys)).values_list("project_id", "trace_id"))
+    existing = set(Trace.objects.for_keys(keys).values_list("project_id", "key"))
     missing = [key for key in keys if key not in existing]
     if not missing:
         return
-    seeds = trace_seeds(FeedbackEvent.objects.filter(_traces_q(missing, trace="trace_key")))
+    seeds = trace_seeds(FeedbackEvent.objects.of_traces(missing))
     # ON CONFLICT DO NOTHING: a task creating the same trace at the same time is not an error.
     Trace.objects.bulk_create(
         [
             Trace(
                 project_id=seed["project_id"],
-                trace_id=seed["trace_key"],
+                key=seed["trace_key"],
                 output=seed["output"],
                 session_id=seed["session_id"],
                 user_id=seed["user_id"],
@@ -172,14 +160,12 @@ def trace_seeds(events: models.QuerySet[FeedbackEvent]) -> dict[TraceKey, dict[s
 def _process_chunk(keys: Sequence[TraceKey]) -> int:
     now = timezone.now()
     traces: dict[TraceKey, Trace] = {
-        (t.project_id, t.trace_id): t
-        for t in Trace.objects.select_for_update().filter(_traces_q(keys)).order_by("pk")
+        (t.project_id, t.key): t
+        for t in Trace.objects.select_for_update().for_keys(keys).order_by("pk")
     }
     events: dict[TraceKey, list[FeedbackEvent]] = defaultdict(list)
     for event in (
-        FeedbackEvent.objects.filter(_traces_q(traces, trace="trace_key"))
-        .only(*_EVENT_FIELDS)
-        .order_by("timestamp", "pk")
+        FeedbackEvent.objects.of_traces(traces).only(*_EVENT_FIELDS).order_by("timestamp", "pk")
     ):
         events[(event.project_id, event.trace_key)].append(event)
 
@@ -211,14 +197,9 @@ def _process_chunk(keys: Sequence[TraceKey]) -> int:
 
     _triage(traces, events)
 
-    pending = [
-        (event.pk, traces[key].pk)
-        for key, evs in events.items()
-        for event in evs
-        if event.processed_at is None or event.trace_id is None
-    ]
+    pending = [event.pk for evs in events.values() for event in evs if event.processed_at is None]
     if pending:
-        _mark_processed(pending, now)
+        FeedbackEvent.objects.filter(pk__in=pending).update(processed_at=now)
     return sum(1 for evs in events.values() for e in evs if e.processed_at is None)
 
 
@@ -257,30 +238,6 @@ def _save_traces(traces: list[Trace]) -> None:
         cursor.execute(sql, params)
 
 
-def _mark_processed(pending: list[tuple[int, int]], now) -> None:
-    """Link events to their traces and mark them processed: (event pk, trace pk) pairs."""
-    connection = connections[router.db_for_write(FeedbackEvent)]
-    if connection.vendor != "postgresql":
-        FeedbackEvent.objects.filter(pk__in=[pk for pk, _ in pending]).update(
-            processed_at=now,
-            trace=Subquery(
-                Trace.objects.filter(
-                    project_id=OuterRef("project_id"), trace_id=OuterRef("trace_key")
-                ).values("pk")[:1]
-            ),
-        )
-        return
-    q = connection.ops.quote_name
-    meta = FeedbackEvent._meta
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {q(meta.db_table)} AS e SET {q('processed_at')} = %s, "
-            f"{q(meta.get_field('trace').column)} = u.trace "
-            "FROM unnest(%s::bigint[], %s::bigint[]) AS u(id, trace) WHERE e.id = u.id",
-            [now, [pk for pk, _ in pending], [trace for _, trace in pending]],
-        )
-
-
 # -- regenerations -----------------------------------------------------------------------------
 
 
@@ -316,9 +273,7 @@ def _link_regenerations(
     names = {key for old, new, _voter, _other in wanted for key in (old, new)}
     pks = {
         (p, t): pk
-        for pk, p, t in Trace.objects.filter(_traces_q(names)).values_list(
-            "pk", "project_id", "trace_id"
-        )
+        for pk, p, t in Trace.objects.for_keys(names).values_list("pk", "project_id", "key")
     }
     changed = []
     for old, new, voter, other in wanted:
@@ -487,10 +442,8 @@ def _session_pairs(
     if not voted:
         return []
     answers = {
-        (t.project_id, t.trace_id): t
-        for t in Trace.objects.filter(_traces_q(voted)).only(
-            "pk", "project_id", "trace_id", "input", "output"
-        )
+        (t.project_id, t.key): t
+        for t in Trace.objects.for_keys(voted).only("pk", "project_id", "key", "input", "output")
     }
     pairs = []
     for (project_id, session_id), side in sides.items():

@@ -42,14 +42,17 @@ def apply_retention(project: Project, now=None) -> dict[str, int]:
         if not pks:
             break
         with transaction.atomic():
-            events, _ = FeedbackEvent.objects.filter(trace_id__in=pks).delete()
-            Trace.objects.filter(pk__in=pks).delete()
+            doomed = Trace.objects.filter(pk__in=pks)
+            events, _ = FeedbackEvent.objects.of_traces(
+                doomed.values_list("project_id", "key")
+            ).delete()
+            doomed.delete()
         deleted["traces"] += len(pks)
         deleted["events"] += events
     cutoff = now - timedelta(days=project.retention_days)
-    orphans = FeedbackEvent.objects.filter(
-        project=project, trace__isnull=True, created_at__lt=cutoff
-    ).exclude(Exists(Trace.objects.filter(project=project, trace_id=OuterRef("trace_key"))))
+    orphans = FeedbackEvent.objects.filter(project=project, created_at__lt=cutoff).exclude(
+        Exists(Trace.objects.for_event_ref())
+    )
     while True:
         pks = list(orphans.values_list("pk", flat=True)[:size])
         if not pks:

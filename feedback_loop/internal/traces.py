@@ -46,11 +46,9 @@ def record_trace(
     if regenerated_from is not None:
         if regenerated_from == trace_id:
             raise ValueError("A trace cannot be regenerated from itself.")
-        previous = Trace.objects.filter(project=project, trace_id=regenerated_from).first()
+        previous = Trace.objects.filter(project=project, key=regenerated_from).first()
         if previous is None:
             raise ValueError(f"regenerated_from: no trace {regenerated_from!r} in {project}.")
         fields["regenerated_from"] = previous
-    trace, _created = Trace.objects.update_or_create(
-        project=project, trace_id=trace_id, defaults=fields
-    )
+    trace, _created = Trace.objects.update_or_create(project=project, key=trace_id, defaults=fields)
     return trace

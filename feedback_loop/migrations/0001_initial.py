@@ -162,7 +162,7 @@ class Migration(migrations.Migration):
                 ('chosen', models.TextField(blank=True, verbose_name='chosen')),
                 ('rejected', models.TextField(blank=True, verbose_name='rejected')),
                 ('metadata', models.JSONField(blank=True, default=dict, verbose_name='metadata')),
-                ('dedupe_key', models.CharField(default=feedback_loop.models._new_dedupe_key, help_text='Items with the same key are stored once per dataset.', max_length=200, verbose_name='dedupe key')),
+                ('dedupe_key', models.CharField(default=feedback_loop.models.datasets._new_dedupe_key, help_text='Items with the same key are stored once per dataset.', max_length=200, verbose_name='dedupe key')),
                 ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created')),
                 ('dataset', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='items', to='feedback_loop.dataset', verbose_name='dataset')),
                 ('trace', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='dataset_items', to='feedback_loop.trace', verbose_name='source trace')),

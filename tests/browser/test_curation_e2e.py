@@ -43,7 +43,7 @@ def test_a_thumbs_down_and_an_edit_end_up_as_a_reviewed_dpo_pair(page, demo_proj
     wait_sent(page, 2)
     trace = wait_until(
         page,
-        lambda: Trace.objects.filter(trace_id=trace_id, sentiment="negative").first(),
+        lambda: Trace.objects.filter(key=trace_id, sentiment="negative").first(),
         "the pipeline to roll the trace up",
     )
     model_answer = trace.output
@@ -65,7 +65,7 @@ def test_a_thumbs_down_and_an_edit_end_up_as_a_reviewed_dpo_pair(page, demo_proj
     expect(page.locator(".messagelist")).to_contain_text("Added to “DPO pairs”.")
     page.keyboard.press("c")
     expect(page.locator(".fl-empty")).to_contain_text("The queue is empty")
-    review = Review.objects.get(trace__trace_id=trace_id)
+    review = Review.objects.get(trace__key=trace_id)
     assert review.status == "reviewed" and review.reviewer.username == "curator"
     assert list(review.error_modes.values_list("slug", flat=True)) == ["format"]
 

@@ -78,7 +78,7 @@ def ask(page, question: str) -> str:
     page.locator("form.ask").get_by_role("button", name="Send").click()
     turn = page.locator(".turn").filter(has=page.locator(".question", has_text=question))
     trace_id = turn.locator("[data-feedback-trace]").get_attribute("data-feedback-trace")
-    assert trace_id == Trace.objects.get(input=question).trace_id
+    assert trace_id == Trace.objects.get(input=question).key
     expect(toolbar(page, trace_id).get_by_role("button", name="Good answer")).to_be_visible()
     return trace_id
 
@@ -212,7 +212,7 @@ def test_regenerate_on_the_demo_chat(page):
     new = answers.nth(1).get_attribute("data-feedback-trace")
     assert new != old
     expect(answers.nth(1)).to_have_attribute("data-feedback-regenerated-from", old)
-    assert Trace.objects.get(trace_id=new).regenerated_from.trace_id == old
+    assert Trace.objects.get(key=new).regenerated_from.key == old
 
     # The regenerate left with the page (fetch or beacon); the next page re-sends its outbox.
     wait_until(page, lambda: rows(kind="regenerate"), "the regenerate event")

@@ -74,7 +74,7 @@ class Command(BaseCommand):
                 FeedbackEvent.objects.create(
                     project=project,
                     event_id=uuid.uuid4(),
-                    trace_key=trace.trace_id,
+                    trace_key=trace.key,
                     session_id=trace.session_id,
                     user_id=trace.user_id,
                     timestamp=when,

@@ -1,10 +1,13 @@
-"""List filters shared by the API, dataset rules and (later) the admin."""
+"""The trace and event filters: the server API's list filters, and the rule language of datasets
+(a rule's filters are the trace list's)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import django_filters as filters
 from django import forms
-from django.db.models import Exists, OuterRef, Q, TextField
+from django.db.models import Exists, OuterRef, Q, QuerySet, TextField
 from django.db.models.functions import Cast
 
 from feedback_loop.models import (
@@ -14,18 +17,8 @@ from feedback_loop.models import (
     ReviewStatus,
     Sentiment,
     Trace,
+    counters_of_kind,
 )
-
-# Trace counters that tell whether a trace has a signal of a kind.
-_KIND_COUNTERS = {
-    EventKind.THUMBS: ("thumbs_up", "thumbs_down"),
-    EventKind.RATING: ("rating_count",),
-    EventKind.COMMENT: ("comment_count",),
-    EventKind.EDIT: ("edit_count",),
-    EventKind.REGENERATE: ("regenerate_count",),
-    EventKind.COPY: ("copy_count",),
-    EventKind.ABANDON: ("abandon_count",),
-}
 
 
 class StrictBooleanField(forms.Field):
@@ -89,18 +82,6 @@ class FloatFilter(filters.NumberFilter):
         return None  # any finite float; the form field refuses infinities and NaN
 
 
-def _events_of_trace(**lookups):
-    return FeedbackEvent.objects.filter(
-        project_id=OuterRef("project_id"), trace_key=OuterRef("trace_id"), **lookups
-    )
-
-
-def _trace_of_event(**lookups):
-    return Trace.objects.filter(
-        project_id=OuterRef("project_id"), trace_id=OuterRef("trace_key"), **lookups
-    )
-
-
 def _reason_q(slugs, field="reasons"):
     # Portable "JSON list contains": SQLite has no JSON containment lookup.
     q = Q()
@@ -136,11 +117,10 @@ class TraceFilter(filters.FilterSet):
     def filter_kind(self, queryset, name, value):
         q = Q()
         for kind in value:
-            if kind in _KIND_COUNTERS:
-                for counter in _KIND_COUNTERS[kind]:
-                    q |= Q(**{f"{counter}__gt": 0})
+            for counter in counters_of_kind(kind):
+                q |= Q(**{f"{counter}__gt": 0})
             # Rollups come from the pipeline; unprocessed events count too.
-            q |= Exists(_events_of_trace(kind=kind))
+            q |= Exists(FeedbackEvent.objects.for_trace_ref(kind=kind))
         return queryset.filter(q)
 
     def filter_error_mode(self, queryset, name, value):
@@ -149,7 +129,7 @@ class TraceFilter(filters.FilterSet):
         ).distinct()
 
     def filter_has_edit(self, queryset, name, value):
-        has = Q(edit_count__gt=0) | Exists(_events_of_trace(kind=EventKind.EDIT))
+        has = Q(edit_count__gt=0) | Exists(FeedbackEvent.objects.for_trace_ref(kind=EventKind.EDIT))
         return queryset.filter(has if value else ~has)
 
     def filter_reviewed(self, queryset, name, value):
@@ -163,7 +143,8 @@ class EventFilter(filters.FilterSet):
     sentiment = filters.ChoiceFilter(
         choices=[(Sentiment.POSITIVE, "positive"), (Sentiment.NEGATIVE, "negative")],
         method="filter_sentiment",
-        help_text="positive: thumbs up or rating >= 4; negative: thumbs down or rating <= 2.",
+        help_text="positive: a thumbs up or a rating above the middle of the scale (4 or 5 of "
+        "5); negative: a thumbs down or a rating below it.",
     )
     score_min = FloatFilter(field_name="value", lookup_expr="gte")
     score_max = FloatFilter(field_name="value", lookup_expr="lte")
@@ -184,11 +165,7 @@ class EventFilter(filters.FilterSet):
         fields = []
 
     def filter_sentiment(self, queryset, name, value: str):
-        if value == Sentiment.POSITIVE:
-            q = Q(kind=EventKind.THUMBS, value__gt=0) | Q(kind=EventKind.RATING, value__gte=4)
-        else:
-            q = Q(kind=EventKind.THUMBS, value__lt=0) | Q(kind=EventKind.RATING, value__lte=2)
-        return queryset.filter(q)
+        return queryset.votes(value)
 
     def filter_error_mode(self, queryset, name, value):
         return queryset.annotate(_reasons_text=Cast("reasons", TextField())).filter(
@@ -196,14 +173,72 @@ class EventFilter(filters.FilterSet):
         )
 
     def filter_model(self, queryset, name, value):
-        return queryset.filter(Exists(_trace_of_event(model=value)))
+        return queryset.filter(Exists(Trace.objects.for_event_ref(model=value)))
 
     def filter_has_edit(self, queryset, name, value):
-        edits = FeedbackEvent.objects.filter(
-            project_id=OuterRef("project_id"), trace_key=OuterRef("trace_key"), kind="edit"
-        )
-        return queryset.filter(Exists(edits) if value else ~Exists(edits))
+        edits = Exists(FeedbackEvent.objects.beside_ref(kind=EventKind.EDIT))
+        return queryset.filter(edits if value else ~edits)
 
     def filter_reviewed(self, queryset, name, value):
-        done = Exists(_trace_of_event(review__status=ReviewStatus.REVIEWED))
+        done = Exists(Trace.objects.for_event_ref(review__status=ReviewStatus.REVIEWED))
         return queryset.filter(done if value else ~done)
+
+
+# -- the rule language of datasets: {"filters": {...the trace list filters...}, "sample_rate": r}
+
+
+class RuleError(ValueError):
+    pass
+
+
+def parse_rule(rule: Any) -> tuple[dict[str, Any], float]:
+    """``{"filters": {...}, "sample_rate": 0.2}`` -> (filters, rate); raises RuleError."""
+    if not isinstance(rule, dict):
+        raise RuleError('A rule is an object such as {"filters": {"sentiment": "negative"}}.')
+    unknown = set(rule) - {"filters", "sample_rate"}
+    if unknown:
+        raise RuleError(f"Unknown rule keys: {', '.join(sorted(unknown))}.")
+    filters = rule.get("filters", {})
+    if not isinstance(filters, dict):
+        raise RuleError("filters must be an object of trace list filters.")
+    rate = rule.get("sample_rate", 1)
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 < rate <= 1:
+        raise RuleError("sample_rate must be a number above 0 and at most 1.")
+    unknown = set(filters) - set(TraceFilter.base_filters)
+    if unknown:
+        raise RuleError(
+            f"Unknown filters: {', '.join(sorted(unknown))}. "
+            f"Known: {', '.join(sorted(TraceFilter.base_filters))}."
+        )
+    form = TraceFilter(data=_as_query(filters), queryset=Trace.objects.none()).form
+    if not form.is_valid():
+        problems = "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
+        raise RuleError(f"Invalid filters: {problems}")
+    return filters, float(rate)
+
+
+def _as_query(filters: dict[str, Any]):
+    from django.http import QueryDict
+
+    data = QueryDict(mutable=True)
+    for name, value in filters.items():
+        values = value if isinstance(value, list) else [value]
+        data.setlist(name, [str(v).lower() if isinstance(v, bool) else str(v) for v in values])
+    return data
+
+
+def matching_traces(dataset) -> QuerySet[Trace]:
+    """The traces of the dataset's project that its rule's filters match."""
+    filters, _rate = parse_rule(dataset.rule)
+    base = Trace.objects.filter(project_id=dataset.project_id)
+    return TraceFilter(data=_as_query(filters), queryset=base).qs
+
+
+def check_rule(value: Any) -> None:
+    """A dataset rule's field validator (see ``models.datasets.rule_checks``)."""
+    from django.core.exceptions import ValidationError
+
+    try:
+        parse_rule(value)
+    except RuleError as exc:
+        raise ValidationError(str(exc), code="invalid_rule") from None

@@ -1,0 +1,61 @@
+"""The data model, one module per concept: projects, traces, feedback events (and the table of
+signal kinds), curation (error modes, reviews), preference pairs, datasets, processing
+failures."""
+
+from feedback_loop.models.curation import ErrorMode, Review, ReviewStatus
+from feedback_loop.models.datasets import (
+    Dataset,
+    DatasetItem,
+    DatasetKind,
+    DatasetVersion,
+    DatasetVersionItem,
+    content_digest,
+)
+from feedback_loop.models.events import (
+    COUNTED_BY_KIND,
+    SIGNALS,
+    SIGNALS_BY_NAME,
+    VOTE_KINDS,
+    EventKind,
+    FeedbackEvent,
+    Signal,
+    claimed_voter,
+    counters_of_kind,
+    is_bound_voter,
+    trace_keys_q,
+)
+from feedback_loop.models.failures import ProcessingFailure
+from feedback_loop.models.pairs import PairSource, PreferencePair
+from feedback_loop.models.projects import Project
+from feedback_loop.models.traces import NEEDS_REVIEW, Sentiment, Trace, TraceKey
+
+__all__ = [
+    "COUNTED_BY_KIND",
+    "NEEDS_REVIEW",
+    "SIGNALS",
+    "SIGNALS_BY_NAME",
+    "VOTE_KINDS",
+    "Dataset",
+    "DatasetItem",
+    "DatasetKind",
+    "DatasetVersion",
+    "DatasetVersionItem",
+    "ErrorMode",
+    "EventKind",
+    "FeedbackEvent",
+    "PairSource",
+    "PreferencePair",
+    "ProcessingFailure",
+    "Project",
+    "Review",
+    "ReviewStatus",
+    "Sentiment",
+    "Signal",
+    "Trace",
+    "TraceKey",
+    "claimed_voter",
+    "content_digest",
+    "counters_of_kind",
+    "is_bound_voter",
+    "trace_keys_q",
+]
