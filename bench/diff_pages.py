@@ -140,7 +140,7 @@ def fill(samples: dict) -> dict[str, int]:
 
 def diff_work(trace_key: str) -> tuple[int, str]:
     """The work the page's diffs spend, and their levels, outside the timed requests."""
-    from feedback_loop.curation.admin import edit_diffs
+    from feedback_loop.admin.trace_page import edit_diffs
     from feedback_loop.models import Project, Trace
 
     trace = Trace.objects.get(project=Project.objects.get(name=PROJECT), key=trace_key)
@@ -169,8 +169,8 @@ def main() -> int:
     from django.conf import settings
     from django.test import Client
 
-    from feedback_loop.curation.admin import SHOWN_EDITS
-    from feedback_loop.curation.diff import WORK_BUDGET
+    from feedback_loop.admin.diff import WORK_BUDGET
+    from feedback_loop.admin.trace_page import SHOWN_EDITS
 
     say("storing the traces (200 edits of 64 KiB)...")
     reviews = fill(texts())

@@ -24,18 +24,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 
-from django.db import transaction
-from django.db.models import Max
+from django.http import StreamingHttpResponse
 
-from feedback_loop.models import (
-    Dataset,
-    DatasetItem,
-    DatasetKind,
-    DatasetVersion,
-    DatasetVersionItem,
-)
+from feedback_loop.internal.datasets import Row, expected_output, latest_edits, rows
+from feedback_loop.models import Dataset, DatasetKind, DatasetVersion, Trace
 
 FORMATS = ("jsonl", "dpo", "openai-preference", "openai-chat", "csv")
 PREFERENCE_FORMATS = ("dpo", "openai-preference")
@@ -59,16 +52,6 @@ class ExportError(ValueError):
     pass
 
 
-@dataclass(frozen=True)
-class Row:
-    input: str
-    expected_output: str
-    chosen: str
-    rejected: str
-    metadata: dict
-    source_trace_id: str
-
-
 def check(dataset: Dataset, fmt: str) -> None:
     """Raise ExportError if ``fmt`` cannot be made from this dataset, saying why."""
     if fmt not in FORMATS:
@@ -82,27 +65,6 @@ def check(dataset: Dataset, fmt: str) -> None:
             "openai-chat needs (input, expected output) items; export preference pairs as dpo "
             "or openai-preference."
         )
-
-
-def rows(dataset: Dataset, version: DatasetVersion | None = None) -> Iterator[Row]:
-    """The items of the dataset (or of one frozen version), in order, read in chunks."""
-    if version is not None:
-        query = DatasetVersionItem.objects.filter(version=version).values_list(
-            "input", "expected_output", "chosen", "rejected", "metadata", "source_trace_id"
-        )
-    else:
-        query = DatasetItem.objects.filter(dataset=dataset).values_list(
-            "input", "expected_output", "chosen", "rejected", "metadata", "trace__key"
-        )
-    for values in query.order_by("id").iterator(chunk_size=_CHUNK):
-        *texts, metadata, trace_id = values
-        yield Row(*texts, metadata or {}, trace_id or "")
-
-
-def count(dataset: Dataset, version: DatasetVersion | None = None) -> int:
-    if version is not None:
-        return version.item_count - version.erased_items
-    return dataset.items.count()
 
 
 def line(fmt: str, row: Row, preference: bool) -> str | None:
@@ -197,6 +159,47 @@ def stream(
         progress(read, written)
 
 
+def trace_lines(traces) -> Iterator[str]:
+    """Traces (a queryset) as JSON Lines, for the queue's "Export as JSON Lines" action:
+    ``{"input", "output", "expected_output", "metadata", "source_trace_id"}``, the expected
+    output chosen as a dataset would (a dismissed review's is not one)."""
+    pks = list(traces.values_list("pk", flat=True))
+    for start in range(0, len(pks), _CHUNK):
+        chunk = list(
+            Trace.objects.filter(pk__in=pks[start : start + _CHUNK])
+            .select_related("review")
+            .order_by("pk")
+        )
+        edits = latest_edits(chunk)
+        lines = []
+        for trace in chunk:
+            review = getattr(trace, "review", None)
+            record = {
+                "input": trace.input,
+                "output": trace.output,
+                "expected_output": expected_output(DatasetKind.REGRESSION, trace, review, edits),
+                "metadata": {"model": trace.model, "sentiment": trace.sentiment},
+                "source_trace_id": trace.key,
+            }
+            lines.append(json.dumps(record, ensure_ascii=False) + "\n")
+        yield "".join(lines)
+
+
+def download(chunks: Iterable[str], *, filename: str, content_type: str) -> StreamingHttpResponse:
+    """An export as a streamed download (the admin's and the API's)."""
+    response = StreamingHttpResponse(chunks, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def dataset_download(dataset: Dataset, fmt: str, version: DatasetVersion | None = None):
+    return download(
+        stream(dataset, fmt, version),
+        filename=filename(dataset, fmt, version),
+        content_type=CONTENT_TYPES[fmt],
+    )
+
+
 def filename(dataset: Dataset, fmt: str, version: DatasetVersion | None = None) -> str:
     from django.utils.text import slugify
 
@@ -204,37 +207,3 @@ def filename(dataset: Dataset, fmt: str, version: DatasetVersion | None = None) 
     if version is not None:
         stem += f"-v{version.number}"
     return f"{stem}.{fmt}.csv" if fmt == "csv" else f"{stem}.{fmt}.jsonl"
-
-
-def freeze(dataset: Dataset, *, user=None, note: str = "") -> DatasetVersion:
-    """Copy the dataset's items into a new numbered version, whose export never changes."""
-    with transaction.atomic():
-        # Lock the dataset row: two freezes at once get numbers one after the other.
-        Dataset.objects.select_for_update().filter(pk=dataset.pk).first()
-        last = dataset.versions.aggregate(n=Max("number"))["n"] or 0
-        version = DatasetVersion.objects.create(
-            dataset=dataset, number=last + 1, note=note, created_by=user
-        )
-        batch: list[DatasetVersionItem] = []
-        total = 0
-        for row in rows(dataset):
-            batch.append(
-                DatasetVersionItem(
-                    version=version,
-                    input=row.input,
-                    expected_output=row.expected_output,
-                    chosen=row.chosen,
-                    rejected=row.rejected,
-                    metadata=row.metadata,
-                    source_trace_id=row.source_trace_id,
-                )
-            )
-            if len(batch) == _CHUNK:
-                DatasetVersionItem.objects.bulk_create(batch)
-                total += len(batch)
-                batch = []
-        DatasetVersionItem.objects.bulk_create(batch)
-        total += len(batch)
-        version.item_count = total
-        version.save(update_fields=["item_count"])
-    return version

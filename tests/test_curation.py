@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from feedback_loop import record_trace
-from feedback_loop.curation import claims
+from feedback_loop.admin import claims
 from feedback_loop.internal.pipeline import process_events
 from feedback_loop.models import (
     Dataset,

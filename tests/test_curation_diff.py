@@ -12,10 +12,8 @@ import pytest
 from django.utils import timezone
 
 from feedback_loop import record_trace
-from feedback_loop.conf import app_settings
-from feedback_loop.curation import admin as curation_admin
-from feedback_loop.curation.admin import PREFILL_EDITS, SHOWN_EDITS
-from feedback_loop.curation.diff import (
+from feedback_loop.admin import trace_page as curation_admin
+from feedback_loop.admin.diff import (
     LINES,
     PARAGRAPHS,
     WHOLE,
@@ -26,6 +24,8 @@ from feedback_loop.curation.diff import (
     edit_script,
     side_by_side,
 )
+from feedback_loop.admin.trace_page import PREFILL_EDITS, SHOWN_EDITS
+from feedback_loop.conf import app_settings
 from feedback_loop.internal.pipeline import process_events
 from feedback_loop.models import FeedbackEvent, Trace
 

@@ -14,7 +14,7 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from feedback_loop import exports, record_trace, sign_trace
-from feedback_loop.internal.datasets import add_traces
+from feedback_loop.internal.datasets import add_traces, count_items, freeze
 from feedback_loop.internal.erasure import Forgotten, forget_user
 from feedback_loop.internal.pipeline import process_events
 from feedback_loop.models import (
@@ -191,7 +191,7 @@ def world(project, post_events, admin_client, django_capture_on_commit_callbacks
     for kind in DatasetKind.values:
         datasets[kind] = Dataset.objects.create(project=project, name=kind, kind=kind)
         add_traces(datasets[kind], every_trace)
-        exports.freeze(datasets[kind], note="v1")
+        freeze(datasets[kind], note="v1")
     assert datasets["regression"].items.filter(expected_output=alice.edit).exists()
     assert datasets["golden"].items.filter(expected_output=alice.shown2).exists()
     assert datasets["preference"].items.filter(rejected=alice.shown1).exists()
@@ -289,7 +289,7 @@ def test_frozen_versions_keep_their_item_count_and_show_the_erased_items(
             "created_at": detail["versions"][0]["created_at"],
         }
     ]
-    assert exports.count(version.dataset, version) == 2
+    assert count_items(version.dataset, version) == 2
     assert len("".join(exports.stream(version.dataset, "jsonl", version)).splitlines()) == 2
 
 
@@ -330,7 +330,7 @@ def test_a_one_word_edit_takes_only_its_own_copies(project):
     run(project)
     dataset = Dataset.objects.create(project=project, name="R")
     add_traces(dataset, Trace.objects.values_list("pk", flat=True))
-    version = exports.freeze(dataset)
+    version = freeze(dataset)
     assert frozen_texts(dataset) == ["Yes", "Yes", "Yes"]
 
     report = forget_user(project, "alice")
@@ -431,7 +431,7 @@ def test_their_own_conversation_goes_with_everything_on_it(project):
     Review.objects.filter(trace__key="mine").update(expected_output="x", notes="n")
     dataset = Dataset.objects.create(project=project, name="R", kind=DatasetKind.GOLDEN)
     add_traces(dataset, Trace.objects.values_list("pk", flat=True))
-    version = exports.freeze(dataset)
+    version = freeze(dataset)
 
     report = forget_user(project, "alice")
 

@@ -14,7 +14,7 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from feedback_loop import exports, record_trace
-from feedback_loop.internal.datasets import add_traces
+from feedback_loop.internal.datasets import add_traces, freeze
 from feedback_loop.internal.pipeline import process_events
 from feedback_loop.models import Dataset, DatasetItem, DatasetKind, FeedbackEvent, Trace
 
@@ -194,7 +194,7 @@ def test_a_format_that_does_not_fit_the_dataset_is_refused_with_a_reason(
 
 
 def test_a_frozen_version_exports_the_same_bytes_after_the_dataset_changes(preference):
-    version = exports.freeze(preference, note="first")
+    version = freeze(preference, note="first")
     assert (version.number, version.item_count) == (1, 3)
     before = export(preference, "dpo", version)
     item = preference.items.first()
@@ -203,7 +203,7 @@ def test_a_frozen_version_exports_the_same_bytes_after_the_dataset_changes(prefe
     DatasetItem.objects.create(dataset=preference, input="new", chosen="a", rejected="b")
     assert export(preference, "dpo", version) == before
     assert export(preference, "dpo") != before
-    assert exports.freeze(preference).number == 2
+    assert freeze(preference).number == 2
 
 
 def test_the_export_command_writes_a_file_with_a_progress_bar(preference, tmp_path, capsys):

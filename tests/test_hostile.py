@@ -12,6 +12,7 @@ import pandas
 import pytest
 
 from feedback_loop import exports
+from feedback_loop.internal.datasets import freeze
 from feedback_loop.models import Dataset, DatasetItem, FeedbackEvent
 from tests.conftest import EVENTS_URL, make_event
 from tests.factories import TraceFactory
@@ -439,7 +440,7 @@ def _assert_runs_nothing(text: str, items: int):
 @pytest.mark.parametrize("frozen", [False, True], ids=["live", "frozen"])
 def test_a_csv_export_of_hostile_cells_holds_one_row_per_item_and_no_formula(project, frozen):
     dataset = _csv_dataset(project)
-    version = exports.freeze(dataset) if frozen else None
+    version = freeze(dataset) if frozen else None
     text = "".join(exports.stream(dataset, "csv", version))
     _assert_runs_nothing(text, len(CSV_BREAKERS) + 1)
 
@@ -451,7 +452,7 @@ def test_the_api_csv_export_of_hostile_cells_holds_one_row_per_item_and_no_formu
     dataset = _csv_dataset(project)
     params = {"format": "csv"}
     if frozen:
-        params["version"] = exports.freeze(dataset).number
+        params["version"] = freeze(dataset).number
     response = client.get(
         f"/feedback/api/v1/datasets/{dataset.pk}/export",
         params,
@@ -491,7 +492,7 @@ def test_a_pathological_edit_is_stored_triaged_and_diffed_with_bounded_work(
     level,
 ):  # fmt: skip
     from feedback_loop import record_trace
-    from feedback_loop.curation.diff import WORK_BUDGET
+    from feedback_loop.admin.diff import WORK_BUDGET
     from feedback_loop.models import Trace
 
     record_trace(project, "t", input="q", output=before)

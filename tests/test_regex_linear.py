@@ -139,7 +139,7 @@ def test_every_pattern_is_linear():
     - origins parse_allowlist ``[\\s,]+``, validate_allowlist ``[\\r\\n,]+`` and ``\\s``: one
       character class, repeated at most once per position, with nothing after it.
     - conf._RATE_RE (a setting, not user text): anchored, and \\s and \\d runs are disjoint.
-    - curation/diff.py _TOKENS ``\\s+|\\w+|[^\\w\\s]``: three disjoint classes, one token each.
+    - admin/diff.py _TOKENS ``\\s+|\\w+|[^\\w\\s]``: three disjoint classes, one token each.
     - ErrorMode.slug's Django slug validator: one class repeated, anchored.
 
     The structure rule of triage (list markers, fences, punctuation) is plain passes now, see

@@ -42,7 +42,7 @@ from feedback_loop.api.serializers import (
 )
 from feedback_loop.conf import app_settings
 from feedback_loop.internal import access
-from feedback_loop.internal.datasets import add_traces, matching_traces
+from feedback_loop.internal.datasets import add_traces, freeze, matching_traces
 from feedback_loop.internal.erasure import forget_user
 from feedback_loop.internal.tokens import sign_trace
 from feedback_loop.models import Dataset, EventKind, FeedbackEvent, Project, Review, Trace
@@ -640,7 +640,7 @@ class DatasetVersionsView(ServerAPIView):
         body = DatasetVersionSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         user = request.user if getattr(request.user, "pk", None) else None
-        version = exports.freeze(dataset, user=user, note=body.validated_data.get("note", ""))
+        version = freeze(dataset, user=user, note=body.validated_data.get("note", ""))
         return Response(DatasetVersionSerializer(version).data, status=status.HTTP_201_CREATED)
 
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 
+from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from feedback_loop.filters import matching_traces, parse_rule
@@ -14,6 +17,8 @@ from feedback_loop.models import (
     Dataset,
     DatasetItem,
     DatasetKind,
+    DatasetVersion,
+    DatasetVersionItem,
     EventKind,
     FeedbackEvent,
     PreferencePair,
@@ -26,6 +31,7 @@ from feedback_loop.models import (
 # transaction that stamped ``updated_at`` before the run may have committed after it.
 RULE_OVERLAP = timedelta(minutes=10)
 _BATCH = 1000
+_CHUNK = 2000  # rows read, and written, at a time
 
 
 def sampled(dataset_pk: int, trace_pk: int, rate: float) -> bool:
@@ -142,3 +148,72 @@ def expected_output(kind: str, trace: Trace, review: Review | None, edits: dict[
     if trace.pk in edits:
         return edits[trace.pk]
     return trace.output if kind == DatasetKind.GOLDEN else ""
+
+
+# -- reading items, and freezing them as a version ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class Row:
+    input: str
+    expected_output: str
+    chosen: str
+    rejected: str
+    metadata: dict
+    source_trace_id: str
+
+
+def rows(dataset: Dataset, version: DatasetVersion | None = None) -> Iterator[Row]:
+    """The items of the dataset (or of one frozen version), in order, read in chunks."""
+    if version is not None:
+        query = DatasetVersionItem.objects.filter(version=version).values_list(
+            "input", "expected_output", "chosen", "rejected", "metadata", "source_trace_id"
+        )
+    else:
+        query = DatasetItem.objects.filter(dataset=dataset).values_list(
+            "input", "expected_output", "chosen", "rejected", "metadata", "trace__key"
+        )
+    for values in query.order_by("id").iterator(chunk_size=_CHUNK):
+        *texts, metadata, trace_id = values
+        yield Row(*texts, metadata or {}, trace_id or "")
+
+
+def count_items(dataset: Dataset, version: DatasetVersion | None = None) -> int:
+    """The items of the dataset, or of one frozen version (without those erased since)."""
+    if version is not None:
+        return version.item_count - version.erased_items
+    return dataset.items.count()
+
+
+def freeze(dataset: Dataset, *, user=None, note: str = "") -> DatasetVersion:
+    """Copy the dataset's items into a new numbered version, whose export never changes."""
+    with transaction.atomic():
+        # Lock the dataset row: two freezes at once get numbers one after the other.
+        Dataset.objects.select_for_update().filter(pk=dataset.pk).first()
+        last = dataset.versions.aggregate(n=Max("number"))["n"] or 0
+        version = DatasetVersion.objects.create(
+            dataset=dataset, number=last + 1, note=note, created_by=user
+        )
+        batch: list[DatasetVersionItem] = []
+        total = 0
+        for row in rows(dataset):
+            batch.append(
+                DatasetVersionItem(
+                    version=version,
+                    input=row.input,
+                    expected_output=row.expected_output,
+                    chosen=row.chosen,
+                    rejected=row.rejected,
+                    metadata=row.metadata,
+                    source_trace_id=row.source_trace_id,
+                )
+            )
+            if len(batch) == _CHUNK:
+                DatasetVersionItem.objects.bulk_create(batch)
+                total += len(batch)
+                batch = []
+        DatasetVersionItem.objects.bulk_create(batch)
+        total += len(batch)
+        version.item_count = total
+        version.save(update_fields=["item_count"])
+    return version

@@ -8,10 +8,11 @@ copies such text, exactly, into these columns and nowhere else:
   first events (``pipeline.trace_seeds``);
 - ``PreferencePair.prompt``, ``chosen``, ``rejected``: a trace's input and output, an edit's
   text, an event's output (``pipeline``);
-- ``Review.expected_output``: prefilled from the latest edit (``curation.admin.ReviewForm``);
+- ``Review.expected_output``: prefilled from the latest edit (``admin.trace_page.ReviewForm``);
 - ``DatasetItem.input``, ``expected_output``, ``chosen``, ``rejected``: a trace's input, the
   review's expected output, an edit or the answer, a pair's texts (``datasets``);
-- ``DatasetVersionItem``: a dataset item's texts and its trace's id, frozen (``exports.freeze``).
+- ``DatasetVersionItem``: a dataset item's texts and its trace's id, frozen
+  (``internal.datasets.freeze``).
 
 Copies are found by their link to the source (trace, pair, event; a frozen item by its source
 trace id) and by equality with a string that only this user left on that trace, never by a

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from feedback_loop.models import EventKind, Sentiment
+from feedback_loop.models import COUNTED_BY_KIND, SIGNALS, EventKind, Sentiment
 
 ROLLUP_FIELDS = (
     "sentiment",
@@ -26,13 +26,6 @@ ROLLUP_FIELDS = (
     "last_signal_at",
     "strength",
 )
-
-_COUNTERS = {
-    EventKind.EDIT: "edit_count",
-    EventKind.REGENERATE: "regenerate_count",
-    EventKind.COPY: "copy_count",
-    EventKind.ABANDON: "abandon_count",
-}
 
 
 def voter(event) -> tuple[str, Any]:
@@ -82,34 +75,26 @@ def rollup(events: Sequence, rating_scale: int) -> dict[str, Any]:
         "comment_count": sum(1 for e in events if e.comment),
         "last_signal_at": max((e.timestamp for e in events), default=None),
     }
-    for field in _COUNTERS.values():
+    for field in COUNTED_BY_KIND.values():
         figures[field] = 0
     for event in events:
-        field = _COUNTERS.get(event.kind)
+        field = COUNTED_BY_KIND.get(event.kind)
         if field:
             figures[field] += 1
     figures["strength"] = strength(figures)
     figures["sentiment"] = sentiment(
         explicit_positive=up + sum(1 for s in scaled if s > 0),
         explicit_negative=down + sum(1 for s in scaled if s < 0),
-        implicit_positive=figures["copy_count"],
-        implicit_negative=figures["edit_count"]
-        + figures["regenerate_count"]
-        + figures["abandon_count"],
+        implicit_positive=sum(figures[s.counter] for s in SIGNALS if s.implicit > 0),
+        implicit_negative=sum(figures[s.counter] for s in SIGNALS if s.implicit < 0),
     )
     return figures
 
 
 def strength(figures: dict[str, Any]) -> int:
-    """How much feedback a trace has, for sorting the queue: explicit votes and edits weigh
-    most."""
-    return (
-        3 * (figures["thumbs_up"] + figures["thumbs_down"] + figures["edit_count"])
-        + 2 * (figures["regenerate_count"] + figures["rating_count"])
-        + figures["comment_count"]
-        + figures["copy_count"]
-        + figures["abandon_count"]
-    )
+    """How much feedback a trace has, for sorting the queue: each signal's count times its
+    weight (votes and edits weigh most; see ``SIGNALS``)."""
+    return sum(signal.weight * figures[signal.counter] for signal in SIGNALS)
 
 
 def sentiment(

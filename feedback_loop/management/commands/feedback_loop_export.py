@@ -5,6 +5,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 
 from feedback_loop import exports
+from feedback_loop.internal import datasets
 from feedback_loop.models import Dataset, DatasetVersion
 
 
@@ -42,7 +43,7 @@ class Command(BaseCommand):
             raise CommandError("Use --freeze or --dataset-version, not both.")
         frozen = None
         if freeze:
-            frozen = exports.freeze(dataset, note="feedback_loop_export --freeze")
+            frozen = datasets.freeze(dataset, note="feedback_loop_export --freeze")
             self.stderr.write(f"Froze {dataset.name!r} as version {frozen.number}.")
         elif version:
             frozen = DatasetVersion.objects.filter(dataset=dataset, number=version).first()
@@ -57,7 +58,7 @@ class Command(BaseCommand):
         except exports.ExportError as exc:
             raise CommandError(str(exc)) from None
         path = output or exports.filename(dataset, format, frozen)
-        total = exports.count(dataset, frozen)
+        total = datasets.count_items(dataset, frozen)
         progress = Progress(self.stderr, total)
         started = time.perf_counter()
         with contextlib.ExitStack() as stack:

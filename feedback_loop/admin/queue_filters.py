@@ -7,7 +7,15 @@ from django.contrib import admin
 from django.db.models import Exists, OuterRef, Q
 from django.utils.translation import gettext_lazy as _
 
-from feedback_loop.models import NEEDS_REVIEW, ErrorMode, Review, ReviewStatus, Sentiment
+from feedback_loop.models import (
+    NEEDS_REVIEW,
+    SIGNALS,
+    SIGNALS_BY_NAME,
+    ErrorMode,
+    Review,
+    ReviewStatus,
+    Sentiment,
+)
 
 
 class DefaultListFilter(admin.SimpleListFilter):
@@ -75,23 +83,14 @@ class ReviewedFilter(DefaultListFilter):
 class SignalFilter(admin.SimpleListFilter):
     title = _("kind of signal")
     parameter_name = "signal"
-    COUNTERS = {
-        "thumbs_down": (_("Thumbs down"), "thumbs_down"),
-        "thumbs_up": (_("Thumbs up"), "thumbs_up"),
-        "rating": (_("Rating"), "rating_count"),
-        "comment": (_("Comment"), "comment_count"),
-        "edit": (_("Edit"), "edit_count"),
-        "regenerate": (_("Regenerate"), "regenerate_count"),
-        "copy": (_("Copy"), "copy_count"),
-        "abandon": (_("Abandon"), "abandon_count"),
-    }
 
     def lookups(self, request, model_admin):
-        return [(key, title) for key, (title, _field) in self.COUNTERS.items()]
+        return [(signal.name, signal.label) for signal in SIGNALS]
 
     def queryset(self, request, queryset):
-        if self.value() in self.COUNTERS:
-            return queryset.filter(**{f"{self.COUNTERS[self.value()][1]}__gt": 0})
+        signal = SIGNALS_BY_NAME.get(self.value() or "")
+        if signal is not None:
+            return queryset.filter(**{f"{signal.counter}__gt": 0})
         return queryset
 
 
