@@ -14,10 +14,10 @@ const common = {
   legalComments: "none",
   write: false,
   charset: "utf8",
-  // Internal property names, shortened: every byte is downloaded by every visitor. Public
-  // names (options, API methods, event fields) are not in this list.
-  mangleProps:
-    /^(items|persistent|hosts|roots|observer|watch|scan|mutated|traceOf|paint|signaled|abandoned|core|queue|last|vote|rating|leave|beacon|start|state|emit)$/,
+  // Internal property names start with "_" and are shortened (as preact does with its
+  // mangle.json): every byte is downloaded by every visitor. Public names (options, API
+  // methods, event fields, anything stored) never start with "_".
+  mangleProps: /^_/,
 };
 const builds = [
   { entryPoints: ["src/index.ts"], format: "iife", file: "widget.js" },

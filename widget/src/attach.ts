@@ -16,11 +16,9 @@ export interface AttachInfo {
 
 export interface Attacher {
   /** Attach every answer on the page and watch it for more. */
-  start(): void;
+  _start(): void;
   /** Attach one element; `appeared` marks it as newly shown (for abandonment). */
-  attach(el: Element, info?: AttachInfo, appeared?: boolean): void;
-  /** Answers attached (drawn, waiting to be drawn, or drawing nothing with toolbar "none"). */
-  known: WeakSet<Element>;
+  _attach(el: Element, info?: AttachInfo, appeared?: boolean): void;
 }
 
 const traceOf = (el: Element) => el.getAttribute("data-feedback-trace");
@@ -38,7 +36,7 @@ export function createAttacher(core: Core): Attacher {
       for (const { target, isIntersecting } of entries)
         if (isIntersecting && target.isConnected) {
           io.unobserve(target);
-          const host = toolbar(core, core.state(traceOf(target)!), target);
+          const host = toolbar(core, core._state(traceOf(target)!), target);
           owners.set(host, target);
           hosts.set(target, host);
         }
@@ -74,12 +72,12 @@ export function createAttacher(core: Core): Attacher {
   const attach = (el: Element, info: AttachInfo = {}, appeared = true) => {
     const id = info.traceId || traceOf(el);
     if (!id) return;
-    const st = core.state(id);
+    const st = core._state(id);
     const token = info.token || el.getAttribute("data-feedback-token");
-    if (token) st.token = token;
+    if (token) st._token = token;
     const from = el.getAttribute("data-feedback-regenerated-from");
-    if (from) st.from = from;
-    if (appeared && !st.at) st.at = Date.now();
+    if (from) st._from = from;
+    if (appeared && !st._at) st._at = Date.now();
     if (!traceOf(el)) el.setAttribute("data-feedback-trace", id);
     const host = hosts.get(el);
     if (known.has(el) && !(host && !host.isConnected)) return; // no double toolbars
@@ -120,19 +118,18 @@ export function createAttacher(core: Core): Attacher {
           if (node.nodeType === 1 && !owners.has(node as Element)) scan(node as Element, true);
       }
     } catch (error) {
-      core.emit("error", error);
+      core._emit("error", error);
     }
   });
 
   return {
-    known,
-    attach,
-    start() {
+    _attach: attach,
+    _start() {
       watch(document);
       // Of the answers already on the page, the newest one has just "appeared".
       const found = scan(document);
       const last = found[found.length - 1];
-      if (last) core.state(traceOf(last)!).at = Date.now();
+      if (last) core._state(traceOf(last)!)._at = Date.now();
     },
   };
 }

@@ -6,22 +6,22 @@ import type { Result, WireEvent } from "./transport";
 
 export interface TraceState {
   id: string;
-  token?: string;
+  _token?: string;
   /** Current thumbs: 1, -1 or 0. */
-  vote: number;
-  rating: number;
+  _vote: number;
+  _rating: number;
   /** The user gave any signal on this answer (so leaving is not abandonment). */
-  signaled?: boolean;
+  _signaled?: boolean;
   /** When the answer appeared on this page, for abandonment. */
-  at?: number;
-  abandoned?: boolean;
+  _at?: number;
+  _abandoned?: boolean;
   /** The trace this answer regenerated. */
-  from?: string;
+  _from?: string;
   /** Event id of the latest vote, whose answer decides "thanks" or "not sent". */
-  last?: string;
-  status: "" | "thanks" | "failed";
+  _last?: string;
+  _status: "" | "thanks" | "failed";
   /** Repaint the toolbars that show this trace. */
-  paint: Set<() => void>;
+  _paint: Set<() => void>;
 }
 
 type Listener = (detail: unknown) => void;
@@ -47,17 +47,17 @@ function sessionId(): string {
 export interface Core {
   o: Options;
   s: Strings;
-  queue: Queue;
-  on(name: string, callback: Listener): void;
-  emit(name: string, detail: unknown): void;
-  state(id: string): TraceState;
-  track(kind: string, id: string, fields?: Record<string, unknown>): string;
-  vote(id: string, value: number, extra?: { reasons?: string[]; comment?: string }): void;
+  _queue: Queue;
+  _on(name: string, callback: Listener): void;
+  _emit(name: string, detail: unknown): void;
+  _state(id: string): TraceState;
+  _track(kind: string, id: string, fields?: Record<string, unknown>): string;
+  _vote(id: string, value: number, extra?: { reasons?: string[]; comment?: string }): void;
   /** Press a thumb: the same thumb again retracts the vote. Returns the new vote. */
-  flip(id: string, value: number): number;
-  rate(id: string, value: number): void;
+  _flip(id: string, value: number): number;
+  _rate(id: string, value: number): void;
   /** The page is being hidden or left: mark an abandoned answer, hand the outbox over. */
-  leave(staying?: boolean): void;
+  _leave(staying?: boolean): void;
 }
 
 export function createCore(o: Options): Core {
@@ -77,17 +77,17 @@ export function createCore(o: Options): Core {
 
   const state = (id: string): TraceState => {
     let st = traces.get(id);
-    if (!st) traces.set(id, (st = { id, vote: 0, rating: 0, status: "", paint: new Set() }));
+    if (!st) traces.set(id, (st = { id, _vote: 0, _rating: 0, _status: "", _paint: new Set() }));
     return st;
   };
 
   const paint = (st: TraceState) => {
-    for (const repaint of st.paint) repaint();
+    for (const repaint of st._paint) repaint();
   };
 
   const track = (kind: string, id: string, fields: Record<string, unknown> = {}) => {
     const st = state(id);
-    if (kind !== "abandon") st.signaled = true;
+    if (kind !== "abandon") st._signaled = true;
     // Fields left undefined are dropped by JSON.stringify.
     const event: WireEvent = {
       event_id: uuid(),
@@ -96,12 +96,12 @@ export function createCore(o: Options): Core {
       timestamp: new Date().toISOString(),
       session_id: session,
       user_id: o.userId || undefined,
-      token: st.token,
+      token: st._token,
       ...fields,
     };
-    if (st.from)
-      event.metadata = { regenerated_from: st.from, ...(event.metadata as object | undefined) };
-    queue.push(event);
+    if (st._from)
+      event.metadata = { regenerated_from: st._from, ...(event.metadata as object | undefined) };
+    queue._push(event);
     emit("queued", event);
     return event.event_id;
   };
@@ -109,8 +109,8 @@ export function createCore(o: Options): Core {
   /** A vote or rating replaces the user's previous one; its answer decides "thanks". */
   const decide = (id: string, kind: string, fields: Record<string, unknown>) => {
     const st = state(id);
-    st.status = "";
-    st.last = track(kind, id, fields);
+    st._status = "";
+    st._last = track(kind, id, fields);
     paint(st);
   };
 
@@ -120,8 +120,8 @@ export function createCore(o: Options): Core {
       emit(rejected ? "rejected" : "sent", { event, ...result });
       if (rejected) emit("error", result.error);
       const st = traces.get(event.trace_id);
-      if (st && st.last === event.event_id) {
-        st.status = rejected ? "failed" : "thanks";
+      if (st && st._last === event.event_id) {
+        st._status = rejected ? "failed" : "thanks";
         paint(st);
       }
     },
@@ -131,42 +131,42 @@ export function createCore(o: Options): Core {
   return {
     o,
     s: strings(o),
-    queue,
-    on: (name, callback) => (listeners[name] ||= []).push(callback),
-    emit,
-    state,
-    track,
-    vote(id, value, extra = {}) {
-      state(id).vote = value;
+    _queue: queue,
+    _on: (name, callback) => (listeners[name] ||= []).push(callback),
+    _emit: emit,
+    _state: state,
+    _track: track,
+    _vote(id, value, extra = {}) {
+      state(id)._vote = value;
       decide(id, "thumbs", { value, ...extra });
     },
-    flip(id, value) {
-      const next = state(id).vote === value ? 0 : value;
-      this.vote(id, next);
+    _flip(id, value) {
+      const next = state(id)._vote === value ? 0 : value;
+      this._vote(id, next);
       return next;
     },
-    rate(id, value) {
-      state(id).rating = value;
+    _rate(id, value) {
+      state(id)._rating = value;
       decide(id, "rating", { value });
     },
-    leave(staying) {
+    _leave(staying) {
       // Only the newest answer can be abandoned, and not when the user is moving on in the
       // conversation (a form was just submitted: a server-rendered chat's next question).
       let st: TraceState | undefined;
-      for (const t of traces.values()) if (t.at && !(st && st.at! > t.at)) st = t;
+      for (const t of traces.values()) if (t._at && !(st && st._at! > t._at)) st = t;
       const now = Date.now();
       if (
         st &&
         !staying &&
-        !st.signaled &&
-        !st.abandoned &&
-        now - st.at! < o.abandonAfter * 1000 &&
+        !st._signaled &&
+        !st._abandoned &&
+        now - st._at! < o.abandonAfter * 1000 &&
         o.signals.includes("abandon")
       ) {
-        st.abandoned = true;
-        track("abandon", st.id, { metadata: { after_ms: now - st.at! } });
+        st._abandoned = true;
+        track("abandon", st.id, { metadata: { after_ms: now - st._at! } });
       }
-      queue.beacon();
+      queue._beacon();
     },
   };
 }

@@ -30,23 +30,14 @@ export interface QueueOptions {
   key: string;
   batchSize: number;
   flushDelay: number;
-  /** For tests: the storage to use (null: memory only) and the sender. */
-  storage?: Storage | null;
-  send?: (endpoint: string, payload: string) => Promise<Answer>;
 }
 
 export interface Queue {
-  /** Events not yet answered for. */
-  items(): WireEvent[];
-  /** Whether events are kept in localStorage (false: in memory only). */
-  persistent(): boolean;
-  push(event: WireEvent): void;
+  _push(event: WireEvent): void;
   /** Send the next batch now; resolves when the server answered or the try failed. */
-  flush(): Promise<void>;
+  _flush(): Promise<void>;
   /** The page is going away: hand everything to sendBeacon. */
-  beacon(): void;
-  /** The storage key of this tab's outbox. */
-  name: string;
+  _beacon(): void;
 }
 
 function localStore(): Storage | null {
@@ -62,11 +53,10 @@ function localStore(): Storage | null {
 
 export function createQueue(o: QueueOptions, hooks: Hooks): Queue {
   let items: WireEvent[] = [];
-  let store = o.storage === undefined ? localStore() : o.storage;
+  let store = localStore();
   let attempt = 0;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let sending = false;
-  const send = o.send || post;
   const scope = PREFIX + o.key + ":";
   const name = scope + Math.random().toString(36).slice(2);
 
@@ -99,7 +89,7 @@ export function createQueue(o: QueueOptions, hooks: Hooks): Queue {
     timer = undefined;
     sending = true;
     const [batch] = chunks(o.key, items, o.batchSize);
-    const answer: Answer = await send(o.endpoint, body(o.key, batch)).catch(() => ({
+    const answer: Answer = await post(o.endpoint, body(o.key, batch)).catch(() => ({
       status: 0,
       retryAfter: 0,
     }));
@@ -160,18 +150,15 @@ export function createQueue(o: QueueOptions, hooks: Hooks): Queue {
   }
 
   return {
-    name,
-    items: () => items,
-    persistent: () => !!store,
-    push(event) {
+    _push(event) {
       items.push(event);
       save();
       // A full batch goes now (unless a retry is waiting out its backoff).
       if (items.length >= o.batchSize && !attempt) flush();
       else schedule(o.flushDelay);
     },
-    flush,
-    beacon() {
+    _flush: flush,
+    _beacon() {
       // Events stay in storage until a later page hears the server's answer for them; a
       // repeat is only a duplicate, a loss would be forever.
       const payloads = chunks(o.key, items, o.batchSize).map((b) => body(o.key, b));

@@ -21,7 +21,7 @@ export function listen(core: Core, attacher: Attacher) {
       try {
         handler(event!);
       } catch (error) {
-        core.emit("error", error);
+        core._emit("error", error);
       }
     };
   /** The answer an event happened in, across open shadow roots. */
@@ -38,11 +38,11 @@ export function listen(core: Core, attacher: Attacher) {
       ) as Element | undefined;
       const answer = button && answerOf(path);
       if (!button || !answer) return;
-      attacher.attach(answer);
+      attacher._attach(answer);
       const id = idOf(answer);
       const action = button.getAttribute("data-feedback-action");
       if (action === "up" || action === "down") {
-        const vote = core.flip(id, action === "up" ? 1 : -1);
+        const vote = core._flip(id, action === "up" ? 1 : -1);
         // The host's own thumbs show the vote too.
         for (const b of answer.querySelectorAll(
           "[data-feedback-action=up],[data-feedback-action=down]",
@@ -52,9 +52,9 @@ export function listen(core: Core, attacher: Attacher) {
         }
       } else if (action === "copy" && on("copy")) {
         const copied = text(answer);
-        core.track("copy", id, copyFields(copied, copied));
+        core._track("copy", id, copyFields(copied, copied));
       } else if (action === "regenerate" && on("regenerate")) {
-        core.track("regenerate", id);
+        core._track("regenerate", id);
       } else if (action === "edit" && on("edit")) {
         edit(answer, id);
       }
@@ -79,7 +79,7 @@ export function listen(core: Core, attacher: Attacher) {
         const el = node && (node.nodeType === 1 ? (node as Element) : node.parentElement);
         const answer = el?.closest(o.selector);
         if (!copied || !answer || !answer.contains(selection!.focusNode)) return;
-        core.track("copy", idOf(answer), copyFields(copied, text(answer)));
+        core._track("copy", idOf(answer), copyFields(copied, text(answer)));
       }),
     );
 
@@ -95,7 +95,7 @@ export function listen(core: Core, attacher: Attacher) {
       guard(() => {
         el.removeAttribute("contenteditable");
         const after = text(answer);
-        if (after.trim() && after !== before) core.track("edit", id, { text: after });
+        if (after.trim() && after !== before) core._track("edit", id, { text: after });
       }),
       { once: true },
     );
@@ -103,7 +103,7 @@ export function listen(core: Core, attacher: Attacher) {
 
   let submitted = 0;
   document.addEventListener("submit", () => (submitted = Date.now()));
-  const leave = guard(() => core.leave(Date.now() - submitted < 5000));
+  const leave = guard(() => core._leave(Date.now() - submitted < 5000));
   addEventListener("pagehide", leave);
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "hidden") leave();

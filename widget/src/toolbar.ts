@@ -109,13 +109,13 @@ export function toolbar(core: Core, st: TraceState, answer: Element): HTMLElemen
 
   const paint = () => {
     // A toolbar whose answer left the page stops listening for its trace.
-    if (!host.isConnected) return st.paint.delete(paint);
+    if (!host.isConnected) return st._paint.delete(paint);
     if (up) {
-      press(up, st.vote > 0);
-      press(down, st.vote < 0);
+      press(up, st._vote > 0);
+      press(down, st._vote < 0);
     }
-    for (const star of stars) press(star, +star.dataset.n! <= st.rating);
-    status.textContent = st.status ? core.s[st.status] : "";
+    for (const star of stars) press(star, +star.dataset.n! <= st._rating);
+    status.textContent = st._status ? core.s[st._status] : "";
   };
   const close = () => {
     if (form && !form.hidden) {
@@ -132,7 +132,7 @@ export function toolbar(core: Core, st: TraceState, answer: Element): HTMLElemen
           (chip) => (chip as HTMLElement).dataset.r!,
         );
         const comment = form!.querySelector("textarea")?.value.trim();
-        if (reasons.length || comment) core.vote(st.id, -1, { reasons, comment: comment || undefined });
+        if (reasons.length || comment) core._vote(st.id, -1, { reasons, comment: comment || undefined });
         close();
       });
     }
@@ -147,9 +147,9 @@ export function toolbar(core: Core, st: TraceState, answer: Element): HTMLElemen
     const a = b?.dataset.a;
     if (a === "up" || a === "down") {
       // A second click on the pressed thumb retracts it.
-      if (core.flip(st.id, a === "up" ? 1 : -1) < 0 && asks) open();
+      if (core._flip(st.id, a === "up" ? 1 : -1) < 0 && asks) open();
       else close();
-    } else if (a === "star") core.rate(st.id, +b!.dataset.n!);
+    } else if (a === "star") core._rate(st.id, +b!.dataset.n!);
     else if (a === "chip") press(b!, b!.getAttribute("aria-pressed") !== "true");
     else if (a === "close") close();
   });
@@ -157,7 +157,7 @@ export function toolbar(core: Core, st: TraceState, answer: Element): HTMLElemen
     if ((event as KeyboardEvent).key === "Escape") close();
   });
 
-  st.paint.add(paint);
+  st._paint.add(paint);
   paint();
   return host;
 }

@@ -63,6 +63,7 @@ for (const target of [window, document] as EventTarget[]) {
 
 afterEach(() => {
   vi.useRealTimers();
+  vi.unstubAllGlobals(); // before the storages below are emptied: a test may have replaced them
   for (const observer of observers) observer.disconnect();
   observers.clear();
   for (const [target, type, listener, options] of added.splice(0))

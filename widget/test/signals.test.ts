@@ -318,7 +318,7 @@ describe("abandonment", () => {
 
   it("records no abandon when the abandon signal is off, but still hands the outbox over", () => {
     const { events, beacon, core } = streamed({ signals: ["thumbs"] });
-    core.vote("t0", 1);
+    core._vote("t0", 1);
     window.dispatchEvent(new Event("pagehide"));
     expect(kinds(events)).toEqual(["thumbs"]);
     expect(beacon).toHaveBeenCalledTimes(1);

@@ -197,7 +197,7 @@ describe("toolbar", () => {
     const status = () => m.host.shadowRoot!.querySelector("[role=status]")!.textContent;
     part(m.host, "up").click();
     expect(status()).toBe("");
-    await m.core.queue.flush();
+    await m.core._queue._flush();
     expect(status()).toBe("Thanks!");
 
     m.send.mockImplementation(async (_e: string, payload: string) => ({
@@ -211,7 +211,7 @@ describe("toolbar", () => {
     }));
     part(m.host, "up").click();
     expect(status()).toBe("");
-    await m.core.queue.flush();
+    await m.core._queue._flush();
     expect(status()).toBe("Not sent");
   });
 
