@@ -44,7 +44,7 @@ export function create(): FeedbackLoop {
       if (core) return api;
       const o: Options = { ...defaults, ...options };
       if (!o.endpoint || !o.key) throw Error("FeedbackLoop: endpoint and key are required");
-      o.batchSize = Math.min(o.batchSize, 100); // the server takes at most 100
+      o.batchSize = Math.min(o.batchSize, o.maxBatchSize);
       core = createCore(o);
       for (const [name, callback] of listeners) core._on(name, callback);
       attacher = createAttacher(core);

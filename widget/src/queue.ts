@@ -57,6 +57,8 @@ export function createQueue(o: QueueOptions, hooks: Hooks): Queue {
   let attempt = 0;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let sending = false;
+  /** Events per request: batchSize, halved whenever the server says a batch is too large. */
+  let limit = o.batchSize;
   const scope = PREFIX + o.key + ":";
   const name = scope + Math.random().toString(36).slice(2);
 
@@ -88,7 +90,7 @@ export function createQueue(o: QueueOptions, hooks: Hooks): Queue {
     clearTimeout(timer);
     timer = undefined;
     sending = true;
-    const [batch] = chunks(o.key, items, o.batchSize);
+    const [batch] = chunks(o.key, items, limit);
     const answer: Answer = await post(o.endpoint, body(o.key, batch)).catch(() => ({
       status: 0,
       retryAfter: 0,
@@ -107,10 +109,14 @@ export function createQueue(o: QueueOptions, hooks: Hooks): Queue {
       }
       drop(done);
       schedule(0);
+    } else if (answer.status === 413 && batch.length > 1) {
+      // Over MAX_BATCH_SIZE or MAX_BODY_BYTES: the same events go again in smaller batches.
+      limit = Math.ceil(batch.length / 2);
+      schedule(0);
     } else if (retriable(answer.status)) {
       schedule(backoff(attempt++, answer.retryAfter));
     } else {
-      // 400, 401, 403, 413, 415: the same batch cannot succeed later.
+      // 400, 401, 403, 415, or 413 for one event: the same batch cannot succeed later.
       drop(new Set(batch.map((e) => e.event_id)));
       const error = { code: "http_" + answer.status, message: "HTTP " + answer.status };
       for (const event of batch)
@@ -154,14 +160,14 @@ export function createQueue(o: QueueOptions, hooks: Hooks): Queue {
       items.push(event);
       save();
       // A full batch goes now (unless a retry is waiting out its backoff).
-      if (items.length >= o.batchSize && !attempt) flush();
+      if (items.length >= limit && !attempt) flush();
       else schedule(o.flushDelay);
     },
     _flush: flush,
     _beacon() {
       // Events stay in storage until a later page hears the server's answer for them; a
       // repeat is only a duplicate, a loss would be forever.
-      const payloads = chunks(o.key, items, o.batchSize).map((b) => body(o.key, b));
+      const payloads = chunks(o.key, items, limit).map((b) => body(o.key, b));
       if (payloads.length && !beacon(o.endpoint, payloads)) flush();
     },
   };

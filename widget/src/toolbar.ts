@@ -5,6 +5,7 @@
 import type { Core, TraceState } from "./core";
 
 const BUILTIN = ["hallucination", "format", "refusal", "length"] as const;
+type Builtin = (typeof BUILTIN)[number];
 const THUMB = "M2 21h4V9H2zm21-11a2 2 0 0 0-2-2h-6.3l1-4.9-.4-1.1L14 1 7.6 7.6Q7 8.2 7 9v10a2 2 0 0 0 2 2h9q1.3 0 1.8-1.2L23 12z";
 
 const CSS = `:host{all:initial;display:block;margin:4px 0;font:13px system-ui,sans-serif;color-scheme:light dark;--fl-fg:light-dark(#4b5563,#d1d5db);--fl-bg:light-dark(#fff,#1f2937);--fl-line:light-dark(#d1d5db,#4b5563);--fl-accent:light-dark(#2563eb,#60a5fa);color:var(--fl-fg)}
@@ -58,8 +59,8 @@ function template(core: Core): HTMLElement {
   if (o.signals.includes("thumbs"))
     bar.append(button("up", s.up, "button up", icon()), button("down", s.down, "button down", icon()));
   if (o.signals.includes("rating"))
-    for (let n = 1; n <= 5; n++) {
-      const star = button("star", s.rate.replace("%n", "" + n), "button star", "★");
+    for (let n = 1; n <= o.ratingScale; n++) {
+      const star = button("star", s.rate.replace("%n", "" + n).replace("%m", "" + o.ratingScale), "button star", "★");
       star.dataset.n = "" + n;
       bar.append(star);
     }
@@ -73,14 +74,16 @@ function popover(core: Core): HTMLFormElement {
   const form = h("form", { part: "popover", role: "dialog", "aria-label": s.ask });
   form.append(button("close", s.close, "button close", "×"), h("p", {}, s.ask));
   if (o.signals.includes("reasons"))
-    for (const r of [...BUILTIN.map((id) => ({ id, label: s[id] })), ...o.reasons]) {
-      const chip = button("chip", r.label, "chip", r.label);
+    for (const r of [...(o.errorModes || BUILTIN.map((id) => ({ id, label: "" }))), ...o.reasons]) {
+      // The built-in modes in the widget's words (and language), the project's own as named.
+      const label = (BUILTIN as readonly string[]).includes(r.id) ? s[r.id as Builtin] : r.label;
+      const chip = button("chip", label, "chip", label);
       chip.dataset.r = r.id;
       form.append(chip);
     }
   if (o.signals.includes("comment"))
     form.append(
-      h("textarea", { part: "comment", "aria-label": s.comment, placeholder: s.comment, maxlength: "4000" }),
+      h("textarea", { part: "comment", "aria-label": s.comment, placeholder: s.comment, maxlength: "" + o.maxCommentChars }),
     );
   form.append(h("button", { part: "button send" }, s.send));
   return form;
@@ -128,9 +131,9 @@ export function toolbar(core: Core, st: TraceState, answer: Element): HTMLElemen
       bar.append((form = popover(core)));
       form.addEventListener("submit", (event) => {
         event.preventDefault();
-        const reasons = [...form!.querySelectorAll("[aria-pressed=true]")].map(
-          (chip) => (chip as HTMLElement).dataset.r!,
-        );
+        const reasons = [...form!.querySelectorAll("[aria-pressed=true]")]
+          .map((chip) => (chip as HTMLElement).dataset.r!)
+          .slice(0, core.o.maxReasons);
         const comment = form!.querySelector("textarea")?.value.trim();
         if (reasons.length || comment) core._vote(st.id, -1, { reasons, comment: comment || undefined });
         close();

@@ -252,7 +252,7 @@ describe("full batches", () => {
 });
 
 describe("rejected batches", () => {
-  it.each([400, 401, 403, 413, 415])("drops the batch on %i and reports each event as rejected", async (status) => {
+  it.each([400, 401, 403, 415])("drops the batch on %i and reports each event as rejected", async (status) => {
     const send = vi.fn<Send>(async (): Promise<Answer> => ({ status, retryAfter: 0 }));
     const { queue, storage, settled, pending } = setup({ send, batchSize: 2 });
     for (const n of [1, 2, 3]) queue._push(wire(n)); // the second push fills a batch: it goes
@@ -266,6 +266,38 @@ describe("rejected batches", () => {
     // The rest goes on being sent (and, with the same answer, dropped too).
     await vi.advanceTimersByTimeAsync(1);
     expect(send).toHaveBeenCalledTimes(2);
+    expect(pending()).toEqual([]);
+  });
+});
+
+describe("batches too large for the server", () => {
+  /** A server taking at most `max` events a request (MAX_BATCH_SIZE), answering 413 beyond. */
+  const upTo = (max: number) =>
+    vi.fn<Send>(async (endpoint, payload) =>
+      JSON.parse(payload).events.length > max ? { status: 413, retryAfter: 0 } : answering()(endpoint, payload),
+    );
+
+  it("splits a batch the server answers 413 for, until the batches fit, and loses nothing", async () => {
+    const send = upTo(3);
+    const { queue, sent, settled, pending } = setup({ send, batchSize: 10 });
+    for (let n = 1; n <= 10; n++) queue._push(wire(n));
+    await vi.advanceTimersByTimeAsync(100);
+    expect(sent().map((b) => b.events.length)).toEqual([10, 5, 3, 3, 3, 1]);
+    expect(settled.map(([e, r]) => [e.event_id, r.status])).toEqual(
+      Array.from({ length: 10 }, (_, i) => ["e" + (i + 1), "accepted"]),
+    );
+    expect(pending()).toEqual([]);
+    // The smaller size stays for the rest of the page's life.
+    for (let n = 11; n <= 14; n++) queue._push(wire(n));
+    await queue._flush();
+    expect(sent().slice(-1)[0].events).toHaveLength(3);
+  });
+
+  it("drops a single event the server answers 413 for (it can never fit)", async () => {
+    const { queue, settled, pending } = setup({ send: upTo(0) });
+    queue._push(wire(1));
+    await queue._flush();
+    expect(settled.map(([e, r]) => [e.event_id, r.status, r.error?.code])).toEqual([["e1", "rejected", "http_413"]]);
     expect(pending()).toEqual([]);
   });
 });

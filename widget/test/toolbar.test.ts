@@ -178,6 +178,35 @@ describe("toolbar", () => {
     expect(stars.map(pressed)).toEqual(["true", "true", "true", "true", "false"]);
   });
 
+  it("offers the project's error modes, the built-in ones in the widget's words", () => {
+    const m = setup({
+      locale: "de",
+      errorModes: [
+        { id: "hallucination", label: "Hallucination" },
+        { id: "tone", label: "Falscher Ton" },
+      ],
+      reasons: [{ id: "slow", label: "Zu langsam" }],
+    });
+    part(m.host, "down").click();
+    expect(parts(m.host, "chip").map((c) => [c.dataset.r, c.textContent])).toEqual([
+      ["hallucination", "Erfunden"],
+      ["tone", "Falscher Ton"],
+      ["slow", "Zu langsam"],
+    ]);
+  });
+
+  it("follows the server's rating scale, comment length and number of reasons", () => {
+    const m = setup({ signals: ["thumbs", "reasons", "comment", "rating"], ratingScale: 10, maxCommentChars: 500, maxReasons: 2 });
+    const stars = parts(m.host, "star");
+    expect(stars).toHaveLength(10);
+    expect(stars[6].getAttribute("aria-label")).toBe("Rate 7 of 10");
+    part(m.host, "down").click();
+    expect(part(m.host, "comment").getAttribute("maxlength")).toBe("500");
+    for (const chip of parts(m.host, "chip").slice(0, 3)) chip.click();
+    part(m.host, "send").click();
+    expect(m.events[1].reasons).toEqual(["hallucination", "format"]);
+  });
+
   it("shows no thumbs without the thumbs signal", () => {
     const m = setup({ signals: ["rating"] });
     expect(parts(m.host, "up")).toHaveLength(0);
