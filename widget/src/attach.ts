@@ -1,5 +1,5 @@
 // Finding answers: those in the page at load, those added later (one MutationObserver), those
-// re-rendered by a framework, and those inside open shadow roots.
+// re-rendered by a framework, and those inside open shadow roots, whenever these are attached.
 //
 // Streaming answers change token by token; a mutation inside an answer that is already known
 // costs one closest() call, never a scan of the page. Toolbars are drawn when their answer
@@ -126,6 +126,18 @@ export function createAttacher(core: Core): Attacher {
     _attach: attach,
     _start() {
       watch(document);
+      // A web component defined after the widget started attaches its shadow root when it
+      // upgrades, which no mutation of the page reports: hear of every open root as it is made.
+      const attachShadow = Element.prototype.attachShadow;
+      Element.prototype.attachShadow = function (this: Element, init: ShadowRootInit) {
+        const root = attachShadow.call(this, init);
+        try {
+          if (init.mode === "open" && !this.hasAttribute("data-feedback-toolbar")) watch(root);
+        } catch (error) {
+          core._emit("error", error);
+        }
+        return root;
+      };
       // Of the answers already on the page, the newest one has just "appeared".
       const found = scan(document);
       const last = found[found.length - 1];

@@ -155,6 +155,51 @@ describe("attach", () => {
     expect(toolbars()).toHaveLength(0); // none drawn in the light DOM
   });
 
+  it("finds answers in a shadow root attached after it started, with no mutation of the page", async () => {
+    const card = document.createElement("answer-card");
+    document.body.append(card);
+    mount();
+    // A component attaching its root (and rendering into it) once it is defined or first renders.
+    const root = card.attachShadow({ mode: "open" });
+    const late = answer("late");
+    root.append(late);
+    await settle();
+    expect(toolbars(root)).toHaveLength(1);
+    expect(toolbarOf(late)).not.toBeNull();
+  });
+
+  it("finds answers of a custom element defined after it started", async () => {
+    const card = document.createElement("defined-later");
+    card.setAttribute("trace", "upgraded");
+    document.body.append(card);
+    mount();
+    customElements.define(
+      "defined-later",
+      class extends HTMLElement {
+        connectedCallback() {
+          this.attachShadow({ mode: "open" }).append(answer(this.getAttribute("trace")!));
+        }
+      },
+    );
+    await settle();
+    expect(toolbars(card.shadowRoot!)).toHaveLength(1);
+  });
+
+  it("leaves closed shadow roots and its own toolbars' roots alone, and still makes the roots", async () => {
+    const card = document.createElement("private-card");
+    document.body.append(card, answer("t1"));
+    const { core } = mount();
+    const errors = vi.fn();
+    core._on("error", errors);
+    const closed = card.attachShadow({ mode: "closed" });
+    closed.append(answer("hidden"));
+    await settle();
+    expect(closed.querySelector("[data-feedback-toolbar]")).toBeNull();
+    expect(toolbars()).toHaveLength(1);
+    expect(errors).not.toHaveBeenCalled();
+    expect(() => card.attachShadow({ mode: "open" })).toThrow(); // as without the widget
+  });
+
   it("lets text stream into a known answer without drawing toolbars or failing", async () => {
     const a = answer("t1", "");
     const paragraph = document.createElement("p");
