@@ -3,6 +3,8 @@ behaves like one class of host (tests/templates/widget_tests/, served by tests/u
 checks what reached the database. Each of them fails on the widget of commit bc76b35 (run them
 with FEEDBACK_LOOP_TEST_WIDGET, see conftest.py)."""
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -26,3 +28,41 @@ def test_answers_in_shadow_roots_attached_after_the_widget_started(page):
         ("lazy", "thumbs", 1.0, [], ""),
         ("upgraded", "thumbs", -1.0, [], ""),
     ]
+
+
+# -- 2. a streamed answer whose token comes with its last chunk ---------------------------------
+
+
+def ask_chat(page, question: str):
+    page.get_by_role("textbox", name="Question").fill(question)
+    page.get_by_role("button", name="Send").click()
+
+
+@pytest.mark.parametrize("tag", ["rendered", "hand"])
+def test_a_vote_while_the_answer_streams_waits_for_its_token(page, tag):
+    page.goto("/_test/page/chat/?later=streamed" + ("&tag=hand" if tag == "hand" else ""))
+    page.evaluate("chat.hold = true")
+    ask_chat(page, "Why is the sky blue?")
+    bar = toolbar(page, "streamed")
+    bar.get_by_role("button", name="Bad answer").click()
+    dialog = bar.get_by_role("dialog", name="What went wrong?")
+    expect(dialog).to_be_visible()
+    bar.evaluate("host => { host.dataset.mark = 'drawn before the token' }")
+    page.wait_for_timeout(1_000)  # the first vote has been sent (and, by hand, refused) by now
+    assert rows() == []
+
+    page.evaluate("chat.finish()")
+    answer = page.locator('[data-feedback-trace="streamed"]')
+    expect(answer).to_have_attribute("data-feedback-token", re.compile(r"."))
+    # The same toolbar: not torn down and drawn again when the token came.
+    expect(bar).to_have_attribute("data-mark", "drawn before the token")
+    expect(dialog).to_be_visible()
+    dialog.get_by_role("button", name="Too long").click()
+    dialog.get_by_role("button", name="Send").click()
+    expect(bar.get_by_role("status")).to_have_text("Thanks!")
+    wait_sent(page, 2)
+    assert [summary(e) for e in rows()] == [
+        ("streamed", "thumbs", -1.0, [], ""),
+        ("streamed", "thumbs", -1.0, ["length"], ""),
+    ]
+    assert page.evaluate("window.__fl.rejected") == []

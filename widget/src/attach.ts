@@ -74,7 +74,7 @@ export function createAttacher(core: Core): Attacher {
     if (!id) return;
     const st = core._state(id);
     const token = info.token || el.getAttribute("data-feedback-token");
-    if (token) st._token = token;
+    if (token && token !== st._token) core._token(st, token);
     const from = el.getAttribute("data-feedback-regenerated-from");
     if (from) st._from = from;
     if (appeared && !st._at) st._at = Date.now();
@@ -99,7 +99,9 @@ export function createAttacher(core: Core): Attacher {
         const target = record.target as Element;
         if (record.type === "attributes") {
           if (target.matches(selector)) {
-            drop(target);
+            // A new trace id is another answer: a toolbar of its own. A token arriving (with a
+            // streamed answer's last chunk) changes nothing on screen.
+            if (record.attributeName === "data-feedback-trace") drop(target);
             attach(target);
           }
           continue;

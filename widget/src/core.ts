@@ -22,6 +22,8 @@ export interface TraceState {
   _status: "" | "thanks" | "failed";
   /** Repaint the toolbars that show this trace. */
   _paint: Set<() => void>;
+  /** Some of its events wait for its token. */
+  _held?: boolean;
 }
 
 type Listener = (detail: unknown) => void;
@@ -58,12 +60,21 @@ export interface Core {
   _rate(id: string, value: number): void;
   /** The page is being hidden or left: mark an abandoned answer, hand the outbox over. */
   _leave(staying?: boolean): void;
+  /** The answer's token is known (or changed): events waiting for it go. */
+  _token(st: TraceState, token: string): void;
 }
+
+/** A day: events that waited this long for a token go without one (and are refused). */
+const STALE = 864e5;
+const stale = (event: WireEvent) => Date.now() - Date.parse(event.timestamp as string) > STALE;
 
 export function createCore(o: Options): Core {
   const traces = new Map<string, TraceState>();
   const listeners: Record<string, Listener[]> = {};
   const session = o.sessionId || sessionId();
+  /** Whether events need a token: as the tag says, else learnt from a missing_token answer. A
+   * streaming answer often gets its token only with its last chunk, after the user voted. */
+  let needsToken = o.requireToken;
 
   const emit = (name: string, detail: unknown) => {
     for (const callback of listeners[name] || []) {
@@ -115,7 +126,18 @@ export function createCore(o: Options): Core {
   };
 
   const queue = createQueue(o, {
-    settled(event: WireEvent, result: Result) {
+    _ready(event) {
+      const st = traces.get(event.trace_id);
+      event.token ||= st?._token;
+      if (event.token || !needsToken || stale(event)) return true;
+      if (st) st._held = true;
+      return false;
+    },
+    _settled(event: WireEvent, result: Result) {
+      if (result.error?.code === "missing_token" && !event.token && !stale(event)) {
+        needsToken = true;
+        return false; // it goes again once its trace's token is known
+      }
       const rejected = result.status === "rejected";
       emit(rejected ? "rejected" : "sent", { event, ...result });
       if (rejected) emit("error", result.error);
@@ -125,7 +147,7 @@ export function createCore(o: Options): Core {
         paint(st);
       }
     },
-    error: (error) => emit("error", error),
+    _error: (error) => emit("error", error),
   });
 
   return {
@@ -167,6 +189,13 @@ export function createCore(o: Options): Core {
         track("abandon", st.id, { metadata: { after_ms: now - st._at! } });
       }
       queue._beacon();
+    },
+    _token(st, token) {
+      st._token = token;
+      if (st._held) {
+        st._held = false;
+        queue._flush();
+      }
     },
   };
 }

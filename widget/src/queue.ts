@@ -19,10 +19,13 @@ import {
 export const PREFIX = "fl:q:";
 
 export interface Hooks {
-  /** The server answered for an event: accepted, duplicate or rejected. */
-  settled(event: WireEvent, result: Result): void;
+  /** Whether an event may go now (it may wait for its trace's token); may fill fields in. */
+  _ready(event: WireEvent): boolean;
+  /** The server answered for an event: accepted, duplicate or rejected. False keeps it in
+   * the outbox, to go again. */
+  _settled(event: WireEvent, result: Result): boolean | void;
   /** Something went wrong that the host may want to know. */
-  error(error: unknown): void;
+  _error(error: unknown): void;
 }
 
 export interface QueueOptions {
@@ -68,13 +71,20 @@ export function createQueue(o: QueueOptions, hooks: Hooks): Queue {
       else store?.removeItem(name);
     } catch (error) {
       store = null; // full: keep going in memory rather than lose events
-      hooks.error(error);
+      hooks._error(error);
     }
   };
 
   const drop = (ids: Set<string>) => {
     items = items.filter((e) => !ids.has(e.event_id));
     save();
+  };
+
+  /** The events that may go now, in batches. */
+  const ready = () => {
+    const batches = chunks(o.key, items.filter(hooks._ready), limit);
+    save(); // with what _ready filled in
+    return batches;
   };
 
   const schedule = (delay: number) => {
@@ -89,8 +99,9 @@ export function createQueue(o: QueueOptions, hooks: Hooks): Queue {
     if (sending || !items.length) return;
     clearTimeout(timer);
     timer = undefined;
+    const [batch] = ready();
+    if (!batch) return;
     sending = true;
-    const [batch] = chunks(o.key, items, limit);
     const answer: Answer = await post(o.endpoint, body(o.key, batch)).catch(() => ({
       status: 0,
       retryAfter: 0,
@@ -102,10 +113,7 @@ export function createQueue(o: QueueOptions, hooks: Hooks): Queue {
       const done = new Set<string>();
       for (const event of batch) {
         const result = byId.get(event.event_id);
-        if (result) {
-          done.add(event.event_id);
-          hooks.settled(event, result);
-        }
+        if (result && hooks._settled(event, result) !== false) done.add(event.event_id);
       }
       drop(done);
       schedule(0);
@@ -120,7 +128,7 @@ export function createQueue(o: QueueOptions, hooks: Hooks): Queue {
       drop(new Set(batch.map((e) => e.event_id)));
       const error = { code: "http_" + answer.status, message: "HTTP " + answer.status };
       for (const event of batch)
-        hooks.settled(event, { event_id: event.event_id, status: "rejected", error });
+        hooks._settled(event, { event_id: event.event_id, status: "rejected", error });
       schedule(0);
     }
   };
@@ -136,7 +144,7 @@ export function createQueue(o: QueueOptions, hooks: Hooks): Queue {
         const known = new Set(items.map((e) => e.event_id));
         items.push(...saved.q.filter((e: WireEvent) => !known.has(e.event_id)));
       } catch (error) {
-        hooks.error(error);
+        hooks._error(error);
       }
       store.removeItem(k);
     }
@@ -148,11 +156,11 @@ export function createQueue(o: QueueOptions, hooks: Hooks): Queue {
   // without Web Locks, before 2022, deliver other tabs' leftovers only by their beacons.)
   const locks = navigator.locks;
   if (locks) {
-    locks.request(name, () => new Promise(() => {})).catch(hooks.error);
+    locks.request(name, () => new Promise(() => {})).catch(hooks._error);
     locks
       .query()
       .then((state) => adopt(new Set((state.held || []).map((l) => l.name!))))
-      .catch(hooks.error);
+      .catch(hooks._error);
   }
 
   return {
@@ -167,7 +175,7 @@ export function createQueue(o: QueueOptions, hooks: Hooks): Queue {
     _beacon() {
       // Events stay in storage until a later page hears the server's answer for them; a
       // repeat is only a duplicate, a loss would be forever.
-      const payloads = chunks(o.key, items, limit).map((b) => body(o.key, b));
+      const payloads = ready().map((b) => body(o.key, b));
       if (payloads.length && !beacon(o.endpoint, payloads)) flush();
     },
   };

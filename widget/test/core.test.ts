@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from "vitest";
 import { createCore, uuid } from "../src/core";
 import type { WireEvent } from "../src/transport";
-import { options } from "./helpers";
+import { answer, answering, mount, options, part, type Send, settle, type TestOptions, toolbars } from "./helpers";
 
 function core(over = {}) {
   const c = createCore(options(over));
@@ -67,5 +67,103 @@ describe("core", () => {
     const b = core({ userId: "u9" });
     b.c._vote("t1", 1);
     expect(b.events[0].user_id).toBe("u9");
+  });
+});
+
+describe("events waiting for their answer's token", () => {
+  /** A capture endpoint that requires tokens, as a project does by default. */
+  const strict = () =>
+    vi.fn<Send>(async (_url, payload) => ({
+      status: 200,
+      retryAfter: 0,
+      results: JSON.parse(payload).events.map((e: WireEvent) =>
+        e.token
+          ? { event_id: e.event_id, status: "accepted" }
+          : { event_id: e.event_id, status: "rejected", error: { code: "missing_token", message: "token is required" } },
+      ),
+    }));
+  const bodies = (send: ReturnType<typeof vi.fn>) =>
+    send.mock.calls.map(([, payload]) => JSON.parse(payload as string).events as WireEvent[]);
+
+  function streaming(over: TestOptions = {}) {
+    const el = answer("t1", "The answer so far");
+    document.body.append(el);
+    const m = mount({ send: strict(), ...over });
+    const log = { rejected: [] as unknown[], errors: [] as unknown[] };
+    m.core._on("rejected", (r) => log.rejected.push(r));
+    m.core._on("error", (e) => log.errors.push(e));
+    const host = toolbars()[0];
+    const status = () => host.shadowRoot!.querySelector("[role=status]")!.textContent;
+    return { ...m, el, host, status, log };
+  }
+
+  it("holds a vote until the token arrives when the tag says tokens are required, then sends it with it", async () => {
+    const m = streaming({ requireToken: true });
+    part(m.host, "up").click();
+    await m.core._queue._flush();
+    expect(m.send).not.toHaveBeenCalled();
+    m.el.setAttribute("data-feedback-token", "tok-final");
+    await settle();
+    expect(bodies(m.send)).toEqual([[expect.objectContaining({ kind: "thumbs", value: 1, token: "tok-final" })]]);
+    await settle();
+    expect(m.status()).toBe("Thanks!");
+    expect(m.log).toEqual({ rejected: [], errors: [] });
+  });
+
+  it("with a tag written by hand, learns from a missing_token answer, keeps the vote and sends it once the token arrives", async () => {
+    const m = streaming();
+    part(m.host, "up").click();
+    part(m.host, "down").click();
+    await m.core._queue._flush();
+    expect(bodies(m.send)[0].map((e) => e.token)).toEqual([undefined, undefined]);
+    await settle();
+    expect(m.status()).toBe(""); // not "Not sent": the votes wait
+    expect(m.log).toEqual({ rejected: [], errors: [] });
+    await m.core._queue._flush();
+    expect(m.send).toHaveBeenCalledTimes(1); // waiting, not retrying
+    m.el.setAttribute("data-feedback-token", "tok-final");
+    await settle();
+    await settle();
+    expect(bodies(m.send)[1].map((e) => [e.value, e.token])).toEqual([
+      [1, "tok-final"],
+      [-1, "tok-final"],
+    ]);
+    expect(m.status()).toBe("Thanks!");
+    // Votes made once the token is known carry it from the start.
+    part(m.host, "down").click();
+    expect(m.events.at(-1)!.token).toBe("tok-final");
+  });
+
+  it("sends at once without a token when the tag says the project does not require tokens", async () => {
+    const m = streaming({ requireToken: false, send: vi.fn<Send>(answering()) });
+    part(m.host, "up").click();
+    await m.core._queue._flush();
+    expect(bodies(m.send)[0][0].token).toBeUndefined();
+  });
+
+  it("gives up on an event that waited a day for its token", async () => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    vi.setSystemTime(new Date("2026-11-24T10:00:00Z"));
+    const m = streaming({ requireToken: true });
+    part(m.host, "up").click();
+    await m.core._queue._flush();
+    expect(m.send).not.toHaveBeenCalled();
+    vi.setSystemTime(new Date("2026-11-25T10:00:01Z"));
+    await m.core._queue._flush();
+    expect(m.send).toHaveBeenCalledTimes(1);
+    await settle();
+    expect(m.status()).toBe("Not sent");
+    expect(m.log.rejected).toHaveLength(1);
+  });
+
+  it("keeps the toolbar, and its open popover, when only the token changes", async () => {
+    const m = streaming({ requireToken: true });
+    part(m.host, "down").click();
+    expect(m.host.shadowRoot!.querySelector("form")!.hidden).toBe(false);
+    m.el.setAttribute("data-feedback-token", "tok-final");
+    await settle();
+    expect(toolbars()).toEqual([m.host]);
+    expect(m.host.isConnected).toBe(true);
+    expect(m.host.shadowRoot!.querySelector("form")!.hidden).toBe(false);
   });
 });

@@ -5,14 +5,26 @@ import { answering, FullStorage, fakeLocks, MemoryStorage, type Send, serve, set
 
 const ENDPOINT = "https://feedback.test/api/v1/events";
 
-type Setup = Partial<QueueOptions> & { storage?: Storage | null; send?: ReturnType<typeof vi.fn<Send>> };
+type Setup = Partial<QueueOptions> & {
+  storage?: Storage | null;
+  send?: ReturnType<typeof vi.fn<Send>>;
+  ready?: Hooks["_ready"];
+  keep?: (result: Result) => boolean;
+};
 
-function setup({ storage = new MemoryStorage(), send = vi.fn<Send>(answering()), ...over }: Setup = {}) {
+function setup({
+  storage = new MemoryStorage(),
+  send = vi.fn<Send>(answering()),
+  ready = () => true,
+  keep = () => false,
+  ...over
+}: Setup = {}) {
   const settled: [WireEvent, Result][] = [];
   const errors: unknown[] = [];
   const hooks: Hooks = {
-    settled: (event, result) => settled.push([event, result]),
-    error: (error) => errors.push(error),
+    _ready: ready,
+    _settled: (event, result) => (keep(result) ? false : void settled.push([event, result])),
+    _error: (error) => errors.push(error),
   };
   useStorage(storage);
   serve(send);
@@ -64,7 +76,7 @@ describe("outbox", () => {
   it("uses localStorage", () => {
     const queue = createQueue(
       { endpoint: ENDPOINT, key: "pk_1", batchSize: 50, flushDelay: 500 },
-      { settled() {}, error() {} },
+      { _ready: () => true, _settled() {}, _error() {} },
     );
     queue._push(wire(1));
     const key = Object.keys(localStorage).find((k) => k.startsWith(PREFIX + "pk_1:"))!;
@@ -270,6 +282,48 @@ describe("rejected batches", () => {
   });
 });
 
+describe("events that wait", () => {
+  it("leaves out of the batches (and beacons) the events that are not ready, and saves what readying filled in", async () => {
+    const beacon = vi.spyOn(navigator, "sendBeacon").mockReturnValue(true);
+    let open = false;
+    const ready = (e: WireEvent) => {
+      if (e.trace_id !== "t2") return true;
+      if (open) e.token = "tok2";
+      return open;
+    };
+    const { queue, sent, pending } = setup({ ready });
+    for (const n of [1, 2, 3]) queue._push(wire(n));
+    await queue._flush();
+    expect(sent().map((b) => ids(b.events))).toEqual([["e1", "e3"]]);
+    expect(ids(pending())).toEqual(["e2"]);
+    queue._beacon();
+    expect(beacon).not.toHaveBeenCalled(); // nothing ready to go
+    await queue._flush();
+    expect(sent()).toHaveLength(1); // still nothing: no request for nothing
+    open = true;
+    await queue._flush();
+    expect(sent()[1].events).toEqual([wire(2, { token: "tok2" })]);
+    expect(pending()).toEqual([]);
+  });
+
+  it("keeps an event whose answer the owner wants to send again", async () => {
+    const send = vi.fn<Send>(async (_e, payload) => ({
+      status: 200,
+      retryAfter: 0,
+      results: JSON.parse(payload).events.map((e: WireEvent) => ({
+        event_id: e.event_id,
+        status: "rejected",
+        error: { code: "missing_token", message: "token is required by this project." },
+      })),
+    }));
+    const { queue, settled, pending } = setup({ send, keep: (r) => r.error?.code === "missing_token" });
+    queue._push(wire(1));
+    await queue._flush();
+    expect(settled).toEqual([]);
+    expect(ids(pending())).toEqual(["e1"]);
+  });
+});
+
 describe("batches too large for the server", () => {
   /** A server taking at most `max` events a request (MAX_BATCH_SIZE), answering 413 beyond. */
   const upTo = (max: number) =>
@@ -328,7 +382,7 @@ describe("storage fallback", () => {
       const send = serve(vi.fn<Send>(answering()));
       const queue = createQueue(
         { endpoint: ENDPOINT, key: "pk_1", batchSize: 50, flushDelay: 500 },
-        { settled() {}, error() {} },
+        { _ready: () => true, _settled() {}, _error() {} },
       );
       queue._push(wire(1));
       await queue._flush();
