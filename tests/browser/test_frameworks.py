@@ -8,7 +8,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.helpers import rows, summary, toolbar, wait_sent
+from feedback_loop.models import Trace
+from tests.browser.helpers import rows, summary, toolbar, wait_sent, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -66,3 +67,36 @@ def test_a_vote_while_the_answer_streams_waits_for_its_token(page, tag):
         ("streamed", "thumbs", -1.0, ["length"], ""),
     ]
     assert page.evaluate("window.__fl.rejected") == []
+
+
+# -- 3. a regenerated answer nobody touches -------------------------------------------------------
+
+REGENERATE = """([id, from, later]) => {
+  const template = document.querySelector(`template[data-later="${id}"]`);
+  const item = document.importNode(template.content, true);
+  const answer = item.querySelector("[data-feedback-trace]");
+  if (!later) answer.dataset.feedbackRegeneratedFrom = from;
+  document.getElementById("log").append(item);
+  if (later) setTimeout(() => { answer.dataset.feedbackRegeneratedFrom = from; }, 300);
+}"""
+
+
+def test_a_regenerated_answer_is_linked_as_it_appears(page):
+    page.goto("/_test/answers/?ids=first&later=second,third")
+    # The proof the server asks for: the same voter sent an event on the answer it replaced.
+    toolbar(page, "first").get_by_role("button", name="Bad answer").click()
+    page.keyboard.press("Escape")
+    page.evaluate(REGENERATE, ["second", "first", False])  # rendered with the attribute
+    page.evaluate(REGENERATE, ["third", "second", True])  # the attribute set after it appeared
+    wait_until(page, lambda: len(rows(kind="custom")) == 2, "the two links")
+    links = {e.trace_key: (e.name, e.metadata) for e in rows(kind="custom")}
+    assert links == {
+        "second": ("regenerated", {"regenerated_from": "first"}),
+        "third": ("regenerated", {"regenerated_from": "second"}),
+    }
+    # Processed (eagerly, right after each request's commit), the links hold: the server asks
+    # for an event of the same token-bound voter on the old answer (the vote on "first", the
+    # link on "second").
+    wait_until(page, lambda: not rows(processed_at=None), "the events to be processed")
+    assert Trace.objects.get(trace_id="second").regenerated_from.trace_id == "first"
+    assert Trace.objects.get(trace_id="third").regenerated_from.trace_id == "second"

@@ -50,7 +50,7 @@ export function createAttacher(core: Core): Attacher {
       childList: true,
       subtree: true,
       attributes: true,
-      attributeFilter: ["data-feedback-trace", "data-feedback-token"],
+      attributeFilter: ["data-feedback-trace", "data-feedback-token", "data-feedback-regenerated-from"],
     });
   };
 
@@ -76,7 +76,11 @@ export function createAttacher(core: Core): Attacher {
     const token = info.token || el.getAttribute("data-feedback-token");
     if (token && token !== st._token) core._token(st, token);
     const from = el.getAttribute("data-feedback-regenerated-from");
-    if (from) st._from = from;
+    if (from && from !== st._from) {
+      st._from = from;
+      // The link goes as the new answer appears, not with a first signal that may never come.
+      if (core.o.signals.includes("regenerate")) core._track("custom", id, { name: "regenerated" }, 1);
+    }
     if (appeared && !st._at) st._at = Date.now();
     if (!traceOf(el)) el.setAttribute("data-feedback-trace", id);
     const host = hosts.get(el);

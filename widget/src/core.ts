@@ -53,7 +53,8 @@ export interface Core {
   _on(name: string, callback: Listener): void;
   _emit(name: string, detail: unknown): void;
   _state(id: string): TraceState;
-  _track(kind: string, id: string, fields?: Record<string, unknown>): string;
+  /** Queue an event; `auto` marks one the user did not make (not a signal for abandonment). */
+  _track(kind: string, id: string, fields?: Record<string, unknown>, auto?: 1): string;
   _vote(id: string, value: number, extra?: { reasons?: string[]; comment?: string }): void;
   /** Press a thumb: the same thumb again retracts the vote. Returns the new vote. */
   _flip(id: string, value: number): number;
@@ -96,9 +97,9 @@ export function createCore(o: Options): Core {
     for (const repaint of st._paint) repaint();
   };
 
-  const track = (kind: string, id: string, fields: Record<string, unknown> = {}) => {
+  const track = (kind: string, id: string, fields: Record<string, unknown> = {}, auto?: 1) => {
     const st = state(id);
-    if (kind !== "abandon") st._signaled = true;
+    if (!auto) st._signaled = true;
     // Fields left undefined are dropped by JSON.stringify.
     const event: WireEvent = {
       event_id: uuid(),
@@ -186,7 +187,7 @@ export function createCore(o: Options): Core {
         o.signals.includes("abandon")
       ) {
         st._abandoned = true;
-        track("abandon", st.id, { metadata: { after_ms: now - st._at! } });
+        track("abandon", st.id, { metadata: { after_ms: now - st._at! } }, 1);
       }
       queue._beacon();
     },

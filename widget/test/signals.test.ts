@@ -150,7 +150,7 @@ describe("host-drawn buttons", () => {
     document.body.append(next);
     await settle();
     button(next, "up").click();
-    expect(events[0]).toMatchObject({ trace_id: "t2", metadata: { regenerated_from: "t1" } });
+    expect(events.at(-1)).toMatchObject({ kind: "thumbs", trace_id: "t2", metadata: { regenerated_from: "t1" } });
   });
 
   it("ignores marked buttons outside answers, and unmarked buttons inside", () => {
@@ -322,5 +322,65 @@ describe("abandonment", () => {
     window.dispatchEvent(new Event("pagehide"));
     expect(kinds(events)).toEqual(["thumbs"]);
     expect(beacon).toHaveBeenCalledTimes(1);
+  });
+});
+
+describe("regenerated answers", () => {
+  const links = (events: WireEvent[]) =>
+    events.filter((e) => e.name === "regenerated").map((e) => [e.kind, e.trace_id, e.metadata]);
+
+  it("sends the link as soon as the new answer appears, untouched", async () => {
+    const { events } = hostPage();
+    const next = message("t2", "Paris.");
+    next.setAttribute("data-feedback-regenerated-from", "t1");
+    document.body.append(next);
+    await settle();
+    expect(links(events)).toEqual([["custom", "t2", { regenerated_from: "t1" }]]);
+  });
+
+  it("sends it when the attribute is set after the answer appeared, once", async () => {
+    const { events } = hostPage();
+    const next = message("t2", "Paris.");
+    document.body.append(next);
+    await settle();
+    expect(links(events)).toEqual([]);
+    next.setAttribute("data-feedback-regenerated-from", "t1");
+    await settle();
+    next.replaceWith(next.cloneNode(true)); // a re-render
+    await settle();
+    expect(links(events)).toEqual([["custom", "t2", { regenerated_from: "t1" }]]);
+  });
+
+  it("sends no second link for a regeneration the page reported by API", async () => {
+    const { core, events } = hostPage();
+    core._state("t2")._from = "t1"; // what FeedbackLoop.regenerate("t1", {newTraceId: "t2"}) records
+    const next = message("t2", "Paris.");
+    next.setAttribute("data-feedback-regenerated-from", "t1");
+    document.body.append(next);
+    await settle();
+    expect(links(events)).toEqual([]);
+  });
+
+  it("the link is not a signal: leaving right after the new answer appeared is abandoning it", async () => {
+    vi.spyOn(navigator, "sendBeacon").mockReturnValue(true);
+    const { events } = hostPage();
+    const next = message("t2", "Paris.");
+    next.setAttribute("data-feedback-regenerated-from", "t1");
+    document.body.append(next);
+    await settle();
+    window.dispatchEvent(new Event("pagehide"));
+    expect(events.map((e) => [e.kind, e.trace_id])).toEqual([
+      ["custom", "t2"],
+      ["abandon", "t2"],
+    ]);
+  });
+
+  it("sends no link with the regenerate signal off", async () => {
+    const { events } = hostPage({ signals: ["thumbs"] });
+    const next = message("t2", "Paris.");
+    next.setAttribute("data-feedback-regenerated-from", "t1");
+    document.body.append(next);
+    await settle();
+    expect(events).toEqual([]);
   });
 });
