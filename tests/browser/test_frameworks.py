@@ -100,3 +100,37 @@ def test_a_regenerated_answer_is_linked_as_it_appears(page):
     wait_until(page, lambda: not rows(processed_at=None), "the events to be processed")
     assert Trace.objects.get(trace_id="second").regenerated_from.trace_id == "first"
     assert Trace.objects.get(trace_id="third").regenerated_from.trace_id == "second"
+
+
+# -- 4. abandonment goes to the newest answer: virtual lists, single-page apps --------------------
+
+
+def test_history_rows_a_virtual_list_mounts_are_not_abandoned(page):
+    ids = [f"v{i:02}" for i in range(40)]
+    page.goto(f"/_test/page/virtual/?ids={','.join(ids)}")
+    expect(toolbar(page, "v39")).to_have_count(1)
+    # Scroll up through the history: rows mount above as the bottom ones unmount.
+    for _ in range(12):
+        page.locator("#list").evaluate("list => { list.scrollTop -= 300; }")
+        page.wait_for_timeout(50)
+    expect(page.locator('[data-feedback-trace="v00"]')).to_have_count(1)
+    expect(page.locator('[data-feedback-trace="v39"]')).to_have_count(0)
+
+    page.get_by_role("link", name="Leave").click()
+    expect(page).to_have_title("Elsewhere")
+    [abandon] = wait_until(page, lambda: rows(kind="abandon"), "the abandon event")
+    assert abandon.trace_key == "v39"  # the newest answer, not a history row seen later
+
+
+def test_leaving_a_single_page_chat_right_after_asking_is_abandonment(page):
+    page.goto("/_test/page/chat/?ids=earlier&later=spa")
+    ask_chat(page, "Where is Perth?")
+    expect(page.locator('[data-feedback-trace="spa"]')).to_have_attribute(
+        "data-feedback-token", re.compile(r".")
+    )
+    # The form's submit was handled by the page (no navigation), so this is leaving the answer.
+    page.get_by_role("link", name="Leave").click()
+    expect(page).to_have_title("Elsewhere")
+    [abandon] = wait_until(page, lambda: rows(kind="abandon"), "the abandon event")
+    assert abandon.trace_key == "spa"
+    assert 0 <= abandon.metadata["after_ms"] < 60_000

@@ -23,6 +23,18 @@ export interface Attacher {
 
 const traceOf = (el: Element) => el.getAttribute("data-feedback-trace");
 
+/** The element itself, or the outermost shadow host it is in: what is in the document. */
+const outer = (node: Node) => {
+  for (let root; (root = node.getRootNode()) instanceof ShadowRoot; ) node = root.host;
+  return node;
+};
+
+/** Whether `b` comes after `a` in the page, looking through shadow roots. */
+const after = (a: Node, b: Node) => {
+  const [x, y] = outer(a) === outer(b) ? [a, b] : [outer(a), outer(b)];
+  return !!(x.compareDocumentPosition(y) & Node.DOCUMENT_POSITION_FOLLOWING);
+};
+
 export function createAttacher(core: Core): Attacher {
   const { selector } = core.o;
   const hosts = new WeakMap<Element, HTMLElement>();
@@ -31,6 +43,8 @@ export function createAttacher(core: Core): Attacher {
   /** Toolbar host -> its answer, to give a toolbar back when a re-render drops it. */
   const owners = new WeakMap<Element, Element>();
   const roots = new WeakSet<Node>();
+  /** The answers attached, to tell the newest: those that left the page are forgotten. */
+  let seen: Element[] = [];
   const io = new IntersectionObserver(
     (entries) => {
       for (const { target, isIntersecting } of entries)
@@ -81,11 +95,20 @@ export function createAttacher(core: Core): Attacher {
       // The link goes as the new answer appears, not with a first signal that may never come.
       if (core.o.signals.includes("regenerate")) core._track("custom", id, { name: "regenerated" }, 1);
     }
-    if (appeared && !st._at) st._at = Date.now();
+    if (appeared && !st._at) {
+      st._at = Date.now();
+      // The newest answer is the one put last on the page, among those first seen now: not a
+      // history row that a virtual list mounts above the others as the user scrolls up, nor
+      // older messages loaded above (a remount keeps its first time and is never newest).
+      seen = seen.filter((other) => other.isConnected);
+      if (!seen.some((other) => other !== el && after(el, other))) core._newest = st;
+    }
+    st._el = el;
     if (!traceOf(el)) el.setAttribute("data-feedback-trace", id);
     const host = hosts.get(el);
     if (known.has(el) && !(host && !host.isConnected)) return; // no double toolbars
     known.add(el);
+    seen.push(el);
     if (core.o.toolbar !== "none") io.observe(el);
   };
 
@@ -144,10 +167,10 @@ export function createAttacher(core: Core): Attacher {
         }
         return root;
       };
-      // Of the answers already on the page, the newest one has just "appeared".
-      const found = scan(document);
-      const last = found[found.length - 1];
-      if (last) core._state(traceOf(last)!)._at = Date.now();
+      // Of the answers already on the page, the last one has just appeared.
+      let last: Element | undefined;
+      for (const el of scan(document, false)) if (!last || after(last, el)) last = el;
+      if (last) attach(last);
     },
   };
 }

@@ -24,6 +24,8 @@ export interface TraceState {
   _paint: Set<() => void>;
   /** Some of its events wait for its token. */
   _held?: boolean;
+  /** The element that shows it now (the latest, after re-renders). */
+  _el?: Element;
 }
 
 type Listener = (detail: unknown) => void;
@@ -50,6 +52,8 @@ export interface Core {
   o: Options;
   s: Strings;
   _queue: Queue;
+  /** The newest answer first seen on this page: the only one leaving can abandon. */
+  _newest?: TraceState;
   _on(name: string, callback: Listener): void;
   _emit(name: string, detail: unknown): void;
   _state(id: string): TraceState;
@@ -174,9 +178,8 @@ export function createCore(o: Options): Core {
     },
     _leave(staying) {
       // Only the newest answer can be abandoned, and not when the user is moving on in the
-      // conversation (a form was just submitted: a server-rendered chat's next question).
-      let st: TraceState | undefined;
-      for (const t of traces.values()) if (t._at && !(st && st._at! > t._at)) st = t;
+      // conversation (a server-rendered chat's next question).
+      const st = this._newest;
       const now = Date.now();
       if (
         st &&

@@ -101,9 +101,13 @@ export function listen(core: Core, attacher: Attacher) {
     );
   };
 
-  let submitted = 0;
-  document.addEventListener("submit", () => (submitted = Date.now()));
-  const leave = guard(() => core._leave(Date.now() - submitted < 5000));
+  // Leaving by a form submitted in the last 5 s (a server-rendered chat's next question) is
+  // moving on, not abandoning; a submit the page handled itself (an SPA) navigates nowhere.
+  let submit: Event | undefined;
+  document.addEventListener("submit", (event) => (submit = event));
+  const leave = guard(() =>
+    core._leave(!!submit && !submit.defaultPrevented && performance.now() - submit.timeStamp < 5000),
+  );
   addEventListener("pagehide", leave);
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "hidden") leave();

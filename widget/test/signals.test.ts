@@ -290,6 +290,50 @@ describe("abandonment", () => {
     expect(events).toEqual([]);
   });
 
+  it("a submit the page handled itself (an SPA) is no navigation: leaving right after is abandoning", () => {
+    const { events } = streamed();
+    const form = document.createElement("form");
+    form.addEventListener("submit", (event) => event.preventDefault());
+    document.body.append(form);
+    form.dispatchEvent(new Event("submit", { bubbles: true, cancelable: true }));
+    window.dispatchEvent(new Event("pagehide"));
+    expect(events.map((e) => [e.kind, e.trace_id])).toEqual([["abandon", "t0"]]);
+  });
+
+  it("history rows a virtual list mounts above the others are not the newest answer", async () => {
+    const { events, old } = streamed();
+    const rows = [answer("r1"), answer("r2")];
+    old.before(...rows);
+    await settle();
+    // Scrolling up: the list mounts older rows on top and unmounts the bottom ones, t0 too.
+    old.remove();
+    rows[0].before(answer("h1"), answer("h2"));
+    await settle();
+    window.dispatchEvent(new Event("pagehide"));
+    expect(events.map((e) => [e.kind, e.trace_id])).toEqual([["abandon", "t0"]]);
+  });
+
+  it("a row mounted again (scrolling back down, a re-render) is not new", async () => {
+    const { events, old } = streamed();
+    const newer = answer("t1");
+    document.body.append(newer);
+    await settle();
+    old.remove();
+    newer.after(answer("t0"));
+    await settle();
+    window.dispatchEvent(new Event("pagehide"));
+    expect(events.map((e) => [e.kind, e.trace_id])).toEqual([["abandon", "t1"]]);
+  });
+
+  it("in a new conversation (the old messages gone) the new answer is the newest", async () => {
+    const { events, old } = streamed();
+    old.remove();
+    document.body.append(answer("fresh"));
+    await settle();
+    window.dispatchEvent(new Event("pagehide"));
+    expect(events.map((e) => [e.kind, e.trace_id])).toEqual([["abandon", "fresh"]]);
+  });
+
   it("does not send abandon once abandonAfter seconds have passed", async () => {
     const { events } = streamed({ abandonAfter: 30 });
     document.body.append(answer("t1"));
