@@ -134,3 +134,64 @@ def test_leaving_a_single_page_chat_right_after_asking_is_abandonment(page):
     [abandon] = wait_until(page, lambda: rows(kind="abandon"), "the abandon event")
     assert abandon.trace_key == "spa"
     assert 0 <= abandon.metadata["after_ms"] < 60_000
+
+
+# -- 5. edits: the source, only what the user typed, not while streaming -------------------------
+
+
+def test_edits_send_the_source_and_only_what_the_user_typed(page):
+    page.goto("/_test/page/markdown/?ids=md1,md2")
+    first = page.locator('[data-feedback-trace="md1"]')
+    content = first.locator("[data-feedback-content]")
+    expect(content.locator("strong")).to_have_count(1)
+
+    # Editing shows the Markdown source, and the edit is sent as such.
+    first.get_by_role("button", name="Edit").click()
+    expect(content).to_have_attribute("contenteditable", "true")
+    expect(content).to_have_text(re.compile(r"^\*\*Answer md1: .*\*\*\s+- first point$"))
+    page.keyboard.press("Control+A")
+    page.keyboard.type("**Canberra** is the capital of Australia.")
+    page.locator("h1").click()
+    expect(content.locator("strong")).to_have_text(
+        "Answer md1: the capital of Australia is Canberra."
+    )
+
+    # A re-render while editing, and no typing: no edit.
+    second = page.locator('[data-feedback-trace="md2"]')
+    second.get_by_role("button", name="Edit").click()
+    expect(second.locator("[data-feedback-content]")).to_have_attribute("contenteditable", "true")
+    page.evaluate("rerender()")
+    page.locator("h1").click()
+
+    # An answer still streaming cannot be edited.
+    page.get_by_role("button", name="Stream one more").click()
+    streaming = page.locator('[data-feedback-trace="streaming"]')
+    page.wait_for_timeout(300)
+    streaming.get_by_role("button", name="Edit").click()
+    expect(streaming.locator("[data-feedback-content]")).not_to_have_attribute(
+        "contenteditable", "true"
+    )
+
+    wait_sent(page, 1)
+    page.wait_for_timeout(1_000)  # anything else would have been sent by now
+    [edit] = rows()
+    assert (edit.trace_key, edit.kind) == ("md1", "edit")
+    assert edit.text == "**Canberra** is the capital of Australia."
+    assert edit.metadata == {"text_format": "source"}
+
+
+# -- 6. the answer as shown, for traces the host never registered -------------------------------
+
+
+def test_an_unregistered_trace_gets_its_output_from_the_widget(page):
+    page.goto("/_test/answers/?unregistered=sunny")
+    bar = toolbar(page, "sunny")
+    bar.get_by_role("button", name="Good answer").click()
+    expect(bar.get_by_role("status")).to_have_text("Thanks!")
+    bar.get_by_role("button", name="Good answer").click()  # retract: a second event
+    wait_sent(page, 2)
+    shown = "Unregistered answer sunny: it is sunny in Perth."
+    assert [e.output for e in rows()] == [shown, ""]  # once per trace
+    wait_until(page, lambda: Trace.objects.filter(trace_id="sunny").exists(), "the trace")
+    trace = Trace.objects.get(trace_id="sunny")
+    assert (trace.output, trace.registered) == (shown, False)

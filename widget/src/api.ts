@@ -14,7 +14,9 @@ export interface FeedbackLoop {
   attach(element: Element, info?: AttachInfo): void;
   thumbs(traceId: string, value: 1 | -1 | 0, extra?: { reasons?: string[]; comment?: string }): void;
   rate(traceId: string, value: number): void;
-  edit(traceId: string, text: string): void;
+  /** The user's version of the answer; `format` says whether it is the answer's source (the
+   * default: a host's own editor shows the source) or its rendered text. */
+  edit(traceId: string, text: string, format?: "source" | "rendered"): void;
   regenerate(traceId: string, options?: { newTraceId?: string }): void;
   copy(traceId: string, text: string): void;
   track(kind: string, traceId: string, fields?: Record<string, unknown>): void;
@@ -61,7 +63,8 @@ export function create(): FeedbackLoop {
     thumbs: (id: string, value: number, extra?: { reasons?: string[]; comment?: string }) =>
       core!._vote(id, value, extra),
     rate: (id: string, value: number) => core!._rate(id, value),
-    edit: (id: string, text: string) => core!._track("edit", id, { text }),
+    edit: (id: string, text: string, format = "source") =>
+      core!._track("edit", id, { text, metadata: { text_format: format } }),
     regenerate: (id: string, options: { newTraceId?: string } = {}) => {
       if (options.newTraceId) core!._state(options.newTraceId)._from = id;
       core!._track("regenerate", id, options.newTraceId ? { metadata: { new_trace_id: options.newTraceId } } : {});

@@ -63,6 +63,7 @@ export function createAttacher(core: Core): Attacher {
     observer.observe(root, {
       childList: true,
       subtree: true,
+      characterData: true,
       attributes: true,
       attributeFilter: ["data-feedback-trace", "data-feedback-token", "data-feedback-regenerated-from"],
     });
@@ -140,9 +141,12 @@ export function createAttacher(core: Core): Attacher {
           const owner = owners.get(node);
           if (owner?.isConnected) attach(owner);
         }
-        // Text streaming into a known answer: nothing to do.
-        const answer = target.nodeType === 1 ? target.closest(selector) : null;
-        if (answer && known.has(answer)) continue;
+        // Text streaming into a known answer: only noted (no edits, no output meanwhile).
+        const answer = (target.nodeType === 1 ? target : target.parentElement)?.closest(selector);
+        if (answer && known.has(answer)) {
+          core._state(traceOf(answer)!)._changed = Date.now();
+          continue;
+        }
         for (const node of record.addedNodes)
           if (node.nodeType === 1 && !owners.has(node as Element)) scan(node as Element, true);
       }

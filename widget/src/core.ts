@@ -1,5 +1,6 @@
 // The hub: what the widget knows about each trace, turning user actions into queued events.
 
+import { shown } from "./answer";
 import { type Options, type Strings, strings } from "./config";
 import { createQueue, type Queue } from "./queue";
 import type { Result, WireEvent } from "./transport";
@@ -26,7 +27,14 @@ export interface TraceState {
   _held?: boolean;
   /** The element that shows it now (the latest, after re-renders). */
   _el?: Element;
+  /** When its content last changed (while it streams). */
+  _changed?: number;
+  /** Its output (the answer as shown) went with an event. */
+  _out?: boolean;
 }
+
+/** Whether an answer is still changing: it changed in the last second (it streams). */
+export const changing = (st: TraceState) => Date.now() - (st._changed || 0) < 1000;
 
 type Listener = (detail: unknown) => void;
 
@@ -134,9 +142,21 @@ export function createCore(o: Options): Core {
     _ready(event) {
       const st = traces.get(event.trace_id);
       event.token ||= st?._token;
-      if (event.token || !needsToken || stale(event)) return true;
-      if (st) st._held = true;
-      return false;
+      if (!event.token && needsToken && !stale(event)) {
+        if (st) st._held = true;
+        return false;
+      }
+      // The first event of a trace to go takes the answer as shown, for a trace the host did
+      // not register; not while it still streams: it goes a moment later, with all of it.
+      if (st?._el && !st._out) {
+        if (changing(st)) {
+          setTimeout(queue._flush, 1000);
+          return false;
+        }
+        st._out = true;
+        event.output = shown(st._el).slice(0, o.maxTextChars);
+      }
+      return true;
     },
     _settled(event: WireEvent, result: Result) {
       if (result.error?.code === "missing_token" && !event.token && !stale(event)) {

@@ -1,16 +1,9 @@
 // Implicit signals and host-drawn buttons: copy, edit, regenerate, abandon, and clicks on
 // elements marked data-feedback-action.
 
+import { content, rendered as text, source } from "./answer";
 import type { Attacher } from "./attach";
-import type { Core } from "./core";
-
-/** The answer's own text: its [data-feedback-content] part when the host marks one (so that
- * the host's buttons inside the message are not part of it). */
-const content = (answer: Element) => answer.querySelector("[data-feedback-content]") || answer;
-const text = (answer: Element) => {
-  const el = content(answer) as HTMLElement;
-  return el.innerText ?? el.textContent ?? "";
-};
+import { changing, type Core } from "./core";
 
 export function listen(core: Core, attacher: Attacher) {
   const { o } = core;
@@ -83,19 +76,38 @@ export function listen(core: Core, attacher: Attacher) {
       }),
     );
 
-  /** The host's edit control: the answer becomes editable; leaving it sends the new version. */
+  /** The host's edit control: the answer becomes editable, as its source when the host gives
+   * one; leaving it after typing sends the new version. Not while the answer still streams. */
   const edit = (answer: Element, id: string) => {
-    const el = content(answer) as HTMLElement;
-    if (el.isContentEditable) return;
+    const el = content(answer);
+    if (el.isContentEditable || changing(core._state(id))) return;
+    const src = source(answer);
+    // The rendered nodes wait aside (a framework keeps its references to them) and come back.
+    const nodes = src != null && [...el.childNodes];
+    const space = el.style.whiteSpace;
+    if (nodes) {
+      el.textContent = src;
+      el.style.whiteSpace = "pre-wrap";
+    }
     const before = text(answer);
+    // Only typing counts: a framework rewriting the element (v-html, a re-render) is no edit.
+    let typed = false;
+    const input = () => (typed = true);
+    el.addEventListener("input", input);
     el.contentEditable = "true";
     el.focus();
     el.addEventListener(
       "focusout",
       guard(() => {
         el.removeAttribute("contenteditable");
+        el.removeEventListener("input", input);
         const after = text(answer);
-        if (after.trim() && after !== before) core._track("edit", id, { text: after });
+        if (nodes) {
+          el.replaceChildren(...nodes);
+          el.style.whiteSpace = space;
+        }
+        if (typed && after.trim() && after !== before)
+          core._track("edit", id, { text: after, metadata: { text_format: nodes ? "source" : "rendered" } });
       }),
       { once: true },
     );

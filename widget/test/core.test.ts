@@ -167,3 +167,56 @@ describe("events waiting for their answer's token", () => {
     expect(m.host.shadowRoot!.querySelector("form")!.hidden).toBe(false);
   });
 });
+
+describe("the answer as shown, for traces the host did not register", () => {
+  const sentEvents = (send: ReturnType<typeof vi.fn>) =>
+    send.mock.calls.flatMap(([, payload]) => JSON.parse(payload as string).events as WireEvent[]);
+
+  it("goes once per trace, with the first of its events to leave", async () => {
+    document.body.append(answer("t1", "Paris is the capital."), answer("t2", "Rome is."));
+    const { core, send } = mount();
+    core._vote("t1", 1);
+    core._vote("t1", -1);
+    await core._queue._flush();
+    core._rate("t1", 2);
+    core._vote("t2", 1);
+    await core._queue._flush();
+    expect(sentEvents(send).map((e) => [e.trace_id, e.output])).toEqual([
+      ["t1", "Paris is the capital."],
+      ["t1", undefined],
+      ["t1", undefined],
+      ["t2", "Rome is."],
+    ]);
+  });
+
+  it("is the source when the host gives it, and no longer than MAX_TEXT_CHARS", async () => {
+    document.body.append(answer("t1", "Paris", { "data-feedback-source": "**Paris**, the capital" }));
+    const { core, send } = mount({ maxTextChars: 9 });
+    core._vote("t1", 1);
+    await core._queue._flush();
+    expect(sentEvents(send)[0].output).toBe("**Paris**");
+  });
+
+  it("waits for a streaming answer to settle, then goes whole", async () => {
+    vi.useFakeTimers();
+    const el = answer("t1", "Paris");
+    document.body.append(el);
+    const { core, send } = mount();
+    el.append(" is");
+    await settle();
+    core._vote("t1", 1); // mid-stream
+    await core._queue._flush();
+    expect(send).not.toHaveBeenCalled();
+    el.append(" the capital.");
+    await settle();
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(sentEvents(send).map((e) => e.output)).toEqual(["Paris is the capital."]);
+  });
+
+  it("is not sent for a trace the page does not show", async () => {
+    const { core, send } = mount();
+    core._vote("elsewhere", 1);
+    await core._queue._flush();
+    expect(sentEvents(send)[0].output).toBeUndefined();
+  });
+});

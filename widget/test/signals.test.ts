@@ -32,6 +32,11 @@ function select(node: Node, start?: number, end?: number) {
 }
 
 const copy = () => document.dispatchEvent(new Event("copy", { bubbles: true }));
+/** What typing does to an editable element: its text changes and it fires input. */
+function type(el: HTMLElement, text: string) {
+  el.textContent = text;
+  el.dispatchEvent(new InputEvent("input", { bubbles: true }));
+}
 const kinds = (events: WireEvent[]) => events.map((e) => e.kind);
 
 function hostPage(over: TestOptions = {}) {
@@ -194,13 +199,14 @@ describe("edit", () => {
     expect(document.activeElement).toBe(content);
     // The buttons are not part of what the user edits.
     expect(el.querySelector("nav")!.isContentEditable).toBe(false);
-    content.textContent = "Paris is the capital and largest city of France.";
+    type(content, "Paris is the capital and largest city of France.");
     content.blur();
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({
       kind: "edit",
       trace_id: "t1",
       text: "Paris is the capital and largest city of France.",
+      metadata: { text_format: "rendered" },
     });
     expect(content.isContentEditable).toBe(false);
   });
@@ -211,7 +217,7 @@ describe("edit", () => {
     button(el, "edit").click();
     content.blur();
     button(el, "edit").click();
-    content.textContent = "   ";
+    type(content, "   ");
     content.blur();
     expect(events).toEqual([]);
   });
@@ -222,9 +228,65 @@ describe("edit", () => {
     button(el, "edit").click();
     content.focus();
     button(el, "edit").click();
-    content.textContent = "Changed";
+    type(content, "Changed");
     content.blur();
     expect(kinds(events)).toEqual(["edit"]);
+  });
+
+  it("edits the source the host gives, sends it as such, then puts the rendered answer back", () => {
+    const el = answer("md", "", { "data-feedback-source": "**Paris** is the capital.\n\n- of France" });
+    el.innerHTML = `<div data-feedback-content><p><strong>Paris</strong> is the capital.</p><ul><li>of France</li></ul></div>
+      <button data-feedback-action="edit">Edit</button>`;
+    document.body.append(el);
+    const { events } = mount({ toolbar: "none" });
+    const content = el.querySelector("[data-feedback-content]") as HTMLElement;
+    const paragraph = content.firstElementChild;
+    button(el, "edit").click();
+    expect(content.textContent).toBe("**Paris** is the capital.\n\n- of France");
+    expect(content.style.whiteSpace).toBe("pre-wrap");
+    type(content, "**Paris** is the capital of France.");
+    content.blur();
+    expect(events[0]).toMatchObject({
+      kind: "edit",
+      text: "**Paris** is the capital of France.",
+      metadata: { text_format: "source" },
+    });
+    // The very nodes the framework rendered are back.
+    expect(content.firstElementChild).toBe(paragraph);
+    expect(content.style.whiteSpace).toBe("");
+  });
+
+  it("takes the source from a <template data-feedback-source> inside the answer", () => {
+    const el = answer("md", "");
+    el.innerHTML = `<template data-feedback-source># Title</template><div data-feedback-content><h1>Title</h1></div>
+      <button data-feedback-action="edit">Edit</button>`;
+    document.body.append(el);
+    const { events } = mount({ toolbar: "none" });
+    const content = el.querySelector("[data-feedback-content]") as HTMLElement;
+    button(el, "edit").click();
+    expect(content.textContent).toBe("# Title");
+    type(content, "# A better title");
+    content.blur();
+    expect(events[0]).toMatchObject({ text: "# A better title", metadata: { text_format: "source" } });
+  });
+
+  it("sends nothing when a framework rewrote the answer but the user typed nothing", () => {
+    const { el, events } = hostPage();
+    const content = el.querySelector("[data-feedback-content]") as HTMLElement;
+    button(el, "edit").click();
+    content.innerHTML = "<b>Paris</b> is the capital of France, re-rendered."; // v-html
+    content.blur();
+    expect(events).toEqual([]);
+  });
+
+  it("refuses to edit an answer that is still streaming", async () => {
+    const { el, events } = hostPage();
+    const content = el.querySelector("[data-feedback-content]") as HTMLElement;
+    content.append(" More tokens");
+    await settle();
+    button(el, "edit").click();
+    expect(content.isContentEditable).toBe(false);
+    expect(events).toEqual([]);
   });
 });
 
