@@ -9,12 +9,12 @@ import pytest
 from playwright.sync_api import expect
 
 from feedback_loop.models import Trace
-from tests.browser.helpers import rows, summary, toolbar, wait_sent, wait_until
+from tests.browser.helpers import OUTBOX, rows, summary, toolbar, wait_sent, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-# -- 1. web components whose shadow roots appear after the widget started -----------------------
+# -- 1. web components whose shadow roots appear after the widget started --------------------------
 
 
 def test_answers_in_shadow_roots_attached_after_the_widget_started(page):
@@ -31,7 +31,7 @@ def test_answers_in_shadow_roots_attached_after_the_widget_started(page):
     ]
 
 
-# -- 2. a streamed answer whose token comes with its last chunk ---------------------------------
+# -- 2. a streamed answer whose token comes with its last chunk ------------------------------------
 
 
 def ask_chat(page, question: str):
@@ -69,7 +69,7 @@ def test_a_vote_while_the_answer_streams_waits_for_its_token(page, tag):
     assert page.evaluate("window.__fl.rejected") == []
 
 
-# -- 3. a regenerated answer nobody touches -------------------------------------------------------
+# -- 3. a regenerated answer nobody touches --------------------------------------------------------
 
 REGENERATE = """([id, from, later]) => {
   const template = document.querySelector(`template[data-later="${id}"]`);
@@ -102,7 +102,7 @@ def test_a_regenerated_answer_is_linked_as_it_appears(page):
     assert Trace.objects.get(trace_id="third").regenerated_from.trace_id == "second"
 
 
-# -- 4. abandonment goes to the newest answer: virtual lists, single-page apps --------------------
+# -- 4. abandonment goes to the newest answer: virtual lists, single-page apps ---------------------
 
 
 def test_history_rows_a_virtual_list_mounts_are_not_abandoned(page):
@@ -136,7 +136,7 @@ def test_leaving_a_single_page_chat_right_after_asking_is_abandonment(page):
     assert 0 <= abandon.metadata["after_ms"] < 60_000
 
 
-# -- 5. edits: the source, only what the user typed, not while streaming -------------------------
+# -- 5. edits: the source, only what the user typed, not while streaming ---------------------------
 
 
 def test_edits_send_the_source_and_only_what_the_user_typed(page):
@@ -180,7 +180,7 @@ def test_edits_send_the_source_and_only_what_the_user_typed(page):
     assert edit.metadata == {"text_format": "source"}
 
 
-# -- 6. the answer as shown, for traces the host never registered -------------------------------
+# -- 6. the answer as shown, for traces the host never registered ----------------------------------
 
 
 def test_an_unregistered_trace_gets_its_output_from_the_widget(page):
@@ -195,3 +195,125 @@ def test_an_unregistered_trace_gets_its_output_from_the_widget(page):
     wait_until(page, lambda: Trace.objects.filter(trace_id="sunny").exists(), "the trace")
     trace = Trace.objects.get(trace_id="sunny")
     assert (trace.output, trace.registered) == (shown, False)
+
+
+# -- 7. copy buttons -------------------------------------------------------------------------------
+
+
+def test_copy_buttons_record_what_they_copy(page):
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.goto("/_test/page/copy/?ids=cp")
+    answer = page.locator('[data-feedback-trace="cp"]')
+    source = answer.get_attribute("data-feedback-source")
+    answer.get_by_role("button", name="Copy", exact=True).click()
+    answer.get_by_role("button", name="Copy code").click()
+    wait_sent(page, 2)
+    copies = [(e.metadata["length"], e.metadata["share"]) for e in rows(kind="copy")]
+    # The marked button: the Markdown source as shown (not the rendered text's length); the
+    # page's own FeedbackLoop.copy(id, text): the share of the answer that text is.
+    assert copies == [
+        (len(source), 1),
+        (len("print(42)"), pytest.approx(len("print(42)") / len(source), abs=0.001)),
+    ]
+
+
+# -- 8. what the user pressed, after a reload ------------------------------------------------------
+
+
+def test_votes_and_ratings_show_again_after_a_reload(page):
+    page.goto("/_test/answers/?ids=liked,rated&signals=thumbs,rating")
+    toolbar(page, "liked").get_by_role("button", name="Good answer").click()
+    toolbar(page, "rated").get_by_role("button", name="Rate 4 of 5").click()
+    wait_sent(page, 2)
+
+    page.reload()
+    good = toolbar(page, "liked").get_by_role("button", name="Good answer")
+    expect(good).to_have_attribute("aria-pressed", "true")
+    for n in range(1, 6):
+        star = toolbar(page, "rated").get_by_role("button", name=f"Rate {n} of 5")
+        expect(star).to_have_attribute("aria-pressed", "true" if n <= 4 else "false")
+    good.click()  # pressed again: retracted
+    expect(good).to_have_attribute("aria-pressed", "false")
+    wait_sent(page, 1)
+    assert [(e.trace_key, e.kind, e.value) for e in rows()] == [
+        ("liked", "thumbs", 1.0),
+        ("rated", "rating", 4.0),
+        ("liked", "thumbs", 0.0),
+    ]
+
+
+# -- 9. a page the server refuses ------------------------------------------------------------------
+
+
+def posts(page) -> list:
+    """The capture POSTs the page makes (fetch), as they go."""
+    seen = []
+    page.on("request", lambda r: seen.append(r) if r.method == "POST" and "events" in r.url else 0)
+    return seen
+
+
+def warnings(page) -> list[str]:
+    seen = []
+    page.on("console", lambda m: seen.append(m.text) if m.type == "warning" else 0)
+    return seen
+
+
+def test_a_page_from_an_origin_the_project_does_not_allow_stops_and_says_why(
+    page, demo_project, browser_errors
+):
+    # Another origin: the refusal comes without CORS headers, so the page sees a network error.
+    browser_errors.allow(r"FeedbackLoop error: refused")
+    browser_errors.allow(r"blocked by CORS policy|Failed to load resource")
+    demo_project.allowed_origins = "https://chat.example.com"
+    demo_project.save()
+    sent, warned = posts(page), warnings(page)
+    page.goto("/_test/answers/?ids=far&tag=hand&endpoint=cross")
+    toolbar(page, "far").get_by_role("button", name="Good answer").click()
+    page.wait_for_function("window.__fl.queued.length === 1")
+    page.wait_for_timeout(5_000)  # long enough for three retries of the old backoff
+    assert len(sent) == 1
+    assert len(warned) == 1
+    assert "allow " + page.evaluate("location.origin") in warned[0]
+    assert page.evaluate(OUTBOX) == page.evaluate("window.__fl.queued.map((e) => e.event_id)")
+    assert rows() == []
+
+
+def test_an_unknown_key_stops_the_page_and_keeps_its_events(page, browser_errors):
+    browser_errors.allow(r"FeedbackLoop error: invalid_key")
+    browser_errors.allow(r"status of 401")
+    sent, warned = posts(page), warnings(page)
+    page.goto("/_test/answers/?ids=lost&tag=hand&key=pk_unknown")
+    toolbar(page, "lost").get_by_role("button", name="Good answer").click()
+    page.wait_for_function("window.__fl.queued.length === 1")
+    page.wait_for_timeout(3_000)
+    assert len(sent) == 1
+    assert len(warned) == 1 and "data-key pk_unknown" in warned[0]
+    assert len(page.evaluate(OUTBOX)) == 1  # kept, for a page that may send it
+    assert page.evaluate("window.__fl.rejected") == []
+
+
+# -- 10. placement: a scrolling log, a flex row, the stars, "Thanks!" ------------------------------
+
+
+def test_the_toolbar_and_popover_find_their_place_in_a_chat_layout(page):
+    page.goto("/_test/page/scroll/?ids=p1,p2,p3,p4,p5&signals=thumbs,reasons,comment,rating")
+    bubble = page.locator('[data-feedback-trace="p5"]')
+    bar = bubble.locator("[data-feedback-toolbar-slot] > [data-feedback-toolbar]")
+    expect(bar).to_have_count(1)  # in the bubble, not beside it in the row
+    expect(bar.get_by_role("group", name="Rating")).to_contain_text("Rating")
+
+    bar.get_by_role("button", name="Bad answer").click()
+    dialog = bar.get_by_role("dialog", name="What went wrong?")
+    expect(dialog).to_be_visible()
+    log = page.locator("#log").bounding_box()
+    box = dialog.bounding_box()
+    # At the bottom of the scrolling log it opens upward, whole, and leaves the input free.
+    assert log["y"] <= box["y"] and box["y"] + box["height"] <= log["y"] + log["height"]
+    assert box["y"] + box["height"] <= bar.bounding_box()["y"] + 1
+
+    # The vote is accepted meanwhile; "Thanks!" waits until the popover is done with.
+    page.wait_for_function("window.__fl.sent.length === 1")
+    status = bar.get_by_role("status")
+    expect(status).to_have_text("")
+    page.keyboard.press("Escape")
+    expect(status).to_have_text("Thanks!")

@@ -65,15 +65,11 @@ export function create(): FeedbackLoop {
     rate: (id: string, value: number) => core!._rate(id, value),
     edit: (id: string, text: string, format = "source") =>
       core!._track("edit", id, { text, metadata: { text_format: format } }),
-    regenerate: (id: string, options: { newTraceId?: string } = {}) => {
-      if (options.newTraceId) core!._state(options.newTraceId)._from = id;
-      core!._track("regenerate", id, options.newTraceId ? { metadata: { new_trace_id: options.newTraceId } } : {});
+    regenerate: (id: string, { newTraceId }: { newTraceId?: string } = {}) => {
+      if (newTraceId) core!._state(newTraceId)._from = id;
+      core!._track("regenerate", id, newTraceId ? { metadata: { new_trace_id: newTraceId } } : undefined);
     },
-    copy: (id: string, text: string) =>
-      core!._track("copy", id, {
-        text: core!.o.copyText ? text : undefined,
-        metadata: { length: text.length },
-      }),
+    copy: (id: string, text: string) => core!._copy(id, text),
     track: (kind: string, id: string, fields?: Record<string, unknown>) =>
       core!._track(kind, id, fields),
     flush: () => core!._queue._flush(),

@@ -21,19 +21,11 @@ export interface Attacher {
   _attach(el: Element, info?: AttachInfo, appeared?: boolean): void;
 }
 
-const traceOf = (el: Element) => el.getAttribute("data-feedback-trace");
+export const traceOf = (el: Element) => el.getAttribute("data-feedback-trace");
 
-/** The element itself, or the outermost shadow host it is in: what is in the document. */
-const outer = (node: Node) => {
-  for (let root; (root = node.getRootNode()) instanceof ShadowRoot; ) node = root.host;
-  return node;
-};
-
-/** Whether `b` comes after `a` in the page, looking through shadow roots. */
-const after = (a: Node, b: Node) => {
-  const [x, y] = outer(a) === outer(b) ? [a, b] : [outer(a), outer(b)];
-  return !!(x.compareDocumentPosition(y) & Node.DOCUMENT_POSITION_FOLLOWING);
-};
+/** Whether no answer comes after this one in its document (or shadow root). */
+const last = (el: Element, selector: string) =>
+  [...(el.getRootNode() as ParentNode).querySelectorAll(selector)].pop() === el;
 
 export function createAttacher(core: Core): Attacher {
   const { selector } = core.o;
@@ -43,8 +35,6 @@ export function createAttacher(core: Core): Attacher {
   /** Toolbar host -> its answer, to give a toolbar back when a re-render drops it. */
   const owners = new WeakMap<Element, Element>();
   const roots = new WeakSet<Node>();
-  /** The answers attached, to tell the newest: those that left the page are forgotten. */
-  let seen: Element[] = [];
   const io = new IntersectionObserver(
     (entries) => {
       for (const { target, isIntersecting } of entries)
@@ -94,22 +84,20 @@ export function createAttacher(core: Core): Attacher {
     if (from && from !== st._from) {
       st._from = from;
       // The link goes as the new answer appears, not with a first signal that may never come.
-      if (core.o.signals.includes("regenerate")) core._track("custom", id, { name: "regenerated" }, 1);
+      if (core._has("regenerate")) core._track("custom", id, { name: "regenerated" }, 1);
     }
     if (appeared && !st._at) {
       st._at = Date.now();
-      // The newest answer is the one put last on the page, among those first seen now: not a
-      // history row that a virtual list mounts above the others as the user scrolls up, nor
+      // The newest answer is the one put last, among those first seen in this page view: not
+      // a history row that a virtual list mounts above the others as the user scrolls up, nor
       // older messages loaded above (a remount keeps its first time and is never newest).
-      seen = seen.filter((other) => other.isConnected);
-      if (!seen.some((other) => other !== el && after(el, other))) core._newest = st;
+      if (last(el, selector)) core._newest = st;
     }
     st._el = el;
     if (!traceOf(el)) el.setAttribute("data-feedback-trace", id);
     const host = hosts.get(el);
     if (known.has(el) && !(host && !host.isConnected)) return; // no double toolbars
     known.add(el);
-    seen.push(el);
     if (core.o.toolbar !== "none") io.observe(el);
   };
 
@@ -144,7 +132,8 @@ export function createAttacher(core: Core): Attacher {
         // Text streaming into a known answer: only noted (no edits, no output meanwhile).
         const answer = (target.nodeType === 1 ? target : target.parentElement)?.closest(selector);
         if (answer && known.has(answer)) {
-          core._state(traceOf(answer)!)._changed = Date.now();
+          // (Its own toolbar drawn into a slot inside it is no change of the answer.)
+          if (!owners.has(record.addedNodes[0] as Element)) core._state(traceOf(answer)!)._changed = Date.now();
           continue;
         }
         for (const node of record.addedNodes)
@@ -164,17 +153,12 @@ export function createAttacher(core: Core): Attacher {
       const attachShadow = Element.prototype.attachShadow;
       Element.prototype.attachShadow = function (this: Element, init: ShadowRootInit) {
         const root = attachShadow.call(this, init);
-        try {
-          if (init.mode === "open" && !this.hasAttribute("data-feedback-toolbar")) watch(root);
-        } catch (error) {
-          core._emit("error", error);
-        }
+        if (init.mode === "open" && !this.hasAttribute("data-feedback-toolbar")) watch(root);
         return root;
       };
       // Of the answers already on the page, the last one has just appeared.
-      let last: Element | undefined;
-      for (const el of scan(document, false)) if (!last || after(last, el)) last = el;
-      if (last) attach(last);
+      const found = scan(document, false);
+      if (found[0]) attach(found.pop()!);
     },
   };
 }

@@ -44,9 +44,9 @@ export interface Options {
   maxCommentChars: number;
   maxTextChars: number;
   maxReasons: number;
-  /** Whether the project rejects events without a trace token; unknown (undefined) until the
-   * tag or the server says. */
-  requireToken?: boolean;
+  /** Whether the project rejects events without a trace token (true, or "true" from the tag);
+   * when the tag does not say, the first missing_token answer does. */
+  requireToken?: boolean | "true" | "false";
   /** The project's error modes, offered after a thumbs-down; default: the four built-in ones. */
   errorModes?: Reason[];
 }
@@ -79,6 +79,7 @@ const KEYS = [
   "up",
   "down",
   "rate",
+  "rating",
   "ask",
   "hallucination",
   "format",
@@ -94,8 +95,8 @@ export type Strings = Record<(typeof KEYS)[number], string>;
 
 // One string per language, in the order of KEYS ("%n" is the star's number).
 const catalogs: Record<string, string> = {
-  en: "Feedback|Good answer|Bad answer|Rate %n of %m|What went wrong?|Made things up|Wrong format|Refused|Too long|Tell us more (optional)|Send|Close|Thanks!|Not sent",
-  de: "Feedback|Gute Antwort|Schlechte Antwort|%n von %m Sternen|Was war falsch?|Erfunden|Falsches Format|Verweigert|Zu lang|Mehr dazu (optional)|Senden|Schließen|Danke!|Nicht gesendet",
+  en: "Feedback|Good answer|Bad answer|Rate %n of %m|Rating|What went wrong?|Made things up|Wrong format|Refused|Too long|Tell us more (optional)|Send|Close|Thanks!|Not sent",
+  de: "Feedback|Gute Antwort|Schlechte Antwort|%n von %m Sternen|Bewertung|Was war falsch?|Erfunden|Falsches Format|Verweigert|Zu lang|Mehr dazu (optional)|Senden|Schließen|Danke!|Nicht gesendet",
 };
 
 const catalog = (lang: string) => {
@@ -120,9 +121,8 @@ const list = (value: string) =>
  * Numbers stay strings here; they are only used in arithmetic and comparisons with numbers,
  * which convert them. */
 export function fromScript(script: HTMLScriptElement): Partial<Options> {
-  const { signals, copyText, reasons, requireToken, errorModes, ...rest } = script.dataset;
+  const { signals, copyText, reasons, errorModes, ...rest } = script.dataset;
   const o = rest as Partial<Options>;
-  if (requireToken) o.requireToken = requireToken === "true";
   // data-error-modes='[{"id": "hallucination", "label": "Hallucination"}, ...]'
   try {
     if (errorModes) o.errorModes = JSON.parse(errorModes);

@@ -2,6 +2,7 @@
 
 import { shown } from "./answer";
 import { type Options, type Strings, strings } from "./config";
+import { memory } from "./memory";
 import { createQueue, type Queue } from "./queue";
 import type { Result, WireEvent } from "./transport";
 
@@ -59,6 +60,8 @@ function sessionId(): string {
 export interface Core {
   o: Options;
   s: Strings;
+  /** Whether the page captures this signal (data-signals). */
+  _has(signal: string): boolean;
   _queue: Queue;
   /** The newest answer first seen on this page: the only one leaving can abandon. */
   _newest?: TraceState;
@@ -73,13 +76,12 @@ export interface Core {
   _rate(id: string, value: number): void;
   /** The page is being hidden or left: mark an abandoned answer, hand the outbox over. */
   _leave(staying?: boolean): void;
+  /** A copy of `text` from the answer, whose share of `whole` (default: the answer as shown)
+   * is sent. */
+  _copy(id: string, text: string, whole?: string): void;
   /** The answer's token is known (or changed): events waiting for it go. */
   _token(st: TraceState, token: string): void;
 }
-
-/** A day: events that waited this long for a token go without one (and are refused). */
-const STALE = 864e5;
-const stale = (event: WireEvent) => Date.now() - Date.parse(event.timestamp as string) > STALE;
 
 export function createCore(o: Options): Core {
   const traces = new Map<string, TraceState>();
@@ -87,7 +89,9 @@ export function createCore(o: Options): Core {
   const session = o.sessionId || sessionId();
   /** Whether events need a token: as the tag says, else learnt from a missing_token answer. A
    * streaming answer often gets its token only with its last chunk, after the user voted. */
-  let needsToken = o.requireToken;
+  let needsToken = "" + o.requireToken === "true";
+  /** The page is being left: what can go goes now, streaming or not. */
+  let leaving = false;
 
   const emit = (name: string, detail: unknown) => {
     for (const callback of listeners[name] || []) {
@@ -99,9 +103,14 @@ export function createCore(o: Options): Core {
     }
   };
 
+  const pressed = memory(o.key);
   const state = (id: string): TraceState => {
     let st = traces.get(id);
-    if (!st) traces.set(id, (st = { id, _vote: 0, _rating: 0, _status: "", _paint: new Set() }));
+    if (!st) {
+      // What the user pressed on an earlier page shows again (and was a signal).
+      const [vote, rating] = pressed._recall(id) || [0, 0];
+      traces.set(id, (st = { id, _vote: vote, _rating: rating, _signaled: !!(vote || rating), _status: "", _paint: new Set() }));
+    }
     return st;
   };
 
@@ -133,6 +142,7 @@ export function createCore(o: Options): Core {
   /** A vote or rating replaces the user's previous one; its answer decides "thanks". */
   const decide = (id: string, kind: string, fields: Record<string, unknown>) => {
     const st = state(id);
+    pressed._keep(id, st._vote, st._rating);
     st._status = "";
     st._last = track(kind, id, fields);
     paint(st);
@@ -142,14 +152,16 @@ export function createCore(o: Options): Core {
     _ready(event) {
       const st = traces.get(event.trace_id);
       event.token ||= st?._token;
-      if (!event.token && needsToken && !stale(event)) {
-        if (st) st._held = true;
+      // An event waits for its token while its answer is on the page (where it may come); one
+      // left from an earlier page whose answer is not here goes, and is refused for good.
+      if (!event.token && needsToken && st?._el) {
+        st._held = true;
         return false;
       }
       // The first event of a trace to go takes the answer as shown, for a trace the host did
       // not register; not while it still streams: it goes a moment later, with all of it.
       if (st?._el && !st._out) {
-        if (changing(st)) {
+        if (changing(st) && !leaving) {
           setTimeout(queue._flush, 1000);
           return false;
         }
@@ -159,7 +171,7 @@ export function createCore(o: Options): Core {
       return true;
     },
     _settled(event: WireEvent, result: Result) {
-      if (result.error?.code === "missing_token" && !event.token && !stale(event)) {
+      if (result.error?.code === "missing_token" && !event.token && traces.get(event.trace_id)?._el) {
         needsToken = true;
         return false; // it goes again once its trace's token is known
       }
@@ -178,6 +190,7 @@ export function createCore(o: Options): Core {
   return {
     o,
     s: strings(o),
+    _has: (signal) => o.signals.includes(signal),
     _queue: queue,
     _on: (name, callback) => (listeners[name] ||= []).push(callback),
     _emit: emit,
@@ -207,12 +220,22 @@ export function createCore(o: Options): Core {
         !st._signaled &&
         !st._abandoned &&
         now - st._at! < o.abandonAfter * 1000 &&
-        o.signals.includes("abandon")
+        this._has("abandon")
       ) {
         st._abandoned = true;
         track("abandon", st.id, { metadata: { after_ms: now - st._at! } }, 1);
       }
+      leaving = true;
       queue._beacon();
+      leaving = false;
+    },
+    _copy(id, text, whole) {
+      const el = state(id)._el;
+      whole ??= el && shown(el);
+      track("copy", id, {
+        text: o.copyText ? text : undefined,
+        metadata: { length: text.length, share: whole ? +Math.min(1, text.length / whole.length).toFixed(3) : undefined },
+      });
     },
     _token(st, token) {
       st._token = token;

@@ -12,6 +12,7 @@ import {
   chunks,
   post,
   type Result,
+  refused,
   retriable,
   type WireEvent,
 } from "./transport";
@@ -60,6 +61,8 @@ export function createQueue(o: QueueOptions, hooks: Hooks): Queue {
   let attempt = 0;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let sending = false;
+  /** The server refused this page (its origin or key): nothing more goes, the events stay. */
+  let stopped = false;
   /** Events per request: batchSize, halved whenever the server says a batch is too large. */
   let limit = o.batchSize;
   const scope = PREFIX + o.key + ":";
@@ -96,7 +99,7 @@ export function createQueue(o: QueueOptions, hooks: Hooks): Queue {
   };
 
   const flush = async () => {
-    if (sending || !items.length) return;
+    if (sending || stopped || !items.length) return;
     clearTimeout(timer);
     timer = undefined;
     const [batch] = ready();
@@ -106,6 +109,7 @@ export function createQueue(o: QueueOptions, hooks: Hooks): Queue {
       status: 0,
       retryAfter: 0,
     }));
+    if (!answer.status && (await refused(o.endpoint, o.key))) answer.status = 403;
     sending = false;
     if (answer.results) {
       attempt = 0;
@@ -119,12 +123,19 @@ export function createQueue(o: QueueOptions, hooks: Hooks): Queue {
       schedule(0);
     } else if (answer.status === 413 && batch.length > 1) {
       // Over MAX_BATCH_SIZE or MAX_BODY_BYTES: the same events go again in smaller batches.
-      limit = Math.ceil(batch.length / 2);
+      limit = (batch.length + 1) >> 1;
       schedule(0);
+    } else if (answer.status === 401 || answer.status === 403) {
+      // For this page view: retrying cannot help, and the events wait for a page that may send.
+      stopped = true;
+      const error = answer.error || { code: "refused", message: "" };
+      error.message = `FeedbackLoop: ${error.code}: allow ${location.origin} in the project's origins, or fix data-key ${o.key}`;
+      console.warn(error.message);
+      hooks._error(error);
     } else if (retriable(answer.status)) {
       schedule(backoff(attempt++, answer.retryAfter));
     } else {
-      // 400, 401, 403, 415, or 413 for one event: the same batch cannot succeed later.
+      // 400, 415, or 413 for one event: the same batch cannot succeed later.
       drop(new Set(batch.map((e) => e.event_id)));
       const error = { code: "http_" + answer.status, message: "HTTP " + answer.status };
       for (const event of batch)
@@ -175,6 +186,7 @@ export function createQueue(o: QueueOptions, hooks: Hooks): Queue {
     _beacon() {
       // Events stay in storage until a later page hears the server's answer for them; a
       // repeat is only a duplicate, a loss would be forever.
+      if (stopped) return;
       const payloads = ready().map((b) => body(o.key, b));
       if (payloads.length && !beacon(o.endpoint, payloads)) flush();
     },

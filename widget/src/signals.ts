@@ -1,13 +1,13 @@
 // Implicit signals and host-drawn buttons: copy, edit, regenerate, abandon, and clicks on
 // elements marked data-feedback-action.
 
-import { content, rendered as text, source } from "./answer";
-import type { Attacher } from "./attach";
+import { content, shown, rendered as text, source } from "./answer";
+import { type Attacher, traceOf } from "./attach";
 import { changing, type Core } from "./core";
 
 export function listen(core: Core, attacher: Attacher) {
   const { o } = core;
-  const on = (signal: string) => o.signals.includes(signal);
+  const on = core._has;
   const guard =
     <E extends Event>(handler: (event: E) => void) =>
     (event?: E) => {
@@ -20,8 +20,8 @@ export function listen(core: Core, attacher: Attacher) {
   /** The answer an event happened in, across open shadow roots. */
   const answerOf = (path: EventTarget[]) =>
     path.find((node) => node instanceof Element && node.matches(o.selector)) as Element | undefined;
-  const idOf = (el: Element) => el.getAttribute("data-feedback-trace")!;
 
+  // In the capture phase: before the page's own handlers, which may stop the click.
   document.addEventListener(
     "click",
     guard((event: MouseEvent) => {
@@ -32,35 +32,27 @@ export function listen(core: Core, attacher: Attacher) {
       const answer = button && answerOf(path);
       if (!button || !answer) return;
       attacher._attach(answer);
-      const id = idOf(answer);
+      const id = traceOf(answer)!;
       const action = button.getAttribute("data-feedback-action");
       if (action === "up" || action === "down") {
         const vote = core._flip(id, action === "up" ? 1 : -1);
         // The host's own thumbs show the vote too.
-        for (const b of answer.querySelectorAll(
-          "[data-feedback-action=up],[data-feedback-action=down]",
-        )) {
-          const value = b.getAttribute("data-feedback-action") === "up" ? 1 : -1;
-          b.setAttribute("aria-pressed", "" + (vote === value));
-        }
+        for (const b of answer.querySelectorAll("[data-feedback-action=up],[data-feedback-action=down]"))
+          b.setAttribute("aria-pressed", "" + (vote === (b.getAttribute("data-feedback-action") === "up" ? 1 : -1)));
       } else if (action === "copy" && on("copy")) {
-        const copied = text(answer);
-        core._track("copy", id, copyFields(copied, copied));
+        // A copy button copies the answer as shown: its source when the host gives one (a
+        // page that copies part of it says what with FeedbackLoop.copy(id, text)).
+        const copied = shown(answer);
+        core._copy(id, copied, copied);
       } else if (action === "regenerate" && on("regenerate")) {
         core._track("regenerate", id);
       } else if (action === "edit" && on("edit")) {
         edit(answer, id);
       }
     }),
+    true,
   );
 
-  const copyFields = (copied: string, whole: string) => ({
-    text: o.copyText ? copied : undefined,
-    metadata: {
-      length: copied.length,
-      share: +Math.min(1, copied.length / (whole.length || 1)).toFixed(3),
-    },
-  });
 
   if (on("copy"))
     document.addEventListener(
@@ -72,7 +64,7 @@ export function listen(core: Core, attacher: Attacher) {
         const el = node && (node.nodeType === 1 ? (node as Element) : node.parentElement);
         const answer = el?.closest(o.selector);
         if (!copied || !answer || !answer.contains(selection!.focusNode)) return;
-        core._track("copy", idOf(answer), copyFields(copied, text(answer)));
+        core._copy(traceOf(answer)!, copied, text(answer));
       }),
     );
 

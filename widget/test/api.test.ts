@@ -155,6 +155,15 @@ describe("FeedbackLoop API", () => {
     expect(log2.queued[0]).toMatchObject({ kind: "copy", text: "Paris" });
   });
 
+  it("copy computes the share of the answer the text is, when the page shows it", async () => {
+    document.body.append(answer("t1", "Paris is the capital of France."));
+    const log = recorder(api);
+    api.init(init);
+    api.copy("t1", "Paris");
+    api.copy("elsewhere", "Paris");
+    expect((log.queued as WireEvent[]).map((e) => e.metadata)).toEqual([{ length: 5, share: 0.161 }, { length: 5 }]);
+  });
+
   it("track sends a custom event with the given fields", () => {
     const log = recorder(api);
     api.init(init);

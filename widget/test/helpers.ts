@@ -74,14 +74,20 @@ export function fakeLocks(held: string[] = []) {
   return locks;
 }
 
+/** The widget's checks after a network error (an OPTIONS request, a no-cors one): by default
+ * they fail too, as when the network is down. */
+export type Probe = (url: string, init: RequestInit) => Promise<Response>;
+const down: Probe = () => Promise.reject(new TypeError("Failed to fetch"));
+
 /** Serves the page's fetch() from `send`, a capture endpoint in a function: it gets each
  * request's URL and body and gives the answer; a rejection is a network error. */
-export function serve<T extends Send>(send: T): T {
+export function serve<T extends Send>(send: T, probe: Probe = down): T {
   vi.stubGlobal(
     "fetch",
     vi.fn(async (url: string, init: RequestInit = {}) => {
+      if (init.method === "OPTIONS" || init.mode === "no-cors") return probe(url, init);
       const a = await send(url, init.body as string);
-      return new Response(JSON.stringify(a.results ? { results: a.results } : {}), {
+      return new Response(JSON.stringify(a.results ? { results: a.results } : { error: a.error }), {
         status: a.status,
         headers: a.retryAfter ? { "Retry-After": "" + a.retryAfter } : {},
       });

@@ -264,7 +264,7 @@ describe("full batches", () => {
 });
 
 describe("rejected batches", () => {
-  it.each([400, 401, 403, 415])("drops the batch on %i and reports each event as rejected", async (status) => {
+  it.each([400, 415])("drops the batch on %i and reports each event as rejected", async (status) => {
     const send = vi.fn<Send>(async (): Promise<Answer> => ({ status, retryAfter: 0 }));
     const { queue, storage, settled, pending } = setup({ send, batchSize: 2 });
     for (const n of [1, 2, 3]) queue._push(wire(n)); // the second push fills a batch: it goes
@@ -279,6 +279,72 @@ describe("rejected batches", () => {
     await vi.advanceTimersByTimeAsync(1);
     expect(send).toHaveBeenCalledTimes(2);
     expect(pending()).toEqual([]);
+  });
+});
+
+describe("a page the server refuses", () => {
+  const refusing = (status: number, code: string) =>
+    vi.fn<Send>(async () => ({ status, retryAfter: 0, error: { code, message: "No." } }));
+
+  it.each([
+    [401, "invalid_key"],
+    [403, "origin_not_allowed"],
+  ])("stops on %i (readable, same origin), keeps the events, reports once and warns once", async (status, code) => {
+    const warn = vi.spyOn(console, "warn").mockImplementation(() => {});
+    const beacon = vi.spyOn(navigator, "sendBeacon").mockReturnValue(true);
+    const send = refusing(status, code);
+    const { queue, errors, settled, pending } = setup({ send });
+    queue._push(wire(1));
+    await queue._flush();
+    queue._push(wire(2));
+    await vi.advanceTimersByTimeAsync(120_000);
+    await queue._flush();
+    queue._beacon();
+    expect(send).toHaveBeenCalledTimes(1); // no retries for this page view, no beacons
+    expect(beacon).not.toHaveBeenCalled();
+    expect(ids(pending())).toEqual(["e1", "e2"]); // kept for a later page
+    expect(settled).toEqual([]);
+    expect(errors).toEqual([{ code, message: expect.stringContaining("project's origins") }]);
+    expect(warn).toHaveBeenCalledTimes(1);
+    expect(warn.mock.calls[0][0]).toMatch(/data-key pk_1/);
+  });
+
+  it("tells a refusal it cannot read (another origin) from a network that is down", async () => {
+    const warn = vi.spyOn(console, "warn").mockImplementation(() => {});
+    const send = vi.fn<Send>(() => Promise.reject(new TypeError("Failed to fetch")));
+    const { queue, errors, pending } = setup({ send });
+    const probes: string[] = [];
+    // The server answers (no-cors completes) but the preflight of OPTIONS ?key= fails: refused.
+    serve(send, async (url, init) => {
+      probes.push(`${init.method || "GET"} ${init.mode || "cors"} ${url}`);
+      if (init.mode === "no-cors") return new Response(null, { status: 200 });
+      throw new TypeError("Failed to fetch");
+    });
+    queue._push(wire(1));
+    await queue._flush();
+    expect(probes).toEqual([`OPTIONS cors ${ENDPOINT}?key=pk_1`, `GET no-cors ${ENDPOINT}`]);
+    expect(errors).toEqual([{ code: "refused", message: expect.stringContaining("project's origins") }]);
+    expect(warn).toHaveBeenCalledTimes(1);
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(send).toHaveBeenCalledTimes(1);
+    expect(ids(pending())).toEqual(["e1"]);
+  });
+
+  it("keeps retrying when the preflight passes (a passing failure), or nothing answers (offline)", async () => {
+    vi.spyOn(Math, "random").mockReturnValue(0);
+    const send = vi.fn<Send>(() => Promise.reject(new TypeError("Failed to fetch")));
+    const { queue, errors } = setup({ send });
+    let preflight = true;
+    serve(send, async (_url, init) => {
+      if (init.method === "OPTIONS" && preflight) return new Response(null, { status: 204 });
+      throw new TypeError("Failed to fetch");
+    });
+    queue._push(wire(1));
+    await queue._flush();
+    preflight = false; // now offline altogether
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(send.mock.calls.length).toBeGreaterThan(2);
+    expect(errors).toEqual([]);
   });
 });
 

@@ -106,6 +106,24 @@ describe("copy", () => {
   });
 });
 
+describe("copy buttons", () => {
+  it("a marked copy button records the answer's source when the host gives it", () => {
+    const el = answer("t1", "", { "data-feedback-source": "**Paris** is the capital of France." });
+    el.innerHTML = `<div data-feedback-content><b>Paris</b> is the capital of France.</div>
+      <button data-feedback-action="copy">Copy</button>`;
+    document.body.append(el);
+    const { events } = mount({ copyText: true });
+    button(el, "copy").click();
+    expect(events).toEqual([
+      expect.objectContaining({
+        kind: "copy",
+        text: "**Paris** is the capital of France.",
+        metadata: { length: 35, share: 1 },
+      }),
+    ]);
+  });
+});
+
 describe("host-drawn buttons", () => {
   it("records up and down clicks as votes and marks the host's buttons pressed", () => {
     const { el, events } = hostPage();

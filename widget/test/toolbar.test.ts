@@ -1,6 +1,6 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { WireEvent } from "../src/transport";
-import { answer, type Mounted, mount, part, parts, type TestOptions, toolbars } from "./helpers";
+import { answer, type Mounted, mount, part, parts, settle, type TestOptions, toolbars } from "./helpers";
 
 function setup(over: TestOptions = {}) {
   document.body.append(answer("t1"));
@@ -246,5 +246,54 @@ describe("toolbar", () => {
 
   it("follows a fixed theme", () => {
     expect(setup({ theme: "dark" }).host.dataset.theme).toBe("dark");
+  });
+});
+
+describe("placement", () => {
+  it("goes where the host names a slot inside the answer, not beside it", async () => {
+    const el = answer("t1");
+    const slot = document.createElement("footer");
+    slot.setAttribute("data-feedback-toolbar-slot", "");
+    el.append(slot);
+    document.body.append(el);
+    const { core } = mount();
+    const [host] = toolbars();
+    expect(host.parentElement).toBe(slot);
+    await settle();
+    // Drawing it inside the answer is no change of the answer (edits stay allowed).
+    expect(core._state("t1")._changed).toBeUndefined();
+  });
+
+  it("labels the stars as a rating, visibly", () => {
+    const { host } = setup({ signals: ["rating"], locale: "en" });
+    const group = host.shadowRoot!.querySelector("[part=rating]")!;
+    expect(group.getAttribute("role")).toBe("group");
+    expect(group.getAttribute("aria-label")).toBe("Rating");
+    expect(group.firstChild!.textContent).toBe("Rating");
+    expect(group.querySelectorAll("[part~=star]")).toHaveLength(5);
+  });
+
+  it("opens the popover upward when its bottom cannot be seen (clipped, or under the page's input)", () => {
+    const m = setup();
+    const root = m.host.getRootNode() as Document;
+    const at = vi.spyOn(root, "elementFromPoint");
+    at.mockReturnValue(m.host); // room below: the popover is what is there
+    part(m.host, "down").click();
+    expect(popover(m.host)!.hasAttribute("data-up")).toBe(false);
+    part(m.host, "close").click();
+    part(m.host, "down").click(); // retract
+    at.mockReturnValue(document.body); // something else is at its bottom edge
+    part(m.host, "down").click();
+    expect(popover(m.host)!.hasAttribute("data-up")).toBe(true);
+  });
+
+  it("says thanks only once the popover is sent or dismissed", async () => {
+    const m = setup({ locale: "en" });
+    const status = () => m.host.shadowRoot!.querySelector("[role=status]")!.textContent;
+    part(m.host, "down").click();
+    await m.core._queue._flush();
+    expect(status()).toBe(""); // accepted, but the popover still asks what went wrong
+    key(parts(m.host, "chip")[0], "Escape");
+    expect(status()).toBe("Thanks!");
   });
 });
