@@ -2,7 +2,7 @@
 // re-rendered by a framework, and those inside open shadow roots, whenever these are attached.
 //
 // Streaming answers change token by token; a mutation inside an answer that is already known
-// costs one closest() call, never a scan of the page. Toolbars are drawn when their answer
+// costs one closest() call and a timestamp (the answer is still changing), never a scan. Toolbars are drawn when their answer
 // comes within a screen of the viewport: a page holding a thousand answers pays for the few
 // on screen, and attaching adds nothing to the page until then.
 
@@ -64,7 +64,10 @@ export function createAttacher(core: Core): Attacher {
     const found = [...root.querySelectorAll(selector)];
     if (root instanceof Element && root.matches(selector)) found.unshift(root);
     for (const el of found) attach(el, {}, appeared);
-    for (const el of [root, ...root.querySelectorAll("*")] as Element[]) {
+    // An indexed loop: on a page of 1,000 answers, iterating its 10,000 elements with for-of
+    // (or spreading them) takes several times as long.
+    const all = root.querySelectorAll("*");
+    for (let i = 0, el = root as Element; el; el = all[i++]) {
       const shadow = el.shadowRoot;
       if (shadow && !owners.has(el) && !roots.has(shadow)) {
         watch(shadow);
