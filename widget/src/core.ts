@@ -87,8 +87,9 @@ export function createCore(o: Options): Core {
   const traces = new Map<string, TraceState>();
   const listeners: Record<string, Listener[]> = {};
   const session = o.sessionId || sessionId();
-  /** Whether events need a token: as the tag says, else learnt from a missing_token answer. A
-   * streaming answer often gets its token only with its last chunk, after the user voted. */
+  /** Whether events need a token: as the tag says (true from init(), "true" from the tag), else
+   * learnt from a missing_token answer. A streaming answer often gets its token only with its
+   * last chunk, after the user voted. */
   let needsToken = "" + o.requireToken === "true";
   /** The page is being left: what can go goes now, streaming or not. */
   let leaving = false;
