@@ -1,5 +1,6 @@
 """``{% load feedback_loop %}``: the widget's script tag and signed trace tokens in templates."""
 
+import json
 import re
 from html.parser import HTMLParser
 
@@ -10,6 +11,7 @@ from django.test import RequestFactory, override_settings
 
 from feedback_loop.internal.tokens import TokenError, verify_token
 from feedback_loop.models import Project
+from tests.factories import ErrorModeFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -99,6 +101,55 @@ def test_extra_keyword_arguments_become_escaped_data_attributes(default_project)
     assert attrs["data-selector"] == '.answer"><script>alert(1)</script>'
     assert 'data-selector=".answer&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;"' in html
     assert "<script>alert" not in html
+
+
+def test_script_tag_carries_the_servers_limits_and_whether_tokens_are_required(project):
+    settings = {
+        "DEFAULT_PROJECT": project.public_key,
+        "MAX_BATCH_SIZE": 50,
+        "RATING_SCALE": 10,
+        "MAX_COMMENT_CHARS": 500,
+        "MAX_TEXT_CHARS": 20_000,
+        "MAX_REASONS": 3,
+    }
+    with override_settings(FEEDBACK_LOOP=settings):
+        [(_tag, attrs)] = parse(render("{% feedback_loop_script %}"))
+        project.require_token = False
+        project.save()
+        [(_tag, relaxed)] = parse(render("{% feedback_loop_script %}"))
+
+    assert attrs["data-max-batch-size"] == "50"
+    assert attrs["data-rating-scale"] == "10"
+    assert attrs["data-max-comment-chars"] == "500"
+    assert attrs["data-max-text-chars"] == "20000"
+    assert attrs["data-max-reasons"] == "3"
+    assert attrs["data-require-token"] == "true"
+    assert relaxed["data-require-token"] == "false"
+
+
+def test_script_tag_lists_the_built_in_error_modes_then_the_projects_own(default_project):
+    ErrorModeFactory(project=default_project, slug="tone", name='Wrong "tone", too chummy')
+    ErrorModeFactory(project=default_project, slug="outdated", name="Outdated")
+    ErrorModeFactory(slug="elsewhere", name="Another project's")  # a project of its own
+
+    html = render("{% feedback_loop_script %}")
+
+    [(_tag, attrs)] = parse(html)
+    assert json.loads(attrs["data-error-modes"]) == [
+        {"id": "hallucination", "label": "Hallucination"},
+        {"id": "format", "label": "Format"},
+        {"id": "refusal", "label": "Refusal"},
+        {"id": "length", "label": "Length"},
+        {"id": "outdated", "label": "Outdated"},
+        {"id": "tone", "label": 'Wrong "tone", too chummy'},
+    ]
+    assert "&quot;tone&quot;" in html  # escaped inside the attribute
+
+
+def test_arguments_to_the_script_tag_win_over_the_servers_values(default_project):
+    [(_tag, attrs)] = parse(render("{% feedback_loop_script max_batch_size=10 %}"))
+
+    assert attrs["data-max-batch-size"] == "10"
 
 
 def test_token_tag_gives_a_token_that_verifies(default_project):

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 from django import template
 from django.core.exceptions import ImproperlyConfigured
+from django.db.models import Q
 from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
@@ -26,9 +29,36 @@ def _project(project):
     return resolve_project(project)
 
 
+def _error_modes(project) -> str:
+    """The reasons a thumbs-down offers, as JSON for ``data-error-modes``: the built-in error
+    modes in the order they were created, then the project's own by name."""
+    from feedback_loop.models import ErrorMode
+
+    modes = list(ErrorMode.objects.filter(Q(project=None) | Q(project=project)).order_by("pk"))
+    builtin = [mode for mode in modes if mode.project_id is None]
+    own = sorted((mode for mode in modes if mode.project_id is not None), key=lambda m: m.name)
+    return json.dumps([{"id": m.slug, "label": m.name} for m in builtin + own], ensure_ascii=False)
+
+
+def _server_attributes(project) -> dict[str, object]:
+    """What the widget must agree on with this server: its limits, whether the project requires
+    trace tokens, and its error modes (the widget's defaults match the server's defaults, so a
+    hand-written tag without these works as long as the settings are left alone)."""
+    return {
+        "max-batch-size": app_settings.MAX_BATCH_SIZE,
+        "rating-scale": app_settings.RATING_SCALE,
+        "max-comment-chars": app_settings.MAX_COMMENT_CHARS,
+        "max-text-chars": app_settings.MAX_TEXT_CHARS,
+        "max-reasons": app_settings.MAX_REASONS,
+        "require-token": "true" if project.require_token else "false",
+        "error-modes": _error_modes(project),
+    }
+
+
 @register.simple_tag(takes_context=True)
 def feedback_loop_script(context, project=None, **attrs):
-    """The widget's ``<script>`` tag with the endpoint and public key filled in.
+    """The widget's ``<script>`` tag with the endpoint, the public key and the server's limits
+    filled in.
 
     Extra keyword arguments become ``data-*`` attributes: ``{% feedback_loop_script
     toolbar="none" selector=".answer" %}``.
@@ -38,7 +68,7 @@ def feedback_loop_script(context, project=None, **attrs):
     request = context.get("request")
     if request is not None and endpoint.startswith("/"):
         endpoint = request.build_absolute_uri(endpoint)
-    data = {"endpoint": endpoint, "key": project.public_key}
+    data = {"endpoint": endpoint, "key": project.public_key, **_server_attributes(project)}
     data.update({name.replace("_", "-"): value for name, value in attrs.items()})
     return format_html(
         '<script src="{}" defer{}></script>',

@@ -4,9 +4,16 @@ server.
 One browser per session, a fresh context (cookies, localStorage, Web Locks) per test. A test fails
 when its page logs an error to the console, throws, reports a widget error or breaks the
 Content-Security-Policy, unless the test allowed that message (``browser_errors.allow(...)``).
+
+``FEEDBACK_LOOP_TEST_WIDGET=/path/to/widget.js`` serves that file instead of the committed
+widget.js, to run the tests against another build (an older commit's, say)::
+
+    git show bc76b35:feedback_loop/static/feedback_loop/widget.js > /tmp/old-widget.js
+    FEEDBACK_LOOP_TEST_WIDGET=/tmp/old-widget.js pytest tests/browser
 """
 
 import contextlib
+import importlib
 import os
 import re
 import threading
@@ -16,14 +23,16 @@ import pytest
 from django.conf import settings
 from django.core.signals import request_finished, request_started
 
-from feedback_loop.models import Project
+from feedback_loop.models import ErrorMode, Project
 
 # Playwright's sync API runs an asyncio loop in the test thread; Django's ORM refuses to run in
 # a thread with a running loop unless told that this is safe (it is: the loop is idle while the
 # test's own code runs).
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
+BUILTIN = importlib.import_module("feedback_loop.migrations.0002_builtin_error_modes").BUILTIN
 CHROMIUM = "/usr/bin/chromium"
+WIDGET_OVERRIDE = os.environ.get("FEEDBACK_LOOP_TEST_WIDGET")
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -145,6 +154,11 @@ def page(browser, live_server, server_activity, request):
     context = browser.new_context(base_url=live_server.url)
     context.set_default_timeout(5_000)
     context.add_init_script(INSTRUMENT)
+    if WIDGET_OVERRIDE:
+        context.route(
+            "**/static/feedback_loop/widget.js",
+            lambda route: route.fulfill(path=WIDGET_OVERRIDE, content_type="text/javascript"),
+        )
     page = context.new_page()
     request.node.browser_errors = BrowserErrors(page)
     yield page
@@ -175,7 +189,15 @@ def pytest_runtest_call(item):
 @pytest.fixture(autouse=True)
 def demo_project(transactional_db):
     """The project whose public key the settings name as DEFAULT_PROJECT: the demo chat and the
-    test pages render their script tag and tokens for it."""
+    test pages render their script tag and tokens for it. The built-in error modes, which the
+    tag lists, are put back first: transactional tests empty every table, the migration's rows
+    too."""
+    for slug, name, description in BUILTIN:
+        ErrorMode.objects.get_or_create(
+            project=None,
+            slug=slug,
+            defaults={"name": name, "description": description, "is_builtin": True},
+        )
     project, _secret = Project.create("Demo chat")
     project.public_key = settings.FEEDBACK_LOOP["DEFAULT_PROJECT"]
     project.save()

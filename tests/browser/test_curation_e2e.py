@@ -1,26 +1,17 @@
 """The whole loop in a real browser: a user's thumbs-down with a reason and an edit in the demo
 chat, then a curator's review in the admin, then the DPO file a training job would load."""
 
-import importlib
 import json
 
 from django.contrib.auth import get_user_model
 from playwright.sync_api import expect
 
-from feedback_loop.models import Dataset, DatasetKind, ErrorMode, Review, Trace
-from tests.browser.test_widget import ask, toolbar, wait_sent, wait_until
-
-BUILTIN = importlib.import_module("feedback_loop.migrations.0002_builtin_error_modes").BUILTIN
+from feedback_loop.models import Dataset, DatasetKind, Review, Trace
+from tests.browser.helpers import toolbar, wait_sent, wait_until
+from tests.browser.test_widget import ask
 
 
 def test_a_thumbs_down_and_an_edit_end_up_as_a_reviewed_dpo_pair(page, demo_project):
-    # Transactional tests empty every table, the migration's error modes too: put them back.
-    for slug, name, description in BUILTIN:
-        ErrorMode.objects.get_or_create(
-            project=None,
-            slug=slug,
-            defaults={"name": name, "description": description, "is_builtin": True},
-        )
     get_user_model().objects.create_superuser("curator", "c@example.com", "pw")
     dataset = Dataset.objects.create(
         project=demo_project, name="DPO pairs", kind=DatasetKind.PREFERENCE

@@ -3,23 +3,26 @@
 Every test checks what reached the database (the FeedbackEvent rows), not only what the page shows.
 """
 
-import time
-
 import pytest
 from django.db import DatabaseError
 from playwright.sync_api import expect
 
 from feedback_loop.internal import capture
-from feedback_loop.models import FeedbackEvent, Trace
+from feedback_loop.models import ErrorMode, Project, Trace
+from tests.browser.helpers import (
+    APPEND_LATER,
+    EVENTS,
+    FAILED_LOAD,
+    OUTBOX,
+    rows,
+    summary,
+    toolbar,
+    wait_sent,
+    wait_until,
+)
 from tests.urls import STRICT_CSP
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-EVENTS = "**/feedback/api/v1/events"
-# What Chromium logs when the endpoint fails; the outage tests expect it.
-FAILED_LOAD = (
-    r"Failed to load resource: (the server responded with a status of 503|net::ERR_FAILED)"
-)
 
 # The element that has focus, looking into open shadow roots (the toolbar lives in one).
 FOCUSED = """() => {
@@ -28,8 +31,6 @@ FOCUSED = """() => {
   return el && { tag: el.tagName, action: el.dataset.a || null, reason: el.dataset.r || null,
                  part: el.getAttribute("part"), inPopover: !!el.closest("form") };
 }"""
-APPEND_LATER = """id => document.getElementById("log").append(
-  document.importNode(document.querySelector(`template[data-later="${id}"]`).content, true))"""
 SELECT_PART = """([id, start, end]) => {
   const content = document.querySelector(`[data-feedback-trace="${id}"] [data-feedback-content]`);
   const range = document.createRange();
@@ -39,37 +40,9 @@ SELECT_PART = """([id, start, end]) => {
   getSelection().addRange(range);
   return [getSelection().toString(), content.innerText];
 }"""
-OUTBOX = """() => Object.keys(localStorage).filter((k) => k.startsWith("fl:q:"))
-  .flatMap((k) => JSON.parse(localStorage.getItem(k)).q.map((e) => e.event_id))"""
 
 
 # -- helpers -------------------------------------------------------------------------------------
-
-
-def toolbar(page, trace_id):
-    """The toolbar the widget drew after the answer (Playwright's CSS pierces shadow roots)."""
-    return page.locator(f'[data-feedback-trace="{trace_id}"] + [data-feedback-toolbar]')
-
-
-def rows(**filters) -> list[FeedbackEvent]:
-    return list(FeedbackEvent.objects.filter(**filters).order_by("timestamp", "id"))
-
-
-def wait_until(page, check, what: str, timeout: float = 10.0):
-    """Poll ``check`` (e.g. a database query) until it is truthy. Waits with Playwright, not
-    time.sleep, so that the page's events and routes keep being served meanwhile."""
-    deadline = time.monotonic() + timeout
-    while not (result := check()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"Timed out after {timeout} s waiting for {what}")
-        page.wait_for_timeout(50)
-    return result
-
-
-def wait_sent(page, count: int) -> list[dict]:
-    """Wait until the server has answered for ``count`` events of this page; returns them."""
-    page.wait_for_function("n => window.__fl.sent.length >= n", arg=count)
-    return page.evaluate("window.__fl.sent")
 
 
 def ask(page, question: str) -> str:
@@ -81,10 +54,6 @@ def ask(page, question: str) -> str:
     assert trace_id == Trace.objects.get(input=question).key
     expect(toolbar(page, trace_id).get_by_role("button", name="Good answer")).to_be_visible()
     return trace_id
-
-
-def summary(event: FeedbackEvent) -> tuple:
-    return (event.trace_key, event.kind, event.value, sorted(event.reasons), event.comment)
 
 
 # -- the demo chat -------------------------------------------------------------------------------
@@ -536,3 +505,64 @@ def test_a_morphing_rerender_that_drops_the_toolbar_gets_it_back(page):
     )
     wait_sent(page, 1)
     assert [summary(e) for e in rows()] == [("morphed", "thumbs", 1.0, [], "")]
+
+
+# -- the server's settings, as the template tag hands them to the widget -------------------------
+
+VOTE_ALL = "ids => { for (const id of ids) FeedbackLoop.thumbs(id, 1); }"
+
+
+def capture_bodies(page) -> list[dict]:
+    """The bodies of the page's capture requests (fetch; beacons are not seen), as they go."""
+    bodies = []
+
+    def seen(request):
+        if request.method == "POST" and "/api/v1/events" in request.url:
+            bodies.append(request.post_data_json)
+
+    page.on("request", seen)
+    return bodies
+
+
+@pytest.mark.parametrize("tag", ["rendered", "hand"])
+def test_batches_follow_the_servers_max_batch_size(page, settings, browser_errors, tag):
+    """With MAX_BATCH_SIZE 3 the tag's data-max-batch-size keeps every request within it; a tag
+    written by hand sends 8, gets 413 too_many_events and splits the batch until it fits."""
+    browser_errors.allow(r"status of 413")
+    settings.FEEDBACK_LOOP = {**settings.FEEDBACK_LOOP, "MAX_BATCH_SIZE": 3}
+    ids = [f"batch{i}" for i in range(8)]
+    bodies = capture_bodies(page)
+    page.goto(f"/_test/answers/?ids={','.join(ids)}" + ("&tag=hand" if tag == "hand" else ""))
+    expect(toolbar(page, ids[0])).to_have_count(1)
+
+    page.evaluate(VOTE_ALL, ids)
+    wait_until(page, lambda: len(rows()) >= 8, "the eight votes")
+    wait_sent(page, 8)
+    assert sorted(e.trace_key for e in rows()) == sorted(ids)  # each once, none dropped
+    sizes = [len(body["events"]) for body in bodies]
+    # Rendered: batches of at most 3. By hand: 8 and 4 are refused, then halves of 4 go.
+    assert sizes == ([3, 3, 2] if tag == "rendered" else [8, 4, 2, 2, 2, 2])
+    assert page.evaluate("window.__fl.rejected") == []
+
+
+def test_the_projects_error_modes_and_rating_scale_reach_the_widget(page, settings, demo_project):
+    settings.FEEDBACK_LOOP = {**settings.FEEDBACK_LOOP, "RATING_SCALE": 10}
+    ErrorMode.objects.create(project=demo_project, slug="tone", name="Wrong tone")
+    ErrorMode.objects.create(project=Project.create("Other")[0], slug="other", name="Not ours")
+    page.goto("/_test/answers/?ids=modes&signals=thumbs,reasons,rating")
+    bar = toolbar(page, "modes")
+    expect(bar.get_by_role("button", name="Rate 10 of 10")).to_be_visible()
+
+    bar.get_by_role("button", name="Bad answer").click()
+    dialog = bar.get_by_role("dialog", name="What went wrong?")
+    expect(dialog.get_by_role("button", name="Not ours")).to_have_count(0)
+    dialog.get_by_role("button", name="Made things up").click()
+    dialog.get_by_role("button", name="Wrong tone").click()
+    dialog.get_by_role("button", name="Send").click()
+    bar.get_by_role("button", name="Rate 7 of 10").click()
+    wait_sent(page, 3)
+    assert [(e.kind, e.value, e.reasons) for e in rows()] == [
+        ("thumbs", -1.0, []),
+        ("thumbs", -1.0, ["hallucination", "tone"]),
+        ("rating", 7.0, []),
+    ]

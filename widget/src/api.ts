@@ -14,7 +14,9 @@ export interface FeedbackLoop {
   attach(element: Element, info?: AttachInfo): void;
   thumbs(traceId: string, value: 1 | -1 | 0, extra?: { reasons?: string[]; comment?: string }): void;
   rate(traceId: string, value: number): void;
-  edit(traceId: string, text: string): void;
+  /** The user's version of the answer; `format` says whether it is the answer's source (the
+   * default: a host's own editor shows the source) or its rendered text. */
+  edit(traceId: string, text: string, format?: "source" | "rendered"): void;
   regenerate(traceId: string, options?: { newTraceId?: string }): void;
   copy(traceId: string, text: string): void;
   track(kind: string, traceId: string, fields?: Record<string, unknown>): void;
@@ -29,7 +31,7 @@ export function create(): FeedbackLoop {
   const listeners: [string, (detail: unknown) => void][] = [];
 
   const report = (error: unknown) => {
-    if (core) core.emit("error", error);
+    if (core) core._emit("error", error);
     else
       for (const [name, callback] of listeners)
         try {
@@ -44,12 +46,12 @@ export function create(): FeedbackLoop {
       if (core) return api;
       const o: Options = { ...defaults, ...options };
       if (!o.endpoint || !o.key) throw Error("FeedbackLoop: endpoint and key are required");
-      o.batchSize = Math.min(o.batchSize, 100); // the server takes at most 100
+      o.batchSize = Math.min(o.batchSize, o.maxBatchSize);
       core = createCore(o);
-      for (const [name, callback] of listeners) core.on(name, callback);
+      for (const [name, callback] of listeners) core._on(name, callback);
       attacher = createAttacher(core);
       const start = () => {
-        attacher!.start();
+        attacher!._start();
         listen(core!, attacher!);
       };
       if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
@@ -57,26 +59,23 @@ export function create(): FeedbackLoop {
       for (const [name, args] of waiting.splice(0)) call(name, args);
       return api;
     },
-    attach: (element: Element, info?: AttachInfo) => attacher!.attach(element, info),
+    attach: (element: Element, info?: AttachInfo) => attacher!._attach(element, info),
     thumbs: (id: string, value: number, extra?: { reasons?: string[]; comment?: string }) =>
-      core!.vote(id, value, extra),
-    rate: (id: string, value: number) => core!.rate(id, value),
-    edit: (id: string, text: string) => core!.track("edit", id, { text }),
-    regenerate: (id: string, options: { newTraceId?: string } = {}) => {
-      if (options.newTraceId) core!.state(options.newTraceId).from = id;
-      core!.track("regenerate", id, options.newTraceId ? { metadata: { new_trace_id: options.newTraceId } } : {});
+      core!._vote(id, value, extra),
+    rate: (id: string, value: number) => core!._rate(id, value),
+    edit: (id: string, text: string, format = "source") =>
+      core!._track("edit", id, { text, metadata: { text_format: format } }),
+    regenerate: (id: string, { newTraceId }: { newTraceId?: string } = {}) => {
+      if (newTraceId) core!._state(newTraceId)._from = id;
+      core!._track("regenerate", id, newTraceId ? { metadata: { new_trace_id: newTraceId } } : undefined);
     },
-    copy: (id: string, text: string) =>
-      core!.track("copy", id, {
-        text: core!.o.copyText ? text : undefined,
-        metadata: { length: text.length },
-      }),
+    copy: (id: string, text: string) => core!._copy(id, text),
     track: (kind: string, id: string, fields?: Record<string, unknown>) =>
-      core!.track(kind, id, fields),
-    flush: () => core!.queue.flush(),
+      core!._track(kind, id, fields),
+    flush: () => core!._queue._flush(),
     on(name: string, callback: (detail: unknown) => void) {
       listeners.push([name, callback]);
-      core?.on(name, callback);
+      core?._on(name, callback);
     },
   };
 

@@ -20,7 +20,7 @@ export interface Options {
   signals: string[];
   /** Send the copied text itself, not only its length. */
   copyText: boolean;
-  /** Extra reason chips besides the four built-in error modes. */
+  /** Extra reason chips besides the project's error modes. */
   reasons: Reason[];
   /** An answer left within this many seconds of appearing, with no signal, is abandoned. */
   abandonAfter: number;
@@ -28,12 +28,27 @@ export interface Options {
   sessionId: string;
   /** The end user, when the page knows it (a token bound to a user sets it too). */
   userId: string;
-  /** Events per request (the server takes at most 100). */
+  /** Events per request (at most maxBatchSize). */
   batchSize: number;
   /** Milliseconds to wait for more events before sending. */
   flushDelay: number;
   /** Overrides of the UI strings. */
   strings: Partial<Strings>;
+  // The server's settings, which {% feedback_loop_script %} writes into the tag; a tag written
+  // by hand gets the server's defaults.
+  /** MAX_BATCH_SIZE: events the server takes in one request. */
+  maxBatchSize: number;
+  /** RATING_SCALE: the number of stars. */
+  ratingScale: number;
+  /** MAX_COMMENT_CHARS, MAX_TEXT_CHARS (answers, edits, copies) and MAX_REASONS. */
+  maxCommentChars: number;
+  maxTextChars: number;
+  maxReasons: number;
+  /** Whether the project rejects events without a trace token (true, or "true" from the tag);
+   * when the tag does not say, the first missing_token answer does. */
+  requireToken?: boolean | "true" | "false";
+  /** The project's error modes, offered after a thumbs-down; default: the four built-in ones. */
+  errorModes?: Reason[];
 }
 
 export const defaults: Options = {
@@ -52,6 +67,11 @@ export const defaults: Options = {
   batchSize: 50,
   flushDelay: 500,
   strings: {},
+  maxBatchSize: 100,
+  ratingScale: 5,
+  maxCommentChars: 4000,
+  maxTextChars: 65536,
+  maxReasons: 10,
 };
 
 const KEYS = [
@@ -59,6 +79,7 @@ const KEYS = [
   "up",
   "down",
   "rate",
+  "rating",
   "ask",
   "hallucination",
   "format",
@@ -74,8 +95,8 @@ export type Strings = Record<(typeof KEYS)[number], string>;
 
 // One string per language, in the order of KEYS ("%n" is the star's number).
 const catalogs: Record<string, string> = {
-  en: "Feedback|Good answer|Bad answer|Rate %n of 5|What went wrong?|Made things up|Wrong format|Refused|Too long|Tell us more (optional)|Send|Close|Thanks!|Not sent",
-  de: "Feedback|Gute Antwort|Schlechte Antwort|%n von 5 Sternen|Was war falsch?|Erfunden|Falsches Format|Verweigert|Zu lang|Mehr dazu (optional)|Senden|Schließen|Danke!|Nicht gesendet",
+  en: "Feedback|Good answer|Bad answer|Rate %n of %m|Rating|What went wrong?|Made things up|Wrong format|Refused|Too long|Tell us more (optional)|Send|Close|Thanks!|Not sent",
+  de: "Feedback|Gute Antwort|Schlechte Antwort|%n von %m Sternen|Bewertung|Was war falsch?|Erfunden|Falsches Format|Verweigert|Zu lang|Mehr dazu (optional)|Senden|Schließen|Danke!|Nicht gesendet",
 };
 
 const catalog = (lang: string) => {
@@ -97,10 +118,15 @@ const list = (value: string) =>
     .filter(Boolean);
 
 /** Options from a script tag: data-endpoint, data-key, data-selector, data-toolbar, ...
- * Numbers stay strings here; they are only used in arithmetic, which converts them. */
+ * Numbers stay strings here; they are only used in arithmetic and comparisons with numbers,
+ * which convert them. */
 export function fromScript(script: HTMLScriptElement): Partial<Options> {
-  const { signals, copyText, reasons, ...rest } = script.dataset;
+  const { signals, copyText, reasons, errorModes, ...rest } = script.dataset;
   const o = rest as Partial<Options>;
+  // data-error-modes='[{"id": "hallucination", "label": "Hallucination"}, ...]'
+  try {
+    if (errorModes) o.errorModes = JSON.parse(errorModes);
+  } catch {}
   if (signals) o.signals = list(signals);
   if (copyText != null) o.copyText = copyText !== "false"; // a bare data-copy-text is on
   // data-reasons="slow:Too slow, tone:Wrong tone"

@@ -12,6 +12,7 @@ import {
   chunks,
   post,
   type Result,
+  refused,
   retriable,
   type WireEvent,
 } from "./transport";
@@ -19,10 +20,13 @@ import {
 export const PREFIX = "fl:q:";
 
 export interface Hooks {
-  /** The server answered for an event: accepted, duplicate or rejected. */
-  settled(event: WireEvent, result: Result): void;
+  /** Whether an event may go now (it may wait for its trace's token); may fill fields in. */
+  _ready(event: WireEvent): boolean;
+  /** The server answered for an event: accepted, duplicate or rejected. False keeps it in
+   * the outbox, to go again. */
+  _settled(event: WireEvent, result: Result): boolean | void;
   /** Something went wrong that the host may want to know. */
-  error(error: unknown): void;
+  _error(error: unknown): void;
 }
 
 export interface QueueOptions {
@@ -30,23 +34,14 @@ export interface QueueOptions {
   key: string;
   batchSize: number;
   flushDelay: number;
-  /** For tests: the storage to use (null: memory only) and the sender. */
-  storage?: Storage | null;
-  send?: (endpoint: string, payload: string) => Promise<Answer>;
 }
 
 export interface Queue {
-  /** Events not yet answered for. */
-  items(): WireEvent[];
-  /** Whether events are kept in localStorage (false: in memory only). */
-  persistent(): boolean;
-  push(event: WireEvent): void;
+  _push(event: WireEvent): void;
   /** Send the next batch now; resolves when the server answered or the try failed. */
-  flush(): Promise<void>;
+  _flush(): Promise<void>;
   /** The page is going away: hand everything to sendBeacon. */
-  beacon(): void;
-  /** The storage key of this tab's outbox. */
-  name: string;
+  _beacon(): void;
 }
 
 function localStore(): Storage | null {
@@ -62,11 +57,14 @@ function localStore(): Storage | null {
 
 export function createQueue(o: QueueOptions, hooks: Hooks): Queue {
   let items: WireEvent[] = [];
-  let store = o.storage === undefined ? localStore() : o.storage;
+  let store = localStore();
   let attempt = 0;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let sending = false;
-  const send = o.send || post;
+  /** The server refused this page (its origin or key): nothing more goes, the events stay. */
+  let stopped = false;
+  /** Events per request: batchSize, halved whenever the server says a batch is too large. */
+  let limit = o.batchSize;
   const scope = PREFIX + o.key + ":";
   const name = scope + Math.random().toString(36).slice(2);
 
@@ -76,13 +74,20 @@ export function createQueue(o: QueueOptions, hooks: Hooks): Queue {
       else store?.removeItem(name);
     } catch (error) {
       store = null; // full: keep going in memory rather than lose events
-      hooks.error(error);
+      hooks._error(error);
     }
   };
 
   const drop = (ids: Set<string>) => {
     items = items.filter((e) => !ids.has(e.event_id));
     save();
+  };
+
+  /** The events that may go now, in batches. */
+  const ready = () => {
+    const batches = chunks(o.key, items.filter(hooks._ready), limit);
+    save(); // with what _ready filled in
+    return batches;
   };
 
   const schedule = (delay: number) => {
@@ -94,15 +99,17 @@ export function createQueue(o: QueueOptions, hooks: Hooks): Queue {
   };
 
   const flush = async () => {
-    if (sending || !items.length) return;
+    if (sending || stopped || !items.length) return;
     clearTimeout(timer);
     timer = undefined;
+    const [batch] = ready();
+    if (!batch) return;
     sending = true;
-    const [batch] = chunks(o.key, items, o.batchSize);
-    const answer: Answer = await send(o.endpoint, body(o.key, batch)).catch(() => ({
+    const answer: Answer = await post(o.endpoint, body(o.key, batch)).catch(() => ({
       status: 0,
       retryAfter: 0,
     }));
+    if (!answer.status && (await refused(o.endpoint, o.key))) answer.status = 403;
     sending = false;
     if (answer.results) {
       attempt = 0;
@@ -110,21 +117,29 @@ export function createQueue(o: QueueOptions, hooks: Hooks): Queue {
       const done = new Set<string>();
       for (const event of batch) {
         const result = byId.get(event.event_id);
-        if (result) {
-          done.add(event.event_id);
-          hooks.settled(event, result);
-        }
+        if (result && hooks._settled(event, result) !== false) done.add(event.event_id);
       }
       drop(done);
       schedule(0);
+    } else if (answer.status === 413 && batch.length > 1) {
+      // Over MAX_BATCH_SIZE or MAX_BODY_BYTES: the same events go again in smaller batches.
+      limit = (batch.length + 1) >> 1;
+      schedule(0);
+    } else if (answer.status === 401 || answer.status === 403) {
+      // For this page view: retrying cannot help, and the events wait for a page that may send.
+      stopped = true;
+      const error = answer.error || { code: "refused", message: "" };
+      error.message = `FeedbackLoop: ${error.code}: allow ${location.origin} in the project's origins, or fix data-key ${o.key}`;
+      console.warn(error.message);
+      hooks._error(error);
     } else if (retriable(answer.status)) {
       schedule(backoff(attempt++, answer.retryAfter));
     } else {
-      // 400, 401, 403, 413, 415: the same batch cannot succeed later.
+      // 400, 415, or 413 for one event: the same batch cannot succeed later.
       drop(new Set(batch.map((e) => e.event_id)));
       const error = { code: "http_" + answer.status, message: "HTTP " + answer.status };
       for (const event of batch)
-        hooks.settled(event, { event_id: event.event_id, status: "rejected", error });
+        hooks._settled(event, { event_id: event.event_id, status: "rejected", error });
       schedule(0);
     }
   };
@@ -140,7 +155,7 @@ export function createQueue(o: QueueOptions, hooks: Hooks): Queue {
         const known = new Set(items.map((e) => e.event_id));
         items.push(...saved.q.filter((e: WireEvent) => !known.has(e.event_id)));
       } catch (error) {
-        hooks.error(error);
+        hooks._error(error);
       }
       store.removeItem(k);
     }
@@ -152,29 +167,27 @@ export function createQueue(o: QueueOptions, hooks: Hooks): Queue {
   // without Web Locks, before 2022, deliver other tabs' leftovers only by their beacons.)
   const locks = navigator.locks;
   if (locks) {
-    locks.request(name, () => new Promise(() => {})).catch(hooks.error);
+    locks.request(name, () => new Promise(() => {})).catch(hooks._error);
     locks
       .query()
       .then((state) => adopt(new Set((state.held || []).map((l) => l.name!))))
-      .catch(hooks.error);
+      .catch(hooks._error);
   }
 
   return {
-    name,
-    items: () => items,
-    persistent: () => !!store,
-    push(event) {
+    _push(event) {
       items.push(event);
       save();
       // A full batch goes now (unless a retry is waiting out its backoff).
-      if (items.length >= o.batchSize && !attempt) flush();
+      if (items.length >= limit && !attempt) flush();
       else schedule(o.flushDelay);
     },
-    flush,
-    beacon() {
+    _flush: flush,
+    _beacon() {
       // Events stay in storage until a later page hears the server's answer for them; a
       // repeat is only a duplicate, a loss would be forever.
-      const payloads = chunks(o.key, items, o.batchSize).map((b) => body(o.key, b));
+      if (stopped) return;
+      const payloads = ready().map((b) => body(o.key, b));
       if (payloads.length && !beacon(o.endpoint, payloads)) flush();
     },
   };

@@ -5,24 +5,28 @@
 import type { Core, TraceState } from "./core";
 
 const BUILTIN = ["hallucination", "format", "refusal", "length"] as const;
-const THUMB = "M2 21h4V9H2zm21-11a2 2 0 0 0-2-2h-6.3l1-4.9-.4-1.1L14 1 7.6 7.6Q7 8.2 7 9v10a2 2 0 0 0 2 2h9q1.3 0 1.8-1.2L23 12z";
+type Builtin = (typeof BUILTIN)[number];
+const THUMB = "M2 21h4V9H2zm5 0V9l6-8q3 0 2 3l-1 4h6q2.4.2 2 2.5l-2 9q-.4 1.5-2 1.5z";
 
-const CSS = `:host{all:initial;display:block;margin:4px 0;font:13px system-ui,sans-serif;color-scheme:light dark;--fl-fg:light-dark(#4b5563,#d1d5db);--fl-bg:light-dark(#fff,#1f2937);--fl-line:light-dark(#d1d5db,#4b5563);--fl-accent:light-dark(#2563eb,#60a5fa);color:var(--fl-fg)}
-:host([data-theme=light]){color-scheme:light}:host([data-theme=dark]){color-scheme:dark}
-div{display:flex;align-items:center;gap:2px;position:relative}
-button,textarea{font:inherit;color:inherit;background:0;border:1px solid #0000;border-radius:6px;padding:3px 6px}
-button{cursor:pointer}
-button:hover,[part~=chip],textarea{border-color:var(--fl-line)}
-:focus-visible{outline:2px solid var(--fl-accent)}
-[aria-pressed=true]{color:var(--fl-accent)}
-[aria-pressed=true][part~=chip],[part~=send]{background:var(--fl-accent);color:var(--fl-bg)}
-[aria-pressed=true][part~=star]{color:#f59e0b}
-svg{width:16px;fill:currentColor}
-[part~=down] svg{rotate:180deg}
-form{position:absolute;top:100%;z-index:9;background:var(--fl-bg);border:1px solid var(--fl-line);border-radius:8px;padding:8px;box-shadow:0 4px 16px #0003;width:min(280px,80vw)}
-p{margin:0 0 6px;font-weight:600}
-[part~=chip]{margin:0 4px 4px 0;border-radius:99px}
-[part~=close]{float:right}
+// (Each line ends in a backslash: the sheet has no newlines.)
+const CSS = `:host{all:initial;display:block;margin:4px 0;font:13px system-ui,sans-serif;color-scheme:light dark;--fl-fg:light-dark(#4b5563,#d1d5db);--fl-bg:light-dark(#fff,#1f2937);--fl-line:light-dark(#d1d5db,#4b5563);--fl-accent:light-dark(#2563eb,#60a5fa);color:var(--fl-fg)}\
+:host([data-theme=light]){color-scheme:light}:host([data-theme=dark]){color-scheme:dark}\
+div{display:flex;align-items:center;gap:2px;position:relative}\
+button,textarea{font:inherit;color:inherit;background:0;border:1px solid #0000;border-radius:6px;padding:3px 6px}\
+button{cursor:pointer}\
+button:hover,[part~=chip],textarea{border-color:var(--fl-line)}\
+[aria-pressed=true]{color:var(--fl-accent)}\
+[aria-pressed=true][part~=chip],[part~=send]{background:var(--fl-accent);color:var(--fl-bg)}\
+[part~=star]{font-size:16px;padding:0 1px;color:var(--fl-line)}\
+[aria-pressed=true][part~=star]{color:#f59e0b}\
+[part~=rating]{margin:0 6px}\
+svg{width:16px;fill:currentColor}\
+[part~=down] svg{rotate:180deg}\
+form{position:absolute;top:100%;z-index:9;background:var(--fl-bg);border:1px solid var(--fl-line);border-radius:8px;padding:8px;box-shadow:0 4px 16px #0003;width:min(280px,80vw)}\
+[data-up]{top:auto;bottom:100%}\
+p{margin:0 0 6px;font-weight:600}\
+[part~=chip]{margin:0 4px 4px 0;border-radius:99px}\
+[part~=close]{float:right}\
 textarea{box-sizing:border-box;width:100%;margin:4px 0}`;
 
 let sheet: CSSStyleSheet | undefined;
@@ -55,14 +59,18 @@ const button = (a: string, label: string, part: string, ...children: (Node | str
 function template(core: Core): HTMLElement {
   const { s, o } = core;
   const bar = h("div", { part: "toolbar", role: "group", "aria-label": s.group });
-  if (o.signals.includes("thumbs"))
+  if (core._has("thumbs"))
     bar.append(button("up", s.up, "button up", icon()), button("down", s.down, "button down", icon()));
-  if (o.signals.includes("rating"))
-    for (let n = 1; n <= 5; n++) {
-      const star = button("star", s.rate.replace("%n", "" + n), "button star", "★");
+  if (core._has("rating")) {
+    // A labelled group of stars, the unpressed ones pale: a rating, not a row of bullets.
+    const rating = h("span", { part: "rating", role: "group", "aria-label": s.rating }, s.rating);
+    for (let n = 1; n <= o.ratingScale; n++) {
+      const star = button("star", s.rate.replace("%n", "" + n).replace("%m", "" + o.ratingScale), "button star", "★");
       star.dataset.n = "" + n;
-      bar.append(star);
+      rating.append(star);
     }
+    bar.append(rating);
+  }
   bar.append(h("span", { part: "status", role: "status" }));
   return bar;
 }
@@ -72,25 +80,35 @@ function popover(core: Core): HTMLFormElement {
   const { s, o } = core;
   const form = h("form", { part: "popover", role: "dialog", "aria-label": s.ask });
   form.append(button("close", s.close, "button close", "×"), h("p", {}, s.ask));
-  if (o.signals.includes("reasons"))
-    for (const r of [...BUILTIN.map((id) => ({ id, label: s[id] })), ...o.reasons]) {
-      const chip = button("chip", r.label, "chip", r.label);
-      chip.dataset.r = r.id;
-      form.append(chip);
+  if (core._has("reasons"))
+    for (const r of [...(o.errorModes || BUILTIN.map((id) => ({ id, label: "" }))), ...o.reasons]) {
+      // The built-in modes in the widget's words (and language), the project's own as named.
+      const label = (BUILTIN as readonly string[]).includes(r.id) ? s[r.id as Builtin] : r.label;
+      form.append(h("button", { type: "button", "data-a": "chip", "data-r": r.id, "aria-pressed": "false", part: "chip" }, label));
     }
-  if (o.signals.includes("comment"))
+  if (core._has("comment"))
     form.append(
-      h("textarea", { part: "comment", "aria-label": s.comment, placeholder: s.comment, maxlength: "4000" }),
+      h("textarea", { part: "comment", "aria-label": s.comment, placeholder: s.comment, maxlength: "" + o.maxCommentChars }),
     );
   form.append(h("button", { part: "button send" }, s.send));
   return form;
 }
 
 
+/** Open the popover upward when its bottom cannot be seen: clipped by the viewport or by a box
+ * around (a chat's scrolling log), or under something the page put above it (its input). */
+function place(host: Element, form: HTMLElement) {
+  const { left, bottom } = form.getBoundingClientRect();
+  if ((host.getRootNode() as Document).elementFromPoint?.(left + 1, bottom - 1) !== host)
+    form.toggleAttribute("data-up");
+}
+
 /** Draw the toolbar for an answer, right after it; returns the toolbar's host element. */
 export function toolbar(core: Core, st: TraceState, answer: Element): HTMLElement {
   const host = h("div", { "data-feedback-toolbar": "", "data-theme": core.o.theme });
-  answer.after(host);
+  // Where the host wants it (inside a bubble rather than beside it in a flex row), else after.
+  const slot = answer.querySelector("[data-feedback-toolbar-slot]");
+  slot ? slot.append(host) : answer.after(host);
   const root = host.attachShadow({ mode: "open" });
   if (!sheet) {
     sheet = new CSSStyleSheet();
@@ -104,42 +122,43 @@ export function toolbar(core: Core, st: TraceState, answer: Element): HTMLElemen
   const stars = bar.querySelectorAll("[data-a=star]") as NodeListOf<HTMLElement>;
   const status = bar.lastChild!;
   const press = (el: Element, on: boolean) => el.setAttribute("aria-pressed", "" + on);
-  const asks = core.o.signals.includes("reasons") || core.o.signals.includes("comment");
+  const asks = core._has("reasons") || core._has("comment");
   let form: HTMLFormElement | undefined;
 
   const paint = () => {
     // A toolbar whose answer left the page stops listening for its trace.
-    if (!host.isConnected) return st.paint.delete(paint);
+    if (!host.isConnected) return st._paint.delete(paint);
     if (up) {
-      press(up, st.vote > 0);
-      press(down, st.vote < 0);
+      press(up, st._vote > 0);
+      press(down, st._vote < 0);
     }
-    for (const star of stars) press(star, +star.dataset.n! <= st.rating);
-    status.textContent = st.status ? core.s[st.status] : "";
+    for (const star of stars) press(star, +star.dataset.n! <= st._rating);
+    // "Thanks!" once the popover asking what went wrong is sent or dismissed, not beside it.
+    status.textContent = st._status && !form ? core.s[st._status] : "";
   };
   const close = () => {
-    if (form && !form.hidden) {
-      form.hidden = true;
+    if (form) {
+      form.remove();
+      form = undefined;
       down.focus();
+      paint();
     }
   };
   const open = () => {
-    if (!form) {
-      bar.append((form = popover(core)));
-      form.addEventListener("submit", (event) => {
-        event.preventDefault();
-        const reasons = [...form!.querySelectorAll("[aria-pressed=true]")].map(
-          (chip) => (chip as HTMLElement).dataset.r!,
-        );
-        const comment = form!.querySelector("textarea")?.value.trim();
-        if (reasons.length || comment) core.vote(st.id, -1, { reasons, comment: comment || undefined });
-        close();
-      });
-    }
-    form.reset();
-    for (const chip of form.querySelectorAll("[data-a=chip]")) press(chip, false);
-    form.hidden = false;
-    (form.querySelector("p+*") as HTMLElement | null)?.focus();
+    // A fresh popover each time: nothing chosen, nothing typed.
+    const fresh = (form = popover(core));
+    bar.append(fresh);
+    fresh.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const reasons = [...fresh.querySelectorAll("[aria-pressed=true]")]
+        .map((chip) => (chip as HTMLElement).dataset.r!)
+        .slice(0, core.o.maxReasons);
+      const comment = fresh.querySelector("textarea")?.value.trim();
+      if (reasons.length || comment) core._vote(st.id, -1, { reasons, comment: comment || undefined });
+      close();
+    });
+    place(host, fresh);
+    (fresh.querySelector("p+*") as HTMLElement | null)?.focus();
   };
 
   root.addEventListener("click", (event) => {
@@ -147,9 +166,9 @@ export function toolbar(core: Core, st: TraceState, answer: Element): HTMLElemen
     const a = b?.dataset.a;
     if (a === "up" || a === "down") {
       // A second click on the pressed thumb retracts it.
-      if (core.flip(st.id, a === "up" ? 1 : -1) < 0 && asks) open();
+      if (core._flip(st.id, a === "up" ? 1 : -1) < 0 && asks) open();
       else close();
-    } else if (a === "star") core.rate(st.id, +b!.dataset.n!);
+    } else if (a === "star") core._rate(st.id, +b!.dataset.n!);
     else if (a === "chip") press(b!, b!.getAttribute("aria-pressed") !== "true");
     else if (a === "close") close();
   });
@@ -157,7 +176,7 @@ export function toolbar(core: Core, st: TraceState, answer: Element): HTMLElemen
     if ((event as KeyboardEvent).key === "Escape") close();
   });
 
-  st.paint.add(paint);
+  st._paint.add(paint);
   paint();
   return host;
 }

@@ -20,6 +20,8 @@ export interface Answer {
   /** Seconds from Retry-After, when the server sent one. */
   retryAfter: number;
   results?: Result[];
+  /** The error the server gave, when the page may read it. */
+  error?: { code: string; message: string };
 }
 
 /** Browsers cap keepalive and beacon bodies at 64 KiB in flight. */
@@ -56,12 +58,26 @@ export async function post(endpoint: string, payload: string): Promise<Answer> {
     headers: { "Content-Type": TEXT },
     keepalive: bytes(payload) < BEACON_BYTES,
   });
+  const json = await response.json().catch(() => ({}));
   return {
     status: response.status,
-    retryAfter: +(response.headers.get("Retry-After") || 0) || 0,
-    results: response.ok ? (await response.json()).results : undefined,
+    retryAfter: +response.headers.get("Retry-After")! || 0,
+    results: response.ok ? json.results : undefined,
+    error: json.error,
   };
 }
+
+/** After a request failed like a network error: whether the endpoint answered but refused this
+ * page. It answers an unknown key (401) or an origin it does not allow (403) without CORS
+ * headers, so a page of another origin sees a network error. So ask twice: the preflight that
+ * an OPTIONS request with ?key= needs fails (or, same-origin, its answer is an error) when the
+ * key or the origin is refused, and fails when the server is unreachable too; a no-cors request
+ * then tells the two apart, as it completes whenever the server answers at all. */
+export const refused = (endpoint: string, key: string) =>
+  fetch(endpoint + "?key=" + key, { method: "OPTIONS" }).then(
+    (response) => !response.ok,
+    () => fetch(endpoint, { mode: "no-cors" }).then(() => true, () => false),
+  );
 
 /** Queue bodies with sendBeacon; true when the browser took all of them. */
 export function beacon(endpoint: string, payloads: string[]): boolean {

@@ -94,9 +94,20 @@ describe("FeedbackLoop API", () => {
     expect(bodies[0].events.map((e) => e.kind)).toEqual(["thumbs", "edit"]);
     expect(bodies[0].events[0]).toMatchObject({ trace_id: "t1", value: 1, session_id: "s1", user_id: "u1" });
     expect(bodies[0].events[0].timestamp).toMatch(/^\d{4}-\d\d-\d\dT/);
-    expect(bodies[0].events[1].text).toBe("The corrected answer");
+    expect(bodies[0].events[1]).toMatchObject({ text: "The corrected answer", metadata: { text_format: "source" } });
     expect(log.sent).toHaveLength(2);
     expect(log.sent[0]).toMatchObject({ status: "accepted", event: { kind: "thumbs" } });
+  });
+
+  it("edit says whether the text is the answer's source (the default) or its rendered text", () => {
+    const log = recorder(api);
+    api.init(init);
+    api.edit("t1", "**Paris**");
+    api.edit("t1", "Paris", "rendered");
+    expect((log.queued as WireEvent[]).map((e) => e.metadata)).toEqual([
+      { text_format: "source" },
+      { text_format: "rendered" },
+    ]);
   });
 
   it("reports rejected events through on('rejected') and on('error')", async () => {
@@ -142,6 +153,15 @@ describe("FeedbackLoop API", () => {
     other.init({ ...init, copyText: true });
     other.copy("t1", "Paris");
     expect(log2.queued[0]).toMatchObject({ kind: "copy", text: "Paris" });
+  });
+
+  it("copy computes the share of the answer the text is, when the page shows it", async () => {
+    document.body.append(answer("t1", "Paris is the capital of France."));
+    const log = recorder(api);
+    api.init(init);
+    api.copy("t1", "Paris");
+    api.copy("elsewhere", "Paris");
+    expect((log.queued as WireEvent[]).map((e) => e.metadata)).toEqual([{ length: 5, share: 0.161 }, { length: 5 }]);
   });
 
   it("track sends a custom event with the given fields", () => {

@@ -54,8 +54,8 @@ describe("attach", () => {
     const a = answer("t1");
     document.body.append(a);
     const { attacher } = mount();
-    attacher.attach(a);
-    attacher.attach(a, { traceId: "t1" });
+    attacher._attach(a);
+    attacher._attach(a, { traceId: "t1" });
     await settle();
     a.append(" more");
     await settle();
@@ -67,13 +67,13 @@ describe("attach", () => {
     const el = document.createElement("div");
     el.textContent = "An answer drawn by a framework";
     document.body.append(el);
-    attacher.attach(el, { traceId: "api-1", token: "tok-1" });
+    attacher._attach(el, { traceId: "api-1", token: "tok-1" });
     await settle();
     expect(el.getAttribute("data-feedback-trace")).toBe("api-1");
     expect(toolbars()).toHaveLength(1);
     part(toolbars()[0], "up").click();
     expect(events[0]).toMatchObject({ trace_id: "api-1", token: "tok-1", kind: "thumbs", value: 1 });
-    expect(core.state("api-1").vote).toBe(1);
+    expect(core._state("api-1")._vote).toBe(1);
   });
 
   it("sends the answer's token with its events", () => {
@@ -155,6 +155,51 @@ describe("attach", () => {
     expect(toolbars()).toHaveLength(0); // none drawn in the light DOM
   });
 
+  it("finds answers in a shadow root attached after it started, with no mutation of the page", async () => {
+    const card = document.createElement("answer-card");
+    document.body.append(card);
+    mount();
+    // A component attaching its root (and rendering into it) once it is defined or first renders.
+    const root = card.attachShadow({ mode: "open" });
+    const late = answer("late");
+    root.append(late);
+    await settle();
+    expect(toolbars(root)).toHaveLength(1);
+    expect(toolbarOf(late)).not.toBeNull();
+  });
+
+  it("finds answers of a custom element defined after it started", async () => {
+    const card = document.createElement("defined-later");
+    card.setAttribute("trace", "upgraded");
+    document.body.append(card);
+    mount();
+    customElements.define(
+      "defined-later",
+      class extends HTMLElement {
+        connectedCallback() {
+          this.attachShadow({ mode: "open" }).append(answer(this.getAttribute("trace")!));
+        }
+      },
+    );
+    await settle();
+    expect(toolbars(card.shadowRoot!)).toHaveLength(1);
+  });
+
+  it("leaves closed shadow roots and its own toolbars' roots alone, and still makes the roots", async () => {
+    const card = document.createElement("private-card");
+    document.body.append(card, answer("t1"));
+    const { core } = mount();
+    const errors = vi.fn();
+    core._on("error", errors);
+    const closed = card.attachShadow({ mode: "closed" });
+    closed.append(answer("hidden"));
+    await settle();
+    expect(closed.querySelector("[data-feedback-toolbar]")).toBeNull();
+    expect(toolbars()).toHaveLength(1);
+    expect(errors).not.toHaveBeenCalled();
+    expect(() => card.attachShadow({ mode: "open" })).toThrow(); // as without the widget
+  });
+
   it("lets text stream into a known answer without drawing toolbars or failing", async () => {
     const a = answer("t1", "");
     const paragraph = document.createElement("p");
@@ -162,7 +207,7 @@ describe("attach", () => {
     document.body.append(a);
     const { core } = mount();
     const errors = vi.fn();
-    core.on("error", errors);
+    core._on("error", errors);
     for (let i = 0; i < 200; i++) {
       paragraph.append(document.createTextNode("token" + i + " "));
       if (i % 20 === 0) a.append(document.createElement("p"));
@@ -189,16 +234,15 @@ describe("attach", () => {
     expect(toolbars()).toHaveLength(1);
   });
 
-  it("draws nothing with toolbar: none, but still knows the answers", async () => {
-    const a = answer("t1");
-    document.body.append(a);
-    const { attacher } = mount({ toolbar: "none" });
-    const b = answer("t2");
-    document.body.append(b);
+  it("draws nothing with toolbar: none, but still knows the answers and their tokens", async () => {
+    document.body.append(answer("t1", "x", { "data-feedback-token": "tok1" }));
+    const { core, events } = mount({ toolbar: "none" });
+    document.body.append(answer("t2", "y", { "data-feedback-token": "tok2" }));
     await settle();
     expect(toolbars()).toHaveLength(0);
-    expect(attacher.known.has(a)).toBe(true);
-    expect(attacher.known.has(b)).toBe(true);
+    core._vote("t1", 1);
+    core._vote("t2", -1);
+    expect(events.map((e) => e.token)).toEqual(["tok1", "tok2"]);
   });
 
   it("uses data-selector's selector instead of data-feedback-trace to find answers", async () => {

@@ -60,6 +60,43 @@ describe("fromScript", () => {
     expect({ ...defaults, ...o }.signals).toEqual(defaults.signals);
   });
 
+  it("reads the server's limits, token requirement and error modes that the template tag writes", () => {
+    const o = {
+      ...defaults,
+      ...fromScript(
+        script({
+          "data-max-batch-size": "20",
+          "data-rating-scale": "10",
+          "data-max-comment-chars": "500",
+          "data-require-token": "false",
+          "data-error-modes": '[{"id": "format", "label": "Format"}, {"id": "tone", "label": "Wrong tone"}]',
+        }),
+      ),
+    };
+    expect(Math.min(o.batchSize, o.maxBatchSize)).toBe(20);
+    expect(o.ratingScale * 1).toBe(10);
+    expect(o.maxCommentChars * 1).toBe(500);
+    expect(o.requireToken).toBe("false");
+    expect(fromScript(script({ "data-require-token": "true" })).requireToken).toBe("true");
+    expect(o.errorModes).toEqual([
+      { id: "format", label: "Format" },
+      { id: "tone", label: "Wrong tone" },
+    ]);
+  });
+
+  it("without the server's attributes (a tag written by hand) keeps the server's defaults", () => {
+    const o = { ...defaults, ...fromScript(script({ "data-key": "pk" })) };
+    expect([o.maxBatchSize, o.ratingScale, o.maxCommentChars, o.maxTextChars, o.maxReasons]).toEqual([
+      100, 5, 4000, 65536, 10,
+    ]);
+    expect(o.requireToken).toBeUndefined();
+    expect(o.errorModes).toBeUndefined();
+  });
+
+  it("ignores malformed error modes rather than failing to load", () => {
+    expect(fromScript(script({ "data-error-modes": "[{oops" })).errorModes).toBeUndefined();
+  });
+
   it("numbers from the tag work where the widget uses them", () => {
     const o = { ...defaults, ...fromScript(script({ "data-abandon-after": "30", "data-batch-size": "20" })) };
     expect(o.abandonAfter * 1000).toBe(30_000);
@@ -72,7 +109,7 @@ describe("strings", () => {
     const s = strings({ ...defaults, locale: "en" });
     expect(s.up).toBe("Good answer");
     expect(s.down).toBe("Bad answer");
-    expect(s.rate.replace("%n", "3")).toBe("Rate 3 of 5");
+    expect(s.rate.replace("%n", "3").replace("%m", "5")).toBe("Rate 3 of 5");
     expect(s.hallucination).toBe("Made things up");
   });
 
@@ -91,7 +128,7 @@ describe("strings", () => {
     for (const locale of ["en", "de"]) {
       const s = strings({ ...defaults, locale });
       for (const [key, value] of Object.entries(s)) expect(value, `${locale}.${key}`).toBeTruthy();
-      expect(Object.keys(s)).toHaveLength(14);
+      expect(Object.keys(s)).toHaveLength(15);
     }
   });
 

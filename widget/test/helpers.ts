@@ -3,7 +3,6 @@ import { vi } from "vitest";
 import { type Attacher, createAttacher } from "../src/attach";
 import { defaults, type Options } from "../src/config";
 import { type Core, createCore } from "../src/core";
-import type { QueueOptions } from "../src/queue";
 import { listen } from "../src/signals";
 import type { Answer, WireEvent } from "../src/transport";
 
@@ -37,6 +36,8 @@ export class FullStorage extends MemoryStorage {
     throw new DOMException("The quota has been exceeded.", "QuotaExceededError");
   }
 }
+
+export type Send = (endpoint: string, payload: string) => Promise<Answer>;
 
 /** Answers every event in a body with the given status. */
 export const answering =
@@ -73,9 +74,37 @@ export function fakeLocks(held: string[] = []) {
   return locks;
 }
 
-export type TestOptions = Partial<Options> & Partial<Pick<QueueOptions, "storage" | "send">>;
+/** The widget's checks after a network error (an OPTIONS request, a no-cors one): by default
+ * they fail too, as when the network is down. */
+export type Probe = (url: string, init: RequestInit) => Promise<Response>;
+const down: Probe = () => Promise.reject(new TypeError("Failed to fetch"));
 
-export function options(over: TestOptions = {}): Options {
+/** Serves the page's fetch() from `send`, a capture endpoint in a function: it gets each
+ * request's URL and body and gives the answer; a rejection is a network error. */
+export function serve<T extends Send>(send: T, probe: Probe = down): T {
+  vi.stubGlobal(
+    "fetch",
+    vi.fn(async (url: string, init: RequestInit = {}) => {
+      if (init.method === "OPTIONS" || init.mode === "no-cors") return probe(url, init);
+      const a = await send(url, init.body as string);
+      return new Response(JSON.stringify(a.results ? { results: a.results } : { error: a.error }), {
+        status: a.status,
+        headers: a.retryAfter ? { "Retry-After": "" + a.retryAfter } : {},
+      });
+    }),
+  );
+  return send;
+}
+
+/** Makes `storage` the page's localStorage; null: there is none (storage disabled). */
+export const useStorage = (storage: Storage | null) => vi.stubGlobal("localStorage", storage);
+
+/** The widget's options plus what a test sets up around it: the page's storage (default: none,
+ * events stay in memory) and the capture endpoint (default: accepts everything). */
+export type TestOptions = Partial<Options> & { storage?: Storage | null; send?: ReturnType<typeof vi.fn> };
+
+export function options({ storage = null, send, ...over }: TestOptions = {}): Options & { send: ReturnType<typeof vi.fn> } {
+  useStorage(storage);
   return {
     ...defaults,
     endpoint: "https://feedback.test/api/v1/events",
@@ -83,10 +112,9 @@ export function options(over: TestOptions = {}): Options {
     sessionId: "s1",
     // Nothing leaves by itself during a test unless the test flushes or advances timers.
     flushDelay: 60_000,
-    storage: null,
-    send: vi.fn(answering()),
     ...over,
-  } as Options;
+    send: serve(send || vi.fn<Send>(answering())),
+  };
 }
 
 export interface Mounted {
@@ -94,19 +122,20 @@ export interface Mounted {
   attacher: Attacher;
   /** Every event the widget queued, in order. */
   events: WireEvent[];
+  /** The capture endpoint: called with each request's URL and body. */
   send: ReturnType<typeof vi.fn>;
 }
 
 /** A widget started on the current document, as init() does once the page has loaded. */
 export function mount(over: TestOptions = {}): Mounted {
-  const o = options(over);
+  const { send, ...o } = options(over);
   const core = createCore(o);
   const events: WireEvent[] = [];
-  core.on("queued", (e) => events.push(e as WireEvent));
+  core._on("queued", (e) => events.push(e as WireEvent));
   const attacher = createAttacher(core);
-  attacher.start();
+  attacher._start();
   listen(core, attacher);
-  return { core, attacher, events, send: (o as unknown as QueueOptions).send as ReturnType<typeof vi.fn> };
+  return { core, attacher, events, send };
 }
 
 /** An answer element as a host page renders it. */

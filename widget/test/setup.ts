@@ -40,6 +40,10 @@ Object.defineProperty(navigator, "sendBeacon", {
   value: () => false,
 });
 
+// The widget wraps attachShadow to see shadow roots made after it started; each test's widget
+// wraps the original again.
+const attachShadow = Element.prototype.attachShadow;
+
 const observers = new Set<MutationObserver>();
 const observe = MutationObserver.prototype.observe;
 MutationObserver.prototype.observe = function (this: MutationObserver, ...args) {
@@ -63,6 +67,8 @@ for (const target of [window, document] as EventTarget[]) {
 
 afterEach(() => {
   vi.useRealTimers();
+  vi.unstubAllGlobals(); // before the storages below are emptied: a test may have replaced them
+  Element.prototype.attachShadow = attachShadow;
   for (const observer of observers) observer.disconnect();
   observers.clear();
   for (const [target, type, listener, options] of added.splice(0))

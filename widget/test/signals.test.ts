@@ -32,6 +32,11 @@ function select(node: Node, start?: number, end?: number) {
 }
 
 const copy = () => document.dispatchEvent(new Event("copy", { bubbles: true }));
+/** What typing does to an editable element: its text changes and it fires input. */
+function type(el: HTMLElement, text: string) {
+  el.textContent = text;
+  el.dispatchEvent(new InputEvent("input", { bubbles: true }));
+}
 const kinds = (events: WireEvent[]) => events.map((e) => e.kind);
 
 function hostPage(over: TestOptions = {}) {
@@ -101,6 +106,24 @@ describe("copy", () => {
   });
 });
 
+describe("copy buttons", () => {
+  it("a marked copy button records the answer's source when the host gives it", () => {
+    const el = answer("t1", "", { "data-feedback-source": "**Paris** is the capital of France." });
+    el.innerHTML = `<div data-feedback-content><b>Paris</b> is the capital of France.</div>
+      <button data-feedback-action="copy">Copy</button>`;
+    document.body.append(el);
+    const { events } = mount({ copyText: true });
+    button(el, "copy").click();
+    expect(events).toEqual([
+      expect.objectContaining({
+        kind: "copy",
+        text: "**Paris** is the capital of France.",
+        metadata: { length: 35, share: 1 },
+      }),
+    ]);
+  });
+});
+
 describe("host-drawn buttons", () => {
   it("records up and down clicks as votes and marks the host's buttons pressed", () => {
     const { el, events } = hostPage();
@@ -150,7 +173,7 @@ describe("host-drawn buttons", () => {
     document.body.append(next);
     await settle();
     button(next, "up").click();
-    expect(events[0]).toMatchObject({ trace_id: "t2", metadata: { regenerated_from: "t1" } });
+    expect(events.at(-1)).toMatchObject({ kind: "thumbs", trace_id: "t2", metadata: { regenerated_from: "t1" } });
   });
 
   it("ignores marked buttons outside answers, and unmarked buttons inside", () => {
@@ -194,13 +217,14 @@ describe("edit", () => {
     expect(document.activeElement).toBe(content);
     // The buttons are not part of what the user edits.
     expect(el.querySelector("nav")!.isContentEditable).toBe(false);
-    content.textContent = "Paris is the capital and largest city of France.";
+    type(content, "Paris is the capital and largest city of France.");
     content.blur();
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({
       kind: "edit",
       trace_id: "t1",
       text: "Paris is the capital and largest city of France.",
+      metadata: { text_format: "rendered" },
     });
     expect(content.isContentEditable).toBe(false);
   });
@@ -211,7 +235,7 @@ describe("edit", () => {
     button(el, "edit").click();
     content.blur();
     button(el, "edit").click();
-    content.textContent = "   ";
+    type(content, "   ");
     content.blur();
     expect(events).toEqual([]);
   });
@@ -222,9 +246,65 @@ describe("edit", () => {
     button(el, "edit").click();
     content.focus();
     button(el, "edit").click();
-    content.textContent = "Changed";
+    type(content, "Changed");
     content.blur();
     expect(kinds(events)).toEqual(["edit"]);
+  });
+
+  it("edits the source the host gives, sends it as such, then puts the rendered answer back", () => {
+    const el = answer("md", "", { "data-feedback-source": "**Paris** is the capital.\n\n- of France" });
+    el.innerHTML = `<div data-feedback-content><p><strong>Paris</strong> is the capital.</p><ul><li>of France</li></ul></div>
+      <button data-feedback-action="edit">Edit</button>`;
+    document.body.append(el);
+    const { events } = mount({ toolbar: "none" });
+    const content = el.querySelector("[data-feedback-content]") as HTMLElement;
+    const paragraph = content.firstElementChild;
+    button(el, "edit").click();
+    expect(content.textContent).toBe("**Paris** is the capital.\n\n- of France");
+    expect(content.style.whiteSpace).toBe("pre-wrap");
+    type(content, "**Paris** is the capital of France.");
+    content.blur();
+    expect(events[0]).toMatchObject({
+      kind: "edit",
+      text: "**Paris** is the capital of France.",
+      metadata: { text_format: "source" },
+    });
+    // The very nodes the framework rendered are back.
+    expect(content.firstElementChild).toBe(paragraph);
+    expect(content.style.whiteSpace).toBe("");
+  });
+
+  it("takes the source from a <template data-feedback-source> inside the answer", () => {
+    const el = answer("md", "");
+    el.innerHTML = `<template data-feedback-source># Title</template><div data-feedback-content><h1>Title</h1></div>
+      <button data-feedback-action="edit">Edit</button>`;
+    document.body.append(el);
+    const { events } = mount({ toolbar: "none" });
+    const content = el.querySelector("[data-feedback-content]") as HTMLElement;
+    button(el, "edit").click();
+    expect(content.textContent).toBe("# Title");
+    type(content, "# A better title");
+    content.blur();
+    expect(events[0]).toMatchObject({ text: "# A better title", metadata: { text_format: "source" } });
+  });
+
+  it("sends nothing when a framework rewrote the answer but the user typed nothing", () => {
+    const { el, events } = hostPage();
+    const content = el.querySelector("[data-feedback-content]") as HTMLElement;
+    button(el, "edit").click();
+    content.innerHTML = "<b>Paris</b> is the capital of France, re-rendered."; // v-html
+    content.blur();
+    expect(events).toEqual([]);
+  });
+
+  it("refuses to edit an answer that is still streaming", async () => {
+    const { el, events } = hostPage();
+    const content = el.querySelector("[data-feedback-content]") as HTMLElement;
+    content.append(" More tokens");
+    await settle();
+    button(el, "edit").click();
+    expect(content.isContentEditable).toBe(false);
+    expect(events).toEqual([]);
   });
 });
 
@@ -290,6 +370,50 @@ describe("abandonment", () => {
     expect(events).toEqual([]);
   });
 
+  it("a submit the page handled itself (an SPA) is no navigation: leaving right after is abandoning", () => {
+    const { events } = streamed();
+    const form = document.createElement("form");
+    form.addEventListener("submit", (event) => event.preventDefault());
+    document.body.append(form);
+    form.dispatchEvent(new Event("submit", { bubbles: true, cancelable: true }));
+    window.dispatchEvent(new Event("pagehide"));
+    expect(events.map((e) => [e.kind, e.trace_id])).toEqual([["abandon", "t0"]]);
+  });
+
+  it("history rows a virtual list mounts above the others are not the newest answer", async () => {
+    const { events, old } = streamed();
+    const rows = [answer("r1"), answer("r2")];
+    old.before(...rows);
+    await settle();
+    // Scrolling up: the list mounts older rows on top and unmounts the bottom ones, t0 too.
+    old.remove();
+    rows[0].before(answer("h1"), answer("h2"));
+    await settle();
+    window.dispatchEvent(new Event("pagehide"));
+    expect(events.map((e) => [e.kind, e.trace_id])).toEqual([["abandon", "t0"]]);
+  });
+
+  it("a row mounted again (scrolling back down, a re-render) is not new", async () => {
+    const { events, old } = streamed();
+    const newer = answer("t1");
+    document.body.append(newer);
+    await settle();
+    old.remove();
+    newer.after(answer("t0"));
+    await settle();
+    window.dispatchEvent(new Event("pagehide"));
+    expect(events.map((e) => [e.kind, e.trace_id])).toEqual([["abandon", "t1"]]);
+  });
+
+  it("in a new conversation (the old messages gone) the new answer is the newest", async () => {
+    const { events, old } = streamed();
+    old.remove();
+    document.body.append(answer("fresh"));
+    await settle();
+    window.dispatchEvent(new Event("pagehide"));
+    expect(events.map((e) => [e.kind, e.trace_id])).toEqual([["abandon", "fresh"]]);
+  });
+
   it("does not send abandon once abandonAfter seconds have passed", async () => {
     const { events } = streamed({ abandonAfter: 30 });
     document.body.append(answer("t1"));
@@ -318,9 +442,69 @@ describe("abandonment", () => {
 
   it("records no abandon when the abandon signal is off, but still hands the outbox over", () => {
     const { events, beacon, core } = streamed({ signals: ["thumbs"] });
-    core.vote("t0", 1);
+    core._vote("t0", 1);
     window.dispatchEvent(new Event("pagehide"));
     expect(kinds(events)).toEqual(["thumbs"]);
     expect(beacon).toHaveBeenCalledTimes(1);
+  });
+});
+
+describe("regenerated answers", () => {
+  const links = (events: WireEvent[]) =>
+    events.filter((e) => e.name === "regenerated").map((e) => [e.kind, e.trace_id, e.metadata]);
+
+  it("sends the link as soon as the new answer appears, untouched", async () => {
+    const { events } = hostPage();
+    const next = message("t2", "Paris.");
+    next.setAttribute("data-feedback-regenerated-from", "t1");
+    document.body.append(next);
+    await settle();
+    expect(links(events)).toEqual([["custom", "t2", { regenerated_from: "t1" }]]);
+  });
+
+  it("sends it when the attribute is set after the answer appeared, once", async () => {
+    const { events } = hostPage();
+    const next = message("t2", "Paris.");
+    document.body.append(next);
+    await settle();
+    expect(links(events)).toEqual([]);
+    next.setAttribute("data-feedback-regenerated-from", "t1");
+    await settle();
+    next.replaceWith(next.cloneNode(true)); // a re-render
+    await settle();
+    expect(links(events)).toEqual([["custom", "t2", { regenerated_from: "t1" }]]);
+  });
+
+  it("sends no second link for a regeneration the page reported by API", async () => {
+    const { core, events } = hostPage();
+    core._state("t2")._from = "t1"; // what FeedbackLoop.regenerate("t1", {newTraceId: "t2"}) records
+    const next = message("t2", "Paris.");
+    next.setAttribute("data-feedback-regenerated-from", "t1");
+    document.body.append(next);
+    await settle();
+    expect(links(events)).toEqual([]);
+  });
+
+  it("the link is not a signal: leaving right after the new answer appeared is abandoning it", async () => {
+    vi.spyOn(navigator, "sendBeacon").mockReturnValue(true);
+    const { events } = hostPage();
+    const next = message("t2", "Paris.");
+    next.setAttribute("data-feedback-regenerated-from", "t1");
+    document.body.append(next);
+    await settle();
+    window.dispatchEvent(new Event("pagehide"));
+    expect(events.map((e) => [e.kind, e.trace_id])).toEqual([
+      ["custom", "t2"],
+      ["abandon", "t2"],
+    ]);
+  });
+
+  it("sends no link with the regenerate signal off", async () => {
+    const { events } = hostPage({ signals: ["thumbs"] });
+    const next = message("t2", "Paris.");
+    next.setAttribute("data-feedback-regenerated-from", "t1");
+    document.body.append(next);
+    await settle();
+    expect(events).toEqual([]);
   });
 });

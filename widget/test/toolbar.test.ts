@@ -1,6 +1,6 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { WireEvent } from "../src/transport";
-import { answer, type Mounted, mount, part, parts, type TestOptions, toolbars } from "./helpers";
+import { answer, type Mounted, mount, part, parts, settle, type TestOptions, toolbars } from "./helpers";
 
 function setup(over: TestOptions = {}) {
   document.body.append(answer("t1"));
@@ -178,6 +178,35 @@ describe("toolbar", () => {
     expect(stars.map(pressed)).toEqual(["true", "true", "true", "true", "false"]);
   });
 
+  it("offers the project's error modes, the built-in ones in the widget's words", () => {
+    const m = setup({
+      locale: "de",
+      errorModes: [
+        { id: "hallucination", label: "Hallucination" },
+        { id: "tone", label: "Falscher Ton" },
+      ],
+      reasons: [{ id: "slow", label: "Zu langsam" }],
+    });
+    part(m.host, "down").click();
+    expect(parts(m.host, "chip").map((c) => [c.dataset.r, c.textContent])).toEqual([
+      ["hallucination", "Erfunden"],
+      ["tone", "Falscher Ton"],
+      ["slow", "Zu langsam"],
+    ]);
+  });
+
+  it("follows the server's rating scale, comment length and number of reasons", () => {
+    const m = setup({ signals: ["thumbs", "reasons", "comment", "rating"], ratingScale: 10, maxCommentChars: 500, maxReasons: 2 });
+    const stars = parts(m.host, "star");
+    expect(stars).toHaveLength(10);
+    expect(stars[6].getAttribute("aria-label")).toBe("Rate 7 of 10");
+    part(m.host, "down").click();
+    expect(part(m.host, "comment").getAttribute("maxlength")).toBe("500");
+    for (const chip of parts(m.host, "chip").slice(0, 3)) chip.click();
+    part(m.host, "send").click();
+    expect(m.events[1].reasons).toEqual(["hallucination", "format"]);
+  });
+
   it("shows no thumbs without the thumbs signal", () => {
     const m = setup({ signals: ["rating"] });
     expect(parts(m.host, "up")).toHaveLength(0);
@@ -197,7 +226,7 @@ describe("toolbar", () => {
     const status = () => m.host.shadowRoot!.querySelector("[role=status]")!.textContent;
     part(m.host, "up").click();
     expect(status()).toBe("");
-    await m.core.queue.flush();
+    await m.core._queue._flush();
     expect(status()).toBe("Thanks!");
 
     m.send.mockImplementation(async (_e: string, payload: string) => ({
@@ -211,11 +240,60 @@ describe("toolbar", () => {
     }));
     part(m.host, "up").click();
     expect(status()).toBe("");
-    await m.core.queue.flush();
+    await m.core._queue._flush();
     expect(status()).toBe("Not sent");
   });
 
   it("follows a fixed theme", () => {
     expect(setup({ theme: "dark" }).host.dataset.theme).toBe("dark");
+  });
+});
+
+describe("placement", () => {
+  it("goes where the host names a slot inside the answer, not beside it", async () => {
+    const el = answer("t1");
+    const slot = document.createElement("footer");
+    slot.setAttribute("data-feedback-toolbar-slot", "");
+    el.append(slot);
+    document.body.append(el);
+    const { core } = mount();
+    const [host] = toolbars();
+    expect(host.parentElement).toBe(slot);
+    await settle();
+    // Drawing it inside the answer is no change of the answer (edits stay allowed).
+    expect(core._state("t1")._changed).toBeUndefined();
+  });
+
+  it("labels the stars as a rating, visibly", () => {
+    const { host } = setup({ signals: ["rating"], locale: "en" });
+    const group = host.shadowRoot!.querySelector("[part=rating]")!;
+    expect(group.getAttribute("role")).toBe("group");
+    expect(group.getAttribute("aria-label")).toBe("Rating");
+    expect(group.firstChild!.textContent).toBe("Rating");
+    expect(group.querySelectorAll("[part~=star]")).toHaveLength(5);
+  });
+
+  it("opens the popover upward when its bottom cannot be seen (clipped, or under the page's input)", () => {
+    const m = setup();
+    const root = m.host.getRootNode() as Document;
+    const at = vi.spyOn(root, "elementFromPoint");
+    at.mockReturnValue(m.host); // room below: the popover is what is there
+    part(m.host, "down").click();
+    expect(popover(m.host)!.hasAttribute("data-up")).toBe(false);
+    part(m.host, "close").click();
+    part(m.host, "down").click(); // retract
+    at.mockReturnValue(document.body); // something else is at its bottom edge
+    part(m.host, "down").click();
+    expect(popover(m.host)!.hasAttribute("data-up")).toBe(true);
+  });
+
+  it("says thanks only once the popover is sent or dismissed", async () => {
+    const m = setup({ locale: "en" });
+    const status = () => m.host.shadowRoot!.querySelector("[role=status]")!.textContent;
+    part(m.host, "down").click();
+    await m.core._queue._flush();
+    expect(status()).toBe(""); // accepted, but the popover still asks what went wrong
+    key(parts(m.host, "chip")[0], "Escape");
+    expect(status()).toBe("Thanks!");
   });
 });

@@ -80,7 +80,12 @@ describe("post", () => {
         Response.json({ error: { code: "throttled", message: "slow down" } }, { status: 429, headers: { "Retry-After": "7" } }),
       ),
     );
-    expect(await post("/e", "{}")).toEqual({ status: 429, retryAfter: 7, results: undefined });
+    expect(await post("/e", "{}")).toEqual({
+      status: 429,
+      retryAfter: 7,
+      results: undefined,
+      error: { code: "throttled", message: "slow down" },
+    });
   });
 
   it("does not ask for keepalive for a body browsers would refuse to keep alive", async () => {
