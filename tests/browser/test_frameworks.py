@@ -98,8 +98,8 @@ def test_a_regenerated_answer_is_linked_as_it_appears(page):
     # for an event of the same token-bound voter on the old answer (the vote on "first", the
     # link on "second").
     wait_until(page, lambda: not rows(processed_at=None), "the events to be processed")
-    assert Trace.objects.get(trace_id="second").regenerated_from.trace_id == "first"
-    assert Trace.objects.get(trace_id="third").regenerated_from.trace_id == "second"
+    assert Trace.objects.get(key="second").regenerated_from.key == "first"
+    assert Trace.objects.get(key="third").regenerated_from.key == "second"
 
 
 # -- 4. abandonment goes to the newest answer: virtual lists, single-page apps ---------------------
@@ -192,8 +192,8 @@ def test_an_unregistered_trace_gets_its_output_from_the_widget(page):
     wait_sent(page, 2)
     shown = "Unregistered answer sunny: it is sunny in Perth."
     assert [e.output for e in rows()] == [shown, ""]  # once per trace
-    wait_until(page, lambda: Trace.objects.filter(trace_id="sunny").exists(), "the trace")
-    trace = Trace.objects.get(trace_id="sunny")
+    wait_until(page, lambda: Trace.objects.filter(key="sunny").exists(), "the trace")
+    trace = Trace.objects.get(key="sunny")
     assert (trace.output, trace.registered) == (shown, False)
 
 
