@@ -8,18 +8,18 @@ __version__ = "0.1.0"
 __all__ = ["__version__", "record_trace", "sign_trace"]
 
 if TYPE_CHECKING:
-    from feedback_loop.internal.tokens import sign_trace
-    from feedback_loop.internal.traces import record_trace
+    from feedback_loop.tokens import sign_trace
+    from feedback_loop.traces import record_trace
 
 
 def __getattr__(name: str) -> Any:
     # Lazy so that importing the package (e.g. from settings.py) does not import models.
     if name == "record_trace":
-        from feedback_loop.internal.traces import record_trace
+        from feedback_loop.traces import record_trace
 
         return record_trace
     if name == "sign_trace":
-        from feedback_loop.internal.tokens import sign_trace
+        from feedback_loop.tokens import sign_trace
 
         return sign_trace
     raise AttributeError(f"module 'feedback_loop' has no attribute {name!r}")

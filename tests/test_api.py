@@ -10,8 +10,8 @@ from django.test import override_settings
 from django.utils import timezone
 from openapi_spec_validator import validate
 
-from feedback_loop.internal.tokens import TokenError, verify_token
 from feedback_loop.models import Project, ReviewStatus, Sentiment, Trace
+from feedback_loop.tokens import TokenError, verify_token
 from tests.conftest import API, Api, bearer
 from tests.factories import (
     ErrorModeFactory,

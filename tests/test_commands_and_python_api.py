@@ -11,8 +11,8 @@ from django.core.management import CommandError, call_command
 from django.test import override_settings
 
 from feedback_loop.internal.origins import origin_allowed
-from feedback_loop.internal.tokens import SALT, TokenError, verify_token
 from feedback_loop.models import Project, Trace
+from feedback_loop.tokens import SALT, TokenError, verify_token
 
 pytestmark = pytest.mark.django_db
 

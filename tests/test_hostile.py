@@ -146,7 +146,7 @@ def test_the_longest_token_sign_trace_makes_still_verifies(project, post_events)
     # 128 characters outside the BMP in the trace id and the user id: JSON escapes each as
     # 12 bytes, so the token is several kilobytes.
     from feedback_loop import sign_trace
-    from feedback_loop.internal.tokens import MAX_TOKEN_CHARS
+    from feedback_loop.tokens import MAX_TOKEN_CHARS
 
     trace_id, user_id = "\U0001f4a9" * 128, "\U0001f600" * 128
     token = sign_trace(trace_id, project=project, user_id=user_id)

@@ -9,8 +9,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.template import Context, RequestContext, Template
 from django.test import RequestFactory, override_settings
 
-from feedback_loop.internal.tokens import TokenError, verify_token
 from feedback_loop.models import Project
+from feedback_loop.tokens import TokenError, verify_token
 from tests.factories import ErrorModeFactory
 
 pytestmark = pytest.mark.django_db

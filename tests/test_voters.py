@@ -10,8 +10,8 @@ import pytest
 from django.test import override_settings
 
 from feedback_loop import record_trace, sign_trace
-from feedback_loop.internal.tokens import session_digest, verify_token
 from feedback_loop.models import FeedbackEvent, PreferencePair, Trace
+from feedback_loop.tokens import session_digest, verify_token
 from tests.conftest import make_event
 from tests.factories import UserFactory
 

@@ -11,14 +11,24 @@ import feedback_loop
 
 
 def only_feedback_loop(endpoints, **kwargs):
-    """Preprocessing hook: keep this app's endpoints, whatever else the host's URLconf holds."""
-    return [
+    """Preprocessing hook: keep this app's endpoints, whatever else the host's URLconf holds,
+    and add the capture endpoint's POST, which a plain Django view answers on the event list's
+    path."""
+    from feedback_loop.api.capture import CaptureSchemaView
+    from feedback_loop.api.views import EventListView
+
+    kept = [
         (path, path_regex, method, callback)
         for path, path_regex, method, callback in endpoints
         if getattr(callback, "cls", None) is not None
         and callback.cls.__module__.startswith("feedback_loop.api.")
         and not issubclass(callback.cls, SpectacularAPIView)
     ]
+    capture = CaptureSchemaView.as_view()
+    for path, path_regex, method, callback in list(kept):
+        if callback.cls is EventListView and method == "GET":
+            kept.append((path, path_regex, "POST", capture))
+    return kept
 
 
 NO_NUL = "^[^\\u0000]*$"

@@ -88,7 +88,7 @@ class TraceInSerializer(serializers.Serializer):
     )
 
     def validate_user_id(self, value):
-        from feedback_loop.internal.tokens import MISSING_USER_IDS
+        from feedback_loop.tokens import MISSING_USER_IDS
 
         if value in MISSING_USER_IDS:
             raise serializers.ValidationError(

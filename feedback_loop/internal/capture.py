@@ -18,8 +18,8 @@ from typing import Any
 from django.db import connections, models, router, transaction
 
 from feedback_loop.conf import app_settings
-from feedback_loop.internal.tokens import MISSING_USER_IDS, Binding, TokenError, verify_token
 from feedback_loop.models import EventKind, FeedbackEvent, claimed_voter
+from feedback_loop.tokens import MISSING_USER_IDS, Binding, TokenError, verify_token
 
 KINDS = frozenset(EventKind.values)
 MAX_ID_CHARS = 128

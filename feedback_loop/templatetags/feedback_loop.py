@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from feedback_loop.conf import app_settings
-from feedback_loop.internal.tokens import sign_trace
+from feedback_loop.tokens import sign_trace
 
 register = template.Library()
 
