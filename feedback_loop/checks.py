@@ -94,3 +94,29 @@ def check_throttle_cache(app_configs=None, **kwargs):
             )
         ]
     return []
+
+
+SUPPORTED_DATABASES = ("postgresql", "sqlite")
+
+
+@checks.register(checks.Tags.compatibility)
+def check_database(app_configs=None, **kwargs):
+    """Capture writes a batch with INSERT ... ON CONFLICT DO NOTHING RETURNING (a repeated event
+    is answered "duplicate", never stored twice), which PostgreSQL and SQLite speak."""
+    from django.db import connections, router
+
+    from feedback_loop.models import FeedbackEvent
+
+    return database_problems(connections[router.db_for_write(FeedbackEvent)].vendor)
+
+
+def database_problems(vendor: str) -> list[checks.CheckMessage]:
+    if vendor in SUPPORTED_DATABASES:
+        return []
+    return [
+        checks.Error(
+            f"feedback_loop stores feedback events on PostgreSQL or SQLite, not {vendor}.",
+            hint="Route feedback_loop's models to a PostgreSQL database (DATABASE_ROUTERS).",
+            id="feedback_loop.E005",
+        )
+    ]

@@ -264,3 +264,11 @@ def test_no_throttle_cache_check_when_throttling_is_off():
         CACHES={"default": DUMMY}, FEEDBACK_LOOP={"THROTTLE_RATE": None, "THROTTLE_CACHE": "nope"}
     ):
         assert fl_checks.check_throttle_cache() == []
+
+
+def test_events_on_a_database_capture_cannot_write_to_are_an_error():
+    from feedback_loop.checks import check_database, database_problems
+
+    assert check_database() == []  # the suite's database: SQLite or PostgreSQL
+    [error] = database_problems("mysql")
+    assert error.id == "feedback_loop.E005" and "PostgreSQL or SQLite, not mysql" in error.msg

@@ -9,12 +9,13 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from feedback_loop.conf import app_settings
+from feedback_loop.internal.capture import MAX_ID_CHARS
 from feedback_loop.models import EventKind
 
 
 class CaptureEventSerializer(serializers.Serializer):
     event_id = serializers.UUIDField(help_text="Client-made UUID; repeats are duplicates.")
-    trace_id = serializers.CharField(min_length=1, max_length=128)
+    trace_id = serializers.CharField(min_length=1, max_length=MAX_ID_CHARS)
     token = serializers.CharField(
         required=False, help_text="Signed trace token; required unless the project opts out."
     )
@@ -24,9 +25,7 @@ class CaptureEventSerializer(serializers.Serializer):
         allow_null=True,
         help_text="thumbs: 1, -1 or 0 (retract); rating: 1 to RATING_SCALE; others optional.",
     )
-    reasons = serializers.ListField(
-        child=serializers.CharField(max_length=64), required=False, allow_null=True
-    )
+    reasons = serializers.ListField(child=serializers.CharField(), required=False, allow_null=True)
     comment = serializers.CharField(required=False, allow_null=True, allow_blank=True)
     text = serializers.CharField(
         required=False,
@@ -34,13 +33,13 @@ class CaptureEventSerializer(serializers.Serializer):
         allow_blank=True,
         help_text="edit: the user's version; copy: the copied text (when the page opts in).",
     )
-    name = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=64)
+    name = serializers.CharField(required=False, allow_null=True, allow_blank=True)
     metadata = serializers.DictField(required=False, allow_null=True)
     session_id = serializers.CharField(
-        required=False, allow_null=True, allow_blank=True, max_length=128
+        required=False, allow_null=True, allow_blank=True, max_length=MAX_ID_CHARS
     )
     user_id = serializers.CharField(
-        required=False, allow_null=True, allow_blank=True, max_length=128
+        required=False, allow_null=True, allow_blank=True, max_length=MAX_ID_CHARS
     )
     timestamp = serializers.DateTimeField(required=False, allow_null=True)
     output = serializers.CharField(
@@ -49,6 +48,10 @@ class CaptureEventSerializer(serializers.Serializer):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        # The limits are settings: read when the document is made, as capture reads them.
+        self.fields["reasons"].child.max_length = app_settings.MAX_REASON_CHARS
+        self.fields["reasons"].max_length = app_settings.MAX_REASONS
+        self.fields["name"].max_length = app_settings.MAX_NAME_CHARS
         self.fields["comment"].max_length = app_settings.MAX_COMMENT_CHARS
         self.fields["text"].max_length = app_settings.MAX_TEXT_CHARS
         self.fields["output"].max_length = app_settings.MAX_TEXT_CHARS

@@ -1,38 +1,45 @@
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import ProhibitNullCharactersValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
 from feedback_loop.conf import app_settings
 from feedback_loop.models import Dataset, FeedbackEvent, Trace
+
+# What PostgreSQL cannot store: DRF's CharField refuses both (NUL, lone surrogates); these say
+# what to send instead.
+_NO_NUL = ProhibitNullCharactersValidator()
+_NO_SURROGATE = ProhibitSurrogateCharactersValidator()
+_NO_SURROGATE.message = "Holds an unpaired surrogate (U+{code_point:X}); send valid UTF-16 pairs."
 
 
 class StrictCharField(serializers.CharField):
     """A string, and only a string: DRF's CharField also takes 42 and turns it into "42"."""
 
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.validators = [
+            _NO_SURROGATE if isinstance(v, ProhibitSurrogateCharactersValidator) else v
+            for v in self.validators
+        ]
+
     def to_internal_value(self, data):
         if not isinstance(data, str):
             self.fail("invalid")
-        check_text(data)
         return super().to_internal_value(data)
 
 
-def check_text(value: str) -> None:
-    """Refuse what PostgreSQL cannot store: unpaired surrogates (and NUL, which DRF refuses)."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise serializers.ValidationError(
-            "Holds an unpaired surrogate (\\ud800-\\udfff); send valid UTF-16 pairs."
-        ) from None
-
-
 def check_json(value) -> None:
-    """check_text() on every string of a JSON value, keys too."""
+    """DRF's checks of a string on every string of a JSON value, keys too."""
     if isinstance(value, str):
-        check_text(value)
-        if "\x00" in value:
-            raise serializers.ValidationError("Must not contain NUL characters.")
+        try:
+            _NO_SURROGATE(value)
+            _NO_NUL(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from None
     elif isinstance(value, dict):
         for key, item in value.items():
             check_json(key)
@@ -96,13 +103,6 @@ class TraceInSerializer(serializers.Serializer):
                 "visitor); leave user_id out for anonymous users."
             )
         return value
-
-    def validate(self, attrs):
-        for name in ("trace_id", "input", "output", "model", "session_id", "user_id"):
-            value = attrs.get(name)
-            if value and "\x00" in value:
-                raise serializers.ValidationError({name: "Must not contain NUL characters."})
-        return attrs
 
 
 class TraceBatchSerializer(serializers.Serializer):

@@ -18,6 +18,7 @@ from typing import Any
 from django.db import connections, models, router, transaction
 
 from feedback_loop.conf import app_settings
+from feedback_loop.internal.sql import array_type
 from feedback_loop.models import EventKind, FeedbackEvent, claimed_voter
 from feedback_loop.tokens import MISSING_USER_IDS, Binding, TokenError, verify_token
 
@@ -353,39 +354,15 @@ VOTER_LIMIT_ERROR = "voter_limit"
 
 # -- storage -----------------------------------------------------------------------------------
 
-_COLUMNS = (
-    "event_id",
-    "trace_key",
-    "kind",
-    "value",
-    "reasons",
-    "comment",
-    "text",
-    "name",
-    "metadata",
-    "session_id",
-    "user_id",
-    "voter",
-    "output",
-    "timestamp",
+# The columns capture writes: every field of an event but those the database or the pipeline
+# fills (id, created_at from "now", processed_at), and the project, which is the request's.
+_COLUMNS = tuple(
+    f.name
+    for f in FeedbackEvent._meta.concrete_fields
+    if f.name not in ("id", "project", "created_at", "processed_at")
 )
-_JSON_COLUMNS = frozenset({"reasons", "metadata"})
-# PostgreSQL array types of the columns, for the unnest() form of the INSERT.
-_PG_ARRAYS = (
-    "uuid[]",
-    "varchar[]",
-    "varchar[]",
-    "float8[]",
-    "jsonb[]",
-    "text[]",
-    "text[]",
-    "varchar[]",
-    "jsonb[]",
-    "varchar[]",
-    "varchar[]",
-    "varchar[]",
-    "text[]",
-    "timestamptz[]",
+_JSON_COLUMNS = frozenset(
+    name for name in _COLUMNS if isinstance(FeedbackEvent._meta.get_field(name), models.JSONField)
 )
 _PLAIN_FIELDS = (models.CharField, models.TextField, models.FloatField)
 # Rows per INSERT statement on SQLite, well under its bound-parameter limit.
@@ -403,7 +380,7 @@ def _sql(vendor: str, quote_name) -> tuple[str, str]:
     returning = f"{quote_name('id')}, {quote_name('event_id')}"
     tail = f" ON CONFLICT ({conflict}) DO NOTHING RETURNING {returning}"
     if vendor == "postgresql":
-        arrays = ", ".join(f"%s::{kind}" for kind in _PG_ARRAYS)
+        arrays = ", ".join(f"%s::{array_type(meta.get_field(name))}" for name in _COLUMNS)
         head += f"SELECT %s, u.*, %s FROM unnest({arrays}) AS u"
     else:
         head += "VALUES "
@@ -421,8 +398,8 @@ def insert_events(project_pk: int, rows: list[dict[str, Any]], now) -> dict[uuid
     """
     db = router.db_for_write(FeedbackEvent)
     connection = connections[db]
-    if connection.vendor not in ("postgresql", "sqlite"):
-        return _insert_events_portable(project_pk, rows, now, db)
+    # PostgreSQL and SQLite only (feedback_loop.E005 says so at start-up): both answer
+    # INSERT ... ON CONFLICT DO NOTHING RETURNING, which makes a repeat a duplicate, never a row.
     head, tail = _sql(connection.vendor, connection.ops.quote_name)
     inserted: dict[uuid.UUID, int] = {}
     with connection.cursor() as cursor:
@@ -459,25 +436,3 @@ def insert_events(project_pk: int, rows: list[dict[str, Any]], now) -> dict[uuid
                 cursor.execute(head + ", ".join([placeholder] * len(chunk)) + tail, params)
                 inserted.update((uuid.UUID(eid), pk) for pk, eid in cursor.fetchall())
     return inserted
-
-
-def _insert_events_portable(project_pk: int, rows: list[dict[str, Any]], now, db: str) -> dict:
-    # Backends without INSERT ... RETURNING on conflict: exact except under concurrent repeats.
-    ids = [row["event_id"] for row in rows]
-    with transaction.atomic(using=db):
-        existing = set(
-            FeedbackEvent.objects.using(db)
-            .filter(project_id=project_pk, event_id__in=ids)
-            .values_list("event_id", flat=True)
-        )
-        new = [
-            FeedbackEvent(project_id=project_pk, created_at=now, **r)
-            for r in rows
-            if r["event_id"] not in existing
-        ]
-        FeedbackEvent.objects.using(db).bulk_create(new, ignore_conflicts=True)
-        return dict(
-            FeedbackEvent.objects.using(db)
-            .filter(project_id=project_pk, event_id__in=[e.event_id for e in new])
-            .values_list("event_id", "pk")
-        )

@@ -29,6 +29,7 @@ from feedback_loop.internal.rollup import (
     rollup,
     squash,
 )
+from feedback_loop.internal.sql import array_type
 from feedback_loop.models import (
     NEEDS_REVIEW,
     ErrorMode,
@@ -204,14 +205,6 @@ def _process_chunk(keys: Sequence[TraceKey]) -> int:
 
 
 _SAVED_FIELDS = (*ROLLUP_FIELDS, "regenerated_from", "updated_at")
-# PostgreSQL array types of the saved columns, for the unnest() form of the UPDATE.
-_PG_TYPES = {
-    models.CharField: "varchar[]",
-    models.FloatField: "float8[]",
-    models.PositiveIntegerField: "integer[]",
-    models.DateTimeField: "timestamptz[]",
-    models.ForeignKey: "bigint[]",
-}
 
 
 def _save_traces(traces: list[Trace]) -> None:
@@ -225,7 +218,7 @@ def _save_traces(traces: list[Trace]) -> None:
     q = connection.ops.quote_name
     fields = [Trace._meta.get_field(name) for name in _SAVED_FIELDS]
     columns = [f.column for f in fields]
-    arrays = ", ".join(f"%s::{_PG_TYPES[type(f)]}" for f in fields)
+    arrays = ", ".join(f"%s::{array_type(f)}" for f in fields)
     sql = (
         f"UPDATE {q(Trace._meta.db_table)} AS t SET "
         + ", ".join(f"{q(c)} = u.{q(c)}" for c in columns)
