@@ -4,6 +4,7 @@ the admin's CSS variables, so they follow its light and dark themes."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
@@ -35,6 +36,23 @@ def _svg(width: int, height: int, label: str, body: SafeString) -> SafeString:
     )
 
 
+@dataclass(frozen=True)
+class _Plot:
+    """Where a line chart draws: its plot area, and the x of the i-th day."""
+
+    left: float
+    top: float
+    width: float
+    height: float
+    step: float
+
+    def x(self, i: int) -> float:
+        return self.left + i * self.step
+
+    def y(self, share: float) -> float:
+        return self.top + self.height * (1 - share)
+
+
 def line_chart(
     points: Sequence[tuple[str, float | None]],
     *,
@@ -44,90 +62,105 @@ def line_chart(
 ) -> SafeString:
     """A 0-100% line over days (gaps where a day has no value), over grey volume bars."""
     left, right, top, bottom = 36, 8, 8, 22
-    plot_w, plot_h = WIDTH - left - right, height - top - bottom
-    n = max(len(points), 1)
-    step = plot_w / max(n - 1, 1)
-    parts: list[SafeString] = []
-    for share in (0, 0.5, 1):
-        y = top + plot_h * (1 - share)
-        parts.append(
-            format_html(
-                '<line x1="{}" x2="{}" y1="{}" y2="{}" stroke="{}"/>'
-                '<text x="{}" y="{}" text-anchor="end" fill="{}">{}%</text>',
-                left,
-                WIDTH - right,
-                y,
-                y,
-                _AXIS,
-                left - 4,
-                y + 4,
-                _TEXT,
-                int(share * 100),
-            )
-        )
-    if bars:
-        most = max(bars) or 1
-        width = max(step * 0.6, 1)
-        for i, count in enumerate(bars):
-            h = plot_h * count / most * 0.35
-            parts.append(
-                format_html(
-                    '<rect x="{}" y="{}" width="{}" height="{}" fill="{}" '
-                    'opacity=".35"><title>{}: {} traces</title></rect>',
-                    left + i * step - width / 2,
-                    top + plot_h - h,
-                    width,
-                    h,
-                    _AXIS,
-                    points[i][0],
-                    count,
-                )
-            )
-    segment: list[str] = []
-    segments: list[list[str]] = []
-    for i, (_day, value) in enumerate(points):
-        if value is None:
-            if segment:
-                segments.append(segment)
-            segment = []
-            continue
-        segment.append(f"{left + i * step:.1f},{top + plot_h * (1 - value):.1f}")
-    if segment:
-        segments.append(segment)
-    for seg in segments:
-        parts.append(
-            format_html(
-                '<polyline points="{}" fill="none" stroke="{}" stroke-width="2"/>',
-                " ".join(seg),
-                _LINE,
-            )
-        )
-    for i, (day, value) in enumerate(points):
-        if value is not None:
-            parts.append(
-                format_html(
-                    '<circle cx="{}" cy="{}" r="2.5" fill="{}"><title>{}: {}%</title></circle>',
-                    left + i * step,
-                    top + plot_h * (1 - value),
-                    _LINE,
-                    day,
-                    round(value * 100),
-                )
-            )
-    for i in sorted({0, n // 2, n - 1}) if points else ():
-        anchor = "start" if i == 0 else "end" if i == n - 1 else "middle"
-        parts.append(
-            format_html(
-                '<text x="{}" y="{}" text-anchor="{}" fill="{}">{}</text>',
-                _n(left + i * step),
-                height - 6,
-                anchor,
-                _TEXT,
-                points[i][0],
-            )
-        )
+    plot_width, plot_height = WIDTH - left - right, height - top - bottom
+    step = plot_width / max(len(points) - 1, 1)
+    plot = _Plot(left, top, plot_width, plot_height, step)
+    parts = [
+        *_grid(plot, right),
+        *(_volume(plot, points, bars) if bars else []),
+        *_line(plot, points),
+        *_day_labels(plot, points, height),
+    ]
     # Every part was built by format_html, which escaped its values.
     return _svg(WIDTH, height, label, mark_safe("".join(parts)))
+
+
+def _grid(plot: _Plot, right: float) -> list[SafeString]:
+    return [
+        format_html(
+            '<line x1="{}" x2="{}" y1="{}" y2="{}" stroke="{}"/>'
+            '<text x="{}" y="{}" text-anchor="end" fill="{}">{}%</text>',
+            plot.left,
+            WIDTH - right,
+            plot.y(share),
+            plot.y(share),
+            _AXIS,
+            plot.left - 4,
+            plot.y(share) + 4,
+            _TEXT,
+            int(share * 100),
+        )
+        for share in (0, 0.5, 1)
+    ]
+
+
+def _volume(plot: _Plot, points, bars: Sequence[int]) -> list[SafeString]:
+    most = max(bars) or 1
+    width = max(plot.step * 0.6, 1)
+    parts = []
+    for i, count in enumerate(bars):
+        h = plot.height * count / most * 0.35
+        parts.append(
+            format_html(
+                '<rect x="{}" y="{}" width="{}" height="{}" fill="{}" '
+                'opacity=".35"><title>{}: {}</title></rect>',
+                plot.x(i) - width / 2,
+                plot.top + plot.height - h,
+                width,
+                h,
+                _AXIS,
+                points[i][0],
+                count,
+            )
+        )
+    return parts
+
+
+def _line(plot: _Plot, points) -> list[SafeString]:
+    """The line, broken where a day has no value, and a dot (with its value) on each day."""
+    segments: list[list[str]] = [[]]
+    for i, (_day, value) in enumerate(points):
+        if value is None:
+            segments.append([])
+        else:
+            segments[-1].append(f"{plot.x(i):.1f},{plot.y(value):.1f}")
+    parts = [
+        format_html(
+            '<polyline points="{}" fill="none" stroke="{}" stroke-width="2"/>',
+            " ".join(segment),
+            _LINE,
+        )
+        for segment in segments
+        if segment
+    ]
+    parts += [
+        format_html(
+            '<circle cx="{}" cy="{}" r="2.5" fill="{}"><title>{}: {}%</title></circle>',
+            plot.x(i),
+            plot.y(value),
+            _LINE,
+            day,
+            round(value * 100),
+        )
+        for i, (day, value) in enumerate(points)
+        if value is not None
+    ]
+    return parts
+
+
+def _day_labels(plot: _Plot, points, height: int) -> list[SafeString]:
+    n = max(len(points), 1)
+    return [
+        format_html(
+            '<text x="{}" y="{}" text-anchor="{}" fill="{}">{}</text>',
+            _n(plot.x(i)),
+            height - 6,
+            "start" if i == 0 else "end" if i == n - 1 else "middle",
+            _TEXT,
+            points[i][0],
+        )
+        for i in (sorted({0, n // 2, n - 1}) if points else ())
+    ]
 
 
 def bar_chart(

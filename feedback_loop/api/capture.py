@@ -212,13 +212,20 @@ def _capture(request: HttpRequest, project, envelope: dict[str, Any]) -> HttpRes
         raise CaptureError(
             429, "throttled", f"Too many requests; retry in {wait} s.", retry_after=wait
         )
-
     now = timezone.now()
+    results, rows = _validate(envelope["events"], project, now)
+    inserted = _store(project, rows, results, now) if rows else {}
+    return _answer(results, inserted)
+
+
+def _validate(events: list, project, now) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A result for each event (its status, or for a row to insert its event id, resolved
+    after the insert), and the rows to insert, a repeated event id once."""
     results: list[dict[str, Any]] = []
     rows: list[dict[str, Any]] = []
     seen: set = set()
     token_cache: dict = {}
-    for event in envelope["events"]:
+    for event in events:
         raw_id = event.get("event_id") if isinstance(event, dict) else None
         result: dict[str, Any] = {"event_id": raw_id if isinstance(raw_id, str) else None}
         try:
@@ -232,23 +239,29 @@ def _capture(request: HttpRequest, project, envelope: dict[str, Any]) -> HttpRes
             else:
                 seen.add(row["event_id"])
                 rows.append(row)
-                result["status"] = row["event_id"]  # resolved after the insert
+                result["status"] = row["event_id"]
         results.append(result)
+    return results, rows
 
-    inserted: dict = {}
-    if rows:
-        try:
-            over = capture.over_voter_limit(project.pk, rows)
-            if over:
-                rows = [row for row in rows if row["event_id"] not in over]
-                _refuse_over_limit(results, over)
-            inserted = capture.insert_events(project.pk, rows, now) if rows else {}
-        except DatabaseError:
-            logger.exception("Could not store feedback events.")
-            raise _unavailable() from None
-        if inserted:
-            handoff.enqueue(list(inserted.values()))
 
+def _store(project, rows: list[dict[str, Any]], results: list[dict[str, Any]], now) -> dict:
+    """Insert the rows (but those over their voter's limit), then hand them to the pipeline;
+    returns the new rows' primary keys by event id."""
+    try:
+        over = capture.over_voter_limit(project.pk, rows)
+        if over:
+            rows = [row for row in rows if row["event_id"] not in over]
+            _refuse_over_limit(results, over)
+        inserted = capture.insert_events(project.pk, rows, now) if rows else {}
+    except DatabaseError:
+        logger.exception("Could not store feedback events.")
+        raise _unavailable() from None
+    if inserted:
+        handoff.enqueue(list(inserted.values()))
+    return inserted
+
+
+def _answer(results: list[dict[str, Any]], inserted: dict) -> HttpResponse:
     counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
     for result in results:
         status = result["status"]

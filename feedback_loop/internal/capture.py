@@ -251,6 +251,27 @@ def _binding(token: Any, project_pk: int, trace_key: str, cache: dict | None) ->
     return result
 
 
+def _identity(event: dict, project, trace_key: str, event_id, token_cache) -> tuple[str, str, str]:
+    """(user id, session id, voter) of an event: what its token binds decides the voter (and
+    the user id); without tokens, the ids the client claims."""
+    user_id = _string(event, "user_id", MAX_ID_CHARS)
+    if user_id in MISSING_USER_IDS:
+        user_id = ""  # a page's {{ user.pk }} for an anonymous visitor, not a user
+    session_id = _string(event, "session_id", MAX_ID_CHARS)
+    token = event.get("token")
+    if not project.require_token and token is None:
+        return user_id, session_id, claimed_voter(user_id, session_id, event_id)
+    if token is None:
+        raise EventError("missing_token", "token is required by this project.", "token")
+    binding = _binding(token, project.pk, trace_key, token_cache)
+    if binding.user_id is not None:
+        if user_id and user_id != binding.user_id:
+            raise EventError("invalid_token", "token was issued for another user_id.", "token")
+        user_id = binding.user_id
+    # The token decides whom the event counts for; the event's own ids cannot.
+    return user_id, session_id, binding.voter(token)
+
+
 def validate_event(
     event: Any, project, now: datetime, token_cache: dict | None = None
 ) -> dict[str, Any]:
@@ -272,23 +293,7 @@ def validate_event(
         raise EventError(
             "invalid_field", f"kind must be one of {', '.join(sorted(KINDS))}.", "kind"
         )
-    user_id = _string(event, "user_id", MAX_ID_CHARS)
-    if user_id in MISSING_USER_IDS:
-        user_id = ""  # a page's {{ user.pk }} for an anonymous visitor, not a user
-    session_id = _string(event, "session_id", MAX_ID_CHARS)
-    token = event.get("token")
-    if project.require_token or token is not None:
-        if token is None:
-            raise EventError("missing_token", "token is required by this project.", "token")
-        binding = _binding(token, project.pk, trace_key, token_cache)
-        if binding.user_id is not None:
-            if user_id and user_id != binding.user_id:
-                raise EventError("invalid_token", "token was issued for another user_id.", "token")
-            user_id = binding.user_id
-        # The token decides whom the event counts for; the event's own ids cannot.
-        voter = binding.voter(token)
-    else:
-        voter = claimed_voter(user_id, session_id, event_id)
+    user_id, session_id, voter = _identity(event, project, trace_key, event_id, token_cache)
     text_limit = app_settings.MAX_TEXT_CHARS
     row = {
         "event_id": event_id,

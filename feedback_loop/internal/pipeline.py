@@ -10,7 +10,6 @@ each pair stored once (unique ``dedupe_key``), each event marked processed.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -21,26 +20,21 @@ from django.db.models import Q
 from django.utils import timezone
 
 from feedback_loop.conf import app_settings
-from feedback_loop.internal import failures
+from feedback_loop.internal import failures, pairs
+from feedback_loop.internal.regenerations import link_regenerations
 from feedback_loop.internal.rollup import (
     ROLLUP_FIELDS,
-    current_votes,
-    is_trivial_edit,
     rollup,
-    squash,
 )
 from feedback_loop.internal.sql import array_type
 from feedback_loop.models import (
     NEEDS_REVIEW,
     ErrorMode,
-    EventKind,
     FeedbackEvent,
-    PairSource,
     PreferencePair,
     Review,
     Trace,
     TraceKey,
-    is_bound_voter,
 )
 
 logger = logging.getLogger("feedback_loop.pipeline")
@@ -180,7 +174,7 @@ def _process_chunk(keys: Sequence[TraceKey]) -> int:
             trace.updated_at = now
             changed.append(trace)
 
-    relinked = _link_regenerations(traces, events)
+    relinked = link_regenerations(traces, events)
     to_save = {t.pk: t for t in changed}
     for trace in relinked:
         trace.updated_at = now
@@ -188,13 +182,13 @@ def _process_chunk(keys: Sequence[TraceKey]) -> int:
     if to_save:
         _save_traces(list(to_save.values()))
 
-    pairs = [
-        *_edit_pairs(traces, events),
-        *_regenerate_pairs(traces),
-        *_session_pairs(traces, events),
+    found = [
+        *pairs.edit_pairs(traces, events),
+        *pairs.regenerate_pairs(traces),
+        *pairs.session_pairs(traces, events),
     ]
-    if pairs:
-        PreferencePair.objects.bulk_create(pairs, ignore_conflicts=True)
+    if found:
+        PreferencePair.objects.bulk_create(found, ignore_conflicts=True)
 
     _triage(traces, events)
 
@@ -229,243 +223,6 @@ def _save_traces(traces: list[Trace]) -> None:
     params += [[getattr(t, f.attname) for t in traces] for f in fields]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-
-
-# -- regenerations -----------------------------------------------------------------------------
-
-
-def _link_regenerations(
-    traces: dict[TraceKey, Trace], events: dict[TraceKey, list[FeedbackEvent]]
-) -> list[Trace]:
-    """Fill ``regenerated_from`` from the widget's metadata: ``regenerated_from`` on events of
-    the new answer, ``new_trace_id`` on the regenerate event of the old one. Returns the traces
-    of this chunk it changed; links to traces outside the chunk are written at once.
-
-    A browser's claim links two traces only when it is proven for both: the claiming event's
-    token binds a voter (a user or a session), and that voter also sent an event, with that
-    trace's token, on the other trace. Otherwise anyone holding the token of one answer could
-    make another user's answer "regenerated from" it and forge preference pairs.
-    """
-    wanted: list[tuple[TraceKey, TraceKey, str, TraceKey]] = []  # (old, new, voter, other)
-    for (project_id, trace_id), evs in events.items():
-        for event in evs:
-            meta = event.metadata if isinstance(event.metadata, dict) else {}
-            old = meta.get("regenerated_from")
-            if isinstance(old, str) and old and old != trace_id:
-                wanted.append(
-                    ((project_id, old), (project_id, trace_id), event.voter, (project_id, old))
-                )
-            new = meta.get("new_trace_id")
-            if event.kind == EventKind.REGENERATE and isinstance(new, str) and new != trace_id:
-                wanted.append(
-                    ((project_id, trace_id), (project_id, new), event.voter, (project_id, new))
-                )
-    if not wanted:
-        return []
-    proven = _proven_claims(wanted)
-    names = {key for old, new, _voter, _other in wanted for key in (old, new)}
-    pks = {
-        (p, t): pk
-        for pk, p, t in Trace.objects.for_keys(names).values_list("pk", "project_id", "key")
-    }
-    changed = []
-    for old, new, voter, other in wanted:
-        if (voter, other) not in proven:
-            logger.warning(
-                "Ignored a regeneration link %r -> %r claimed by %s: no event of the same "
-                "token-bound voter on %r proves it.",
-                old[1],
-                new[1],
-                voter or "an unknown voter",
-                other[1],
-            )
-            continue
-        if old not in pks or new not in pks:
-            continue  # linked when the other trace is processed (or registered)
-        trace = traces.get(new)
-        if trace is not None:
-            if trace.regenerated_from_id is None:
-                trace.regenerated_from_id = pks[old]
-                changed.append(trace)
-        else:
-            Trace.objects.filter(pk=pks[new], regenerated_from__isnull=True).update(
-                regenerated_from=pks[old], updated_at=timezone.now()
-            )
-            if old in traces:
-                traces[old]._regenerations_changed = True  # check its new answer's pair
-    return changed
-
-
-def _proven_claims(wanted) -> set[tuple[str, TraceKey]]:
-    """(voter, other trace) of the claims whose voter is bound by its token and sent an event
-    on the other trace too."""
-    claims = {(voter, other) for _old, _new, voter, other in wanted if is_bound_voter(voter)}
-    if not claims:
-        return set()
-    q = Q(pk__in=[])
-    for voter, (project_id, trace_key) in claims:
-        q |= Q(project_id=project_id, trace_key=trace_key, voter=voter)
-    return {
-        (voter, (project_id, trace_key))
-        for project_id, trace_key, voter in FeedbackEvent.objects.filter(q)
-        .values_list("project_id", "trace_key", "voter")
-        .distinct()
-    }
-
-
-# -- preference pairs --------------------------------------------------------------------------
-
-
-def _digest(text: str) -> str:
-    return hashlib.sha256(squash(text).encode()).hexdigest()[:32]
-
-
-def _edit_pairs(
-    traces: dict[TraceKey, Trace], events: dict[TraceKey, list[FeedbackEvent]]
-) -> list[PreferencePair]:
-    """An edit: (input, the user's version, the model's). Whitespace-only edits make none."""
-    pairs = []
-    for key, trace in traces.items():
-        for event in events.get(key, []):
-            if event.kind != EventKind.EDIT or not event.text.strip():
-                continue
-            rejected = trace.output or event.output
-            if not rejected or is_trivial_edit(rejected, event.text):
-                continue
-            pairs.append(
-                PreferencePair(
-                    project_id=trace.project_id,
-                    source=PairSource.EDIT,
-                    trace=trace,
-                    event=event,
-                    prompt=trace.input,
-                    chosen=event.text,
-                    rejected=rejected,
-                    session_id=event.session_id,
-                    user_id=event.user_id,
-                    dedupe_key=f"edit:{trace.pk}:{_digest(event.text)}",
-                )
-            )
-    return pairs
-
-
-def _accepted(trace: Trace) -> bool:
-    return (trace.thumbs_up > 0 or trace.copy_count > 0) and trace.thumbs_down == 0
-
-
-def _regenerate_pairs(traces: dict[TraceKey, Trace]) -> list[PreferencePair]:
-    """A regenerated answer that then got a thumbs up or was copied: (new, old)."""
-    candidates = [t for t in traces.values() if t.regenerated_from_id and _accepted(t)]
-    # Old answers of this chunk whose new answer (outside it) was linked just now.
-    olds = [t.pk for t in traces.values() if getattr(t, "_regenerations_changed", False)]
-    if olds:
-        candidates += [
-            t
-            for t in Trace.objects.filter(regenerated_from__in=olds).exclude(
-                pk__in=[t.pk for t in candidates]
-            )
-            if _accepted(t)
-        ]
-    if not candidates:
-        return []
-    old_by_pk = {
-        t.pk: t
-        for t in Trace.objects.filter(pk__in={t.regenerated_from_id for t in candidates}).only(
-            "pk", "input", "output"
-        )
-    }
-    pairs = []
-    for new in candidates:
-        old = old_by_pk.get(new.regenerated_from_id)
-        if old is None or not new.output or not old.output:
-            continue
-        if is_trivial_edit(old.output, new.output):
-            continue
-        pairs.append(
-            PreferencePair(
-                project_id=new.project_id,
-                source=PairSource.REGENERATE,
-                trace=new,
-                rejected_trace_id=old.pk,
-                prompt=new.input or old.input,
-                chosen=new.output,
-                rejected=old.output,
-                session_id=new.session_id,
-                user_id=new.user_id,
-                dedupe_key=f"regenerate:{old.pk}:{new.pk}",
-            )
-        )
-    return pairs
-
-
-def _session_pairs(
-    traces: dict[TraceKey, Trace], events: dict[TraceKey, list[FeedbackEvent]]
-) -> list[PreferencePair]:
-    """A thumbs up and a thumbs down on two answers to the same input in one session."""
-    sessions: dict[int, set[str]] = defaultdict(set)
-    for (project_id, _trace_id), evs in events.items():
-        for vote in current_votes(evs, EventKind.THUMBS).values():
-            if vote.value and vote.session_id:
-                sessions[project_id].add(vote.session_id)
-    if not sessions:
-        return []
-    q = Q(pk__in=[])
-    for project_id, ids in sessions.items():
-        q |= Q(project_id=project_id, session_id__in=ids)
-    latest: dict[tuple[int, str, str], FeedbackEvent] = {}
-    for vote in (
-        FeedbackEvent.objects.filter(q, kind=EventKind.THUMBS)
-        .only("id", "project_id", "trace_key", "session_id", "user_id", "value", "timestamp")
-        .order_by("timestamp", "pk")
-    ):
-        latest[(vote.project_id, vote.session_id, vote.trace_key)] = vote
-    sides: dict[tuple[int, str], dict[int, list[FeedbackEvent]]] = defaultdict(
-        lambda: {1: [], -1: []}
-    )
-    for (project_id, session_id, _trace_key), vote in latest.items():
-        if vote.value:
-            sides[(project_id, session_id)][1 if vote.value > 0 else -1].append(vote)
-    voted = {
-        (p, v.trace_key)
-        for (p, _s), side in sides.items()
-        if side[1] and side[-1]
-        for votes in side.values()
-        for v in votes
-    }
-    if not voted:
-        return []
-    answers = {
-        (t.project_id, t.key): t
-        for t in Trace.objects.for_keys(voted).only("pk", "project_id", "key", "input", "output")
-    }
-    pairs = []
-    for (project_id, session_id), side in sides.items():
-        for up in side[1]:
-            good = answers.get((project_id, up.trace_key))
-            for down in side[-1]:
-                bad = answers.get((project_id, down.trace_key))
-                if good is None or bad is None or not good.output or not bad.output:
-                    continue
-                if not squash(good.input) or squash(good.input) != squash(bad.input):
-                    continue
-                if is_trivial_edit(good.output, bad.output):
-                    continue
-                pairs.append(
-                    PreferencePair(
-                        project_id=project_id,
-                        source=PairSource.SESSION,
-                        trace_id=good.pk,
-                        rejected_trace_id=bad.pk,
-                        event_id=up.pk,
-                        prompt=good.input,
-                        chosen=good.output,
-                        rejected=bad.output,
-                        session_id=session_id,
-                        user_id=up.user_id,
-                        dedupe_key=f"session:{good.pk}:{bad.pk}",
-                    )
-                )
-    return pairs
 
 
 # -- triage and the review queue ---------------------------------------------------------------
