@@ -98,11 +98,11 @@ def sign_trace(
     ``max_age`` seconds (default ``FEEDBACK_LOOP["TOKEN_MAX_AGE"]``) and is signed with
     ``SECRET_KEY`` (``SECRET_KEY_FALLBACKS`` still verify, so keys can be rotated).
     """
-    from feedback_loop.internal.projects import resolve_project
+    from feedback_loop.models import Project
 
     if not isinstance(trace_id, str) or not 1 <= len(trace_id) <= 128:
         raise ValueError("trace_id must be a string of 1 to 128 characters.")
-    project = resolve_project(project)
+    project = Project.objects.resolve(project)
     user_id = clean_user_id(user_id)
     if user_id is None and not session_key and request is not None:
         user_id, session_key = request_voter(request)

@@ -10,7 +10,6 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from feedback_loop.internal.projects import resolve_project
 from feedback_loop.tokens import MISSING_USER_IDS
 
 logger = logging.getLogger("feedback_loop")
@@ -44,9 +43,9 @@ def record_trace(
     (the user hit regenerate): when the new answer is then liked or copied, the pipeline makes
     a preference pair of the two.
     """
-    from feedback_loop.models import Trace
+    from feedback_loop.models import Project, Trace
 
-    project = resolve_project(project)
+    project = Project.objects.resolve(project)
     if not isinstance(trace_id, str) or not 1 <= len(trace_id) <= 128:
         raise ValueError("trace_id must be a string of 1 to 128 characters.")
     if user_id is not None and str(user_id) in MISSING_USER_IDS:
@@ -67,7 +66,9 @@ def record_traces(project, traces: dict[str, dict[str, Any]]) -> set[str]:
     """Store or update these traces of ``project`` (trace id -> its FIELDS, and optionally
     ``regenerated_from``, which may name a trace of the same batch); returns the ids of the
     traces it created. All or nothing: a bad link raises TraceLinkError and stores none."""
-    project = resolve_project(project)
+    from feedback_loop.models import Project
+
+    project = Project.objects.resolve(project)
     for attempt in range(3):
         try:
             with transaction.atomic():

@@ -134,7 +134,7 @@ def celery_broker(url: str | None):
         app._pool = None
         app.amqp._producer_pool = None
 
-    from feedback_loop.internal import handoff
+    from feedback_loop import handoff
 
     reset_pools()
     app.conf.update(task_always_eager=url is None, broker_url=url)

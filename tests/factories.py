@@ -4,7 +4,7 @@ import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from feedback_loop.internal import keys
+from feedback_loop import keys
 from feedback_loop.models import (
     Dataset,
     DatasetItem,

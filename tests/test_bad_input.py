@@ -11,8 +11,8 @@ from django.core.exceptions import ValidationError
 from django.db import OperationalError, connection
 from django.utils import timezone
 
-from feedback_loop.internal.origins import origin_allowed, validate_allowlist
 from feedback_loop.models import Dataset, Project, Trace
+from feedback_loop.origins import origin_allowed, validate_allowlist
 from tests.conftest import EVENTS_URL, make_event
 from tests.factories import FeedbackEventFactory, TraceFactory, UserFactory
 

@@ -10,8 +10,8 @@ from django.core import signing
 from django.core.management import CommandError, call_command
 from django.test import override_settings
 
-from feedback_loop.internal.origins import origin_allowed
 from feedback_loop.models import Project, Trace
+from feedback_loop.origins import origin_allowed
 from feedback_loop.tokens import SALT, TokenError, verify_token
 
 pytestmark = pytest.mark.django_db

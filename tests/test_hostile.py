@@ -324,7 +324,7 @@ def test_each_text_rule_on_a_pathological_string_is_linear(name):
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("name", PATHOLOGICAL_ORIGINS)
 def test_an_origin_header_at_its_limit_is_checked_in_linear_work(name):
-    from feedback_loop.internal.origins import origin_allowed
+    from feedback_loop.origins import origin_allowed
 
     make = PATHOLOGICAL_ORIGINS[name]
     allowlist = ["https://app.example.com", "*.example.org", "http://localhost:8000"]
@@ -338,7 +338,7 @@ def test_an_origin_header_at_its_limit_is_checked_in_linear_work(name):
 def test_a_pathological_allowlist_is_parsed_and_validated_in_linear_work(name):
     from django.core.exceptions import ValidationError
 
-    from feedback_loop.internal.origins import parse_allowlist, validate_allowlist
+    from feedback_loop.origins import parse_allowlist, validate_allowlist
 
     def validate(text):
         with contextlib.suppress(ValidationError):

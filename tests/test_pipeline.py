@@ -12,8 +12,7 @@ from django.core.management import call_command
 from django.test import override_settings
 from django.utils import timezone
 
-from feedback_loop import record_trace
-from feedback_loop.internal import handoff
+from feedback_loop import handoff, record_trace
 from feedback_loop.internal.datasets import apply_rule
 from feedback_loop.internal.erasure import forget_user
 from feedback_loop.internal.pipeline import process_events

@@ -117,7 +117,7 @@ def recheck(patterns: list[tuple[str, str]]) -> list[dict]:
 
 def test_the_audit_finds_the_patterns_it_is_about():
     wheres = {where.split(":")[0] for where, _p, _f in source_patterns()}
-    assert {"feedback_loop/triage.py", "feedback_loop/internal/origins.py"} <= wheres
+    assert {"feedback_loop/triage.py", "feedback_loop/origins.py"} <= wheres
     assert any("ErrorMode.slug" in where for where, _p, _f in validator_patterns())
 
 

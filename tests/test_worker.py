@@ -12,7 +12,8 @@ from django.db import connection
 from django.db.models import Exists
 from django.utils import timezone
 
-from feedback_loop.internal import failures, handoff
+from feedback_loop import handoff
+from feedback_loop.internal import failures
 from feedback_loop.models import FeedbackEvent, PreferencePair, ProcessingFailure, Trace
 from feedback_loop.tasks import process_events, sweep
 from tests.conftest import celery_broker, make_event

@@ -9,10 +9,10 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from feedback_loop import handoff
 from feedback_loop.admin.access import ProjectScopedAdmin, ScopedRelatedFilter
 from feedback_loop.admin.confirm import confirm_action
 from feedback_loop.admin.display import events_url, short_text
-from feedback_loop.internal import failures
 from feedback_loop.models import ProcessingFailure, Trace
 
 
@@ -113,7 +113,7 @@ class ProcessingFailureAdmin(ProjectScopedAdmin):
                 ),
                 nouns=(_("trace"), _("traces")),
             )
-        count = failures.retry(queryset)
+        count = handoff.retry_failures(queryset)
         self.message_user(
             request,
             ngettext(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions, permissions
 
-from feedback_loop.internal.keys import PUBLIC_PREFIX, hash_secret
+from feedback_loop.keys import PUBLIC_PREFIX, hash_secret
 from feedback_loop.models import Project
 
 

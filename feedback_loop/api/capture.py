@@ -18,14 +18,15 @@ from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework.views import APIView
 
+from feedback_loop import handoff
 from feedback_loop.api import schema
 from feedback_loop.conf import app_settings
-from feedback_loop.internal import capture, handoff
+from feedback_loop.internal import capture
 from feedback_loop.internal.capture import CaptureError, EventError
-from feedback_loop.internal.keys import PUBLIC_PREFIX, SECRET_PREFIX
-from feedback_loop.internal.origins import origin_allowed, parse_allowlist
 from feedback_loop.internal.projects import project_for_public_key
 from feedback_loop.internal.throttle import client_address, throttle_wait
+from feedback_loop.keys import PUBLIC_PREFIX, SECRET_PREFIX
+from feedback_loop.origins import origin_allowed, parse_allowlist
 
 logger = logging.getLogger("feedback_loop.capture")
 

@@ -107,28 +107,3 @@ def describe(exc: BaseException) -> str:
     frames = "".join(traceback.format_exception(exc, limit=-8))
     text = f"{head}\n\n{frames}"
     return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"
-
-
-def retry(queryset) -> int:
-    """Give these failures their attempts back and queue their traces' unprocessed events (once
-    committed; the sweeper queues them too if the broker is down). Returns how many traces."""
-    from feedback_loop.internal import handoff
-    from feedback_loop.models import FeedbackEvent
-
-    keys = list(queryset.values_list("project_id", "trace_key"))
-    if not keys:
-        return 0
-    queryset.update(attempts=0, dead_at=None)
-    pks = list(
-        FeedbackEvent.objects.filter(trace_keys_q(keys), processed_at__isnull=True)
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
-    size = app_settings.PROCESS_BATCH_SIZE
-
-    def queue():
-        for start in range(0, len(pks), size):
-            handoff.send(pks[start : start + size])
-
-    transaction.on_commit(queue)
-    return len(keys)

@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 
 from feedback_loop.conf import app_settings
-from feedback_loop.internal.origins import parse_allowlist
+from feedback_loop.origins import parse_allowlist
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,19 +53,3 @@ def forget_project(project) -> None:
         if cached is not None and cached.pk == project.pk:
             _cache.pop(key, None)
     _cache.pop(project.public_key, None)
-
-
-def resolve_project(project):
-    """A ``Project`` from a ``Project``, its public key, or its primary key."""
-    from feedback_loop.models import Project
-
-    if isinstance(project, Project):
-        return project
-    if isinstance(project, str):
-        try:
-            return Project.objects.get(public_key=project)
-        except Project.DoesNotExist:
-            raise Project.DoesNotExist(f"No project has the public key {project!r}.") from None
-    if isinstance(project, int) and not isinstance(project, bool):
-        return Project.objects.get(pk=project)
-    raise TypeError(f"Expected a Project, its public key or its id, not {project!r}.")

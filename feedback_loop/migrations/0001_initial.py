@@ -2,8 +2,8 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import feedback_loop.internal.keys
-import feedback_loop.internal.origins
+import feedback_loop.keys
+import feedback_loop.origins
 import feedback_loop.models
 from django.conf import settings
 from django.db import migrations, models
@@ -23,10 +23,10 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('name', models.CharField(max_length=200, verbose_name='name')),
-                ('public_key', models.CharField(default=feedback_loop.internal.keys.new_public_key, editable=False, max_length=64, unique=True, verbose_name='public key')),
+                ('public_key', models.CharField(default=feedback_loop.keys.new_public_key, editable=False, max_length=64, unique=True, verbose_name='public key')),
                 ('secret_key_hash', models.CharField(editable=False, max_length=64, unique=True, verbose_name='secret key digest')),
                 ('secret_key_prefix', models.CharField(blank=True, editable=False, max_length=16, verbose_name='secret key starts with')),
-                ('allowed_origins', models.TextField(blank=True, help_text='One per line: https://app.example.com, https://*.example.com or *.example.com. Empty accepts any origin; signed trace tokens still protect the project.', validators=[feedback_loop.internal.origins.validate_allowlist], verbose_name='allowed origins')),
+                ('allowed_origins', models.TextField(blank=True, help_text='One per line: https://app.example.com, https://*.example.com or *.example.com. Empty accepts any origin; signed trace tokens still protect the project.', validators=[feedback_loop.origins.validate_allowlist], verbose_name='allowed origins')),
                 ('require_token', models.BooleanField(default=True, help_text='Reject events whose trace token does not verify. Leave on in production.', verbose_name='require signed trace tokens')),
                 ('retention_days', models.PositiveIntegerField(blank=True, help_text='Delete traces and events older than this. Empty keeps them forever.', null=True, verbose_name='retention (days)')),
                 ('is_active', models.BooleanField(default=True, verbose_name='active')),

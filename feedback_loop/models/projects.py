@@ -6,8 +6,24 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from feedback_loop.internal import keys
-from feedback_loop.internal.origins import parse_allowlist, validate_allowlist
+from feedback_loop import keys
+from feedback_loop.origins import parse_allowlist, validate_allowlist
+
+
+class ProjectManager(models.Manager["Project"]):
+    def resolve(self, project) -> Project:
+        """A project from a ``Project``, its public key, or its primary key (what the Python
+        API's functions take)."""
+        if isinstance(project, Project):
+            return project
+        if isinstance(project, str):
+            try:
+                return self.get(public_key=project)
+            except Project.DoesNotExist:
+                raise Project.DoesNotExist(f"No project has the public key {project!r}.") from None
+        if isinstance(project, int) and not isinstance(project, bool):
+            return self.get(pk=project)
+        raise TypeError(f"Expected a Project, its public key or its id, not {project!r}.")
 
 
 class Project(models.Model):
@@ -64,6 +80,8 @@ class Project(models.Model):
         verbose_name=_("curator groups"),
         help_text=_("Staff in these groups may see and curate this project too."),
     )
+
+    objects = ProjectManager()
 
     class Meta:
         verbose_name = _("project")

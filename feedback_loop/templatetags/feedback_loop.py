@@ -18,7 +18,6 @@ register = template.Library()
 
 
 def _project(project):
-    from feedback_loop.internal.projects import resolve_project
 
     project = project or app_settings.DEFAULT_PROJECT
     if not project:
@@ -26,7 +25,9 @@ def _project(project):
             "Pass the project to the tag ({% feedback_loop_script project %}) or set "
             "FEEDBACK_LOOP['DEFAULT_PROJECT'] to its public key."
         )
-    return resolve_project(project)
+    from feedback_loop.models import Project
+
+    return Project.objects.resolve(project)
 
 
 def _error_modes(project) -> str:

@@ -2,7 +2,7 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.core.management.base import BaseCommand, CommandError
 
 from feedback_loop.internal.erasure import forget_user
-from feedback_loop.internal.projects import resolve_project
+from feedback_loop.models import Project
 
 
 class Command(BaseCommand):
@@ -28,7 +28,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, user_id, project, dry_run, **options):
         try:
-            project = resolve_project(project)
+            project = Project.objects.resolve(project)
         except (ObjectDoesNotExist, ValueError) as exc:
             raise CommandError(str(exc)) from None
         try:

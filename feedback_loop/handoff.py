@@ -148,3 +148,27 @@ def _after_fork_in_child() -> None:
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
 atexit.register(flush, 2.0)
+
+
+def retry_failures(queryset) -> int:
+    """Give these failures their attempts back and queue their traces' unprocessed events (once
+    committed; the sweeper queues them too if the broker is down). Returns how many traces."""
+    from feedback_loop.models import FeedbackEvent, trace_keys_q
+
+    keys = list(queryset.values_list("project_id", "trace_key"))
+    if not keys:
+        return 0
+    queryset.update(attempts=0, dead_at=None)
+    pks = list(
+        FeedbackEvent.objects.filter(trace_keys_q(keys), processed_at__isnull=True)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    size = app_settings.PROCESS_BATCH_SIZE
+
+    def queue():
+        for start in range(0, len(pks), size):
+            send(pks[start : start + size])
+
+    transaction.on_commit(queue)
+    return len(keys)
