@@ -119,6 +119,19 @@ def parse_args() -> argparse.Namespace:
 # -- database ----------------------------------------------------------------------------------
 
 
+def migrated_django(url: str) -> None:
+    """Set Django up on the bench settings and this database, migrated (the curation, diff-page
+    and triage benchmarks)."""
+    os.environ.update(DJANGO_SETTINGS_MODULE="bench.settings", DATABASE_URL=url)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    say("migrating the bench database...")
+    call_command("migrate", interactive=False, verbosity=0)
+
+
 def ensure_database(url: str) -> None:
     import dj_database_url
     import psycopg

@@ -41,7 +41,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.capture import DEFAULT_DATABASE_URL, RESULTS, ROOT, ensure_database, say
+from bench.capture import DEFAULT_DATABASE_URL, RESULTS, ROOT, ensure_database, migrated_django, say
 
 PROJECT = "curation bench"
 # Runs a management command, then prints the process's peak resident memory to stderr.
@@ -66,17 +66,6 @@ def parse_args():
     parser.add_argument("--refill", action="store_true", help="fill the data again")
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     return parser.parse_args()
-
-
-def setup(url: str):
-    os.environ.update(DJANGO_SETTINGS_MODULE="bench.settings", DATABASE_URL=url)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    say("migrating the bench database...")
-    call_command("migrate", interactive=False, verbosity=0)
 
 
 def fill(args) -> dict:
@@ -326,7 +315,7 @@ def main() -> int:
     args = parse_args()
     started = datetime.now()
     ensure_database(args.database_url)
-    setup(args.database_url)
+    migrated_django(args.database_url)
     sizes = fill(args)
     from django.conf import settings
     from django.test import Client

@@ -41,7 +41,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.capture import DEFAULT_DATABASE_URL, RESULTS, ensure_database, say
+from bench.capture import DEFAULT_DATABASE_URL, RESULTS, ensure_database, migrated_django, say
 
 PROJECT = "diff pages bench"
 LIMIT = 65_536  # MAX_TEXT_CHARS
@@ -54,17 +54,6 @@ def parse_args():
         "--database-url", default=os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
     )
     return parser.parse_args()
-
-
-def setup(url: str):
-    os.environ.update(DJANGO_SETTINGS_MODULE="bench.settings", DATABASE_URL=url)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    say("migrating the bench database...")
-    call_command("migrate", interactive=False, verbosity=0)
 
 
 def texts() -> dict[str, str]:
@@ -165,7 +154,7 @@ def main() -> int:
     args = parse_args()
     started = datetime.now()
     ensure_database(args.database_url)
-    setup(args.database_url)
+    migrated_django(args.database_url)
     from django.conf import settings
     from django.test import Client
 

@@ -35,7 +35,7 @@ from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.capture import DEFAULT_DATABASE_URL, RESULTS, ensure_database, say
+from bench.capture import DEFAULT_DATABASE_URL, RESULTS, ensure_database, migrated_django, say
 
 LIMIT = 65_536
 PROJECT = "triage bounds bench"
@@ -60,17 +60,6 @@ def parse_args():
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     parser.add_argument("--skip-old", action="store_true", help="do not time the old rule")
     return parser.parse_args()
-
-
-def setup(url: str):
-    os.environ.update(DJANGO_SETTINGS_MODULE="bench.settings", DATABASE_URL=url)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    say("migrating the bench database...")
-    call_command("migrate", interactive=False, verbosity=0)
 
 
 def median_ms(function, repeat: int) -> float:
@@ -136,7 +125,7 @@ def main() -> int:
     args = parse_args()
     started = datetime.now()
     ensure_database(args.database_url)
-    setup(args.database_url)
+    migrated_django(args.database_url)
     from django.db import connection
 
     from feedback_loop.models import Project

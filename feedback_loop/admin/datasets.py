@@ -24,17 +24,13 @@ def can_export(request) -> bool:
     return request.user.has_perm("feedback_loop.export_dataset")
 
 
+# What a frozen version shows, in its dataset's page and on its own (with exports last).
+VERSION_FIELDS = ["number", "note", "item_count", "erased_items", "created_by", "created_at"]
+
+
 class VersionInline(admin.TabularInline):
     model = DatasetVersion
-    fields = [
-        "number",
-        "note",
-        "item_count",
-        "erased_items",
-        "created_by",
-        "created_at",
-        "export_links",
-    ]
+    fields = [*VERSION_FIELDS, "export_links"]
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -206,16 +202,7 @@ class DatasetVersionAdmin(ProjectScopedAdmin):
         "created_at",
     ]
     list_filter = [("dataset", ScopedRelatedFilter)]
-    readonly_fields = [
-        "dataset",
-        "number",
-        "note",
-        "item_count",
-        "erased_items",
-        "created_by",
-        "created_at",
-        "export",
-    ]
+    readonly_fields = ["dataset", *VERSION_FIELDS, "export"]
     fields = readonly_fields
 
     def get_fields(self, request, obj=None):
