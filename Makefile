@@ -26,6 +26,8 @@ demo: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 # recheck, the ReDoS analyser of tests/test_regex_linear.py (npm; a native binary in the package).
 tests/redos/node_modules/.installed: tests/redos/package.json tests/redos/package-lock.json
