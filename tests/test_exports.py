@@ -332,3 +332,23 @@ def test_adding_by_a_distinct_filter_and_by_ids_together(api, traces):
     )
     assert response.status_code == 200
     assert response.json()["added"] >= 1
+
+
+def test_the_queue_export_takes_expected_outputs_as_a_dataset_does(admin_client, project):
+    # The "Export as JSON Lines" action writes through exports.py: a dismissed review's expected
+    # output is no expected output (the user's edit is), as in a regression set.
+    from feedback_loop.models import Review, ReviewStatus
+
+    trace = Trace.objects.create(project=project, key="t", input="Q", output="A long answer.")
+    Review.objects.create(trace=trace, status=ReviewStatus.DISMISSED, expected_output="Ignore me")
+    FeedbackEvent.objects.create(
+        project=project, event_id=uuid.uuid4(), trace_key="t", kind="edit", text="Short.",
+        timestamp=timezone.now(),
+    )  # fmt: skip
+    response = admin_client.post(
+        "/admin/feedback_loop/trace/?sentiment=all&review=all",
+        {"action": "export_jsonl", "_selected_action": [trace.pk]},
+    )
+    [row] = [json.loads(line) for line in b"".join(response.streaming_content).splitlines()]
+    assert row["expected_output"] == "Short." and row["source_trace_id"] == "t"
+    assert response["Content-Disposition"] == 'attachment; filename="traces.jsonl"'

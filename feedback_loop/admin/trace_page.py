@@ -25,7 +25,7 @@ from feedback_loop.models import (
 
 TIMELINE_LIMIT = 200
 # Edits a trace's page diffs (the newest); the rest are a link away. However many edits a trace
-# gets, its page spends at most SHOWN_EDITS * WORK_BUDGET (curation/diff.py) on diffs.
+# gets, its page spends at most SHOWN_EDITS * WORK_BUDGET (admin/diff.py) on diffs.
 SHOWN_EDITS = 3
 # Edits the review form looks through for its prefill, newest first: each is compared whole
 # with the answer, and a trace may have thousands.
