@@ -12,7 +12,7 @@ from feedback_loop import conf
 
 @checks.register(checks.Tags.compatibility)
 def check_dependencies(app_configs=None, **kwargs):
-    errors = []
+    errors: list[checks.CheckMessage] = []
     if not apps.is_installed("rest_framework"):
         errors.append(
             checks.Error(

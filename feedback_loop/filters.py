@@ -112,7 +112,7 @@ class TraceFilter(filters.FilterSet):
 
     class Meta:
         model = Trace
-        fields = []
+        fields: list[str] = []
 
     def filter_kind(self, queryset, name, value):
         q = Q()
@@ -120,7 +120,7 @@ class TraceFilter(filters.FilterSet):
             for counter in counters_of_kind(kind):
                 q |= Q(**{f"{counter}__gt": 0})
             # Rollups come from the pipeline; unprocessed events count too.
-            q |= Exists(FeedbackEvent.objects.for_trace_ref(kind=kind))
+            q |= Q(Exists(FeedbackEvent.objects.for_trace_ref(kind=kind)))
         return queryset.filter(q)
 
     def filter_error_mode(self, queryset, name, value):
@@ -162,7 +162,7 @@ class EventFilter(filters.FilterSet):
 
     class Meta:
         model = FeedbackEvent
-        fields = []
+        fields: list[str] = []
 
     def filter_sentiment(self, queryset, name, value: str):
         return queryset.votes(value)

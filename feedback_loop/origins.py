@@ -17,11 +17,9 @@ def _split(origin: str) -> tuple[str | None, str, int | None]:
     host ``*.example.com`` -> ``(None, "*.example.com", None)``. Raises ValueError for anything
     else: a path, a query, user info, a port out of range, a character no host name has
     (``urlsplit`` lets a backslash, ``%``, ``@`` or a space through, and drops tabs)."""
-    scheme, sep, rest = origin.partition("://")
-    if sep:
-        scheme, rest = scheme.lower(), rest.removesuffix("/")
-    else:
-        scheme, rest = None, origin
+    head, sep, rest = origin.partition("://")
+    scheme: str | None = head.lower() if sep else None
+    rest = rest.removesuffix("/") if sep else origin
     host, _sep, port = rest.partition(":")
     # Before lower(), which turns some non-ASCII letters (the Kelvin sign) into ASCII ones.
     if not (host.isascii() and _HOST_RE.fullmatch(host.lower())):

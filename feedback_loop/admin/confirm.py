@@ -9,7 +9,11 @@ from typing import Any
 from django.contrib.admin import helpers
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.functional import Promise
 from django.utils.translation import ngettext
+
+# What a page says: a string, or a lazily translated one.
+Text = str | Promise
 
 SHOWN = 20  # rows of the selection the page lists
 
@@ -18,16 +22,16 @@ def confirmation(
     model_admin,
     request,
     *,
-    title: str,
-    text: str,
-    submit: str,
+    title: Text,
+    text: Text,
+    submit: Text,
     items: Iterable[str] = (),
     count: int | None = None,
     form=None,
     original=None,
     hidden: dict[str, Any] | None = None,
     selected: list[str] | None = None,
-    nouns: tuple[str, str] | None = None,
+    nouns: tuple[Text, Text] | None = None,
 ) -> TemplateResponse:
     """The page: ``text``, up to SHOWN ``items`` (``count`` in all, counted as ``nouns``, the
     model's names by default), an optional form, and a submit button that posts back with
@@ -69,12 +73,12 @@ def confirm_action(
     queryset,
     *,
     action: str,
-    title: str,
-    text: str,
-    submit: str,
+    title: Text,
+    text: Text,
+    submit: Text,
     describe: Callable[[Any], str],
     form=None,
-    nouns: tuple[str, str] | None = None,
+    nouns: tuple[Text, Text] | None = None,
 ) -> TemplateResponse:
     """The confirmation of a bulk action: the selection is posted again with ``apply``."""
     return confirmation(

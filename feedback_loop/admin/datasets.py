@@ -28,10 +28,14 @@ def can_export(request) -> bool:
 VERSION_FIELDS = ["number", "note", "item_count", "erased_items", "created_by", "created_at"]
 
 
+def _annotation(obj, name: str) -> int:
+    """A count the admin's queryset annotated ``obj`` with."""
+    return getattr(obj, name)
+
+
 class VersionInline(admin.TabularInline):
     model = DatasetVersion
-    fields = [*VERSION_FIELDS, "export_links"]
-    readonly_fields = fields
+    fields = readonly_fields = (*VERSION_FIELDS, "export_links")
     extra = 0
     can_delete = False
     show_change_link = False
@@ -94,12 +98,15 @@ class DatasetAdmin(ProjectScopedAdmin):
     def item_count(self, dataset: Dataset):
         url = reverse("admin:feedback_loop_datasetitem_changelist")
         return format_html(
-            '<a href="{}?dataset__id__exact={}">{}</a>', url, dataset.pk, dataset._items
+            '<a href="{}?dataset__id__exact={}">{}</a>',
+            url,
+            dataset.pk,
+            _annotation(dataset, "_items"),
         )
 
     @admin.display(description=_("versions"), ordering="_versions")
     def version_count(self, dataset: Dataset) -> int:
-        return dataset._versions
+        return _annotation(dataset, "_versions")
 
     @admin.display(description=_("items"))
     def items_link(self, dataset: Dataset):
@@ -202,8 +209,7 @@ class DatasetVersionAdmin(ProjectScopedAdmin):
         "created_at",
     ]
     list_filter = [("dataset", ScopedRelatedFilter)]
-    readonly_fields = ["dataset", *VERSION_FIELDS, "export"]
-    fields = readonly_fields
+    fields = readonly_fields = ("dataset", *VERSION_FIELDS, "export")
 
     def get_fields(self, request, obj=None):
         return self.fields if can_export(request) else self.fields[:-1]
@@ -225,7 +231,8 @@ class DatasetItemForm(forms.ModelForm):
         fields = ["dataset", "trace", "input", "expected_output", "chosen", "rejected", "metadata"]
 
     def clean(self):
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         dataset = cleaned.get("dataset")
         if dataset is not None:
             digest = content_digest(
@@ -237,10 +244,11 @@ class DatasetItemForm(forms.ModelForm):
             same = DatasetItem.objects.filter(dataset=dataset, content_hash=digest)
             if self.instance.pk:
                 same = same.exclude(pk=self.instance.pk)
-            if same.exists():
+            twin = same.values_list("pk", flat=True).first()
+            if twin is not None:
                 raise forms.ValidationError(
                     _("“%(dataset)s” already has an item with this content (#%(pk)d).")
-                    % {"dataset": dataset, "pk": same.first().pk}
+                    % {"dataset": dataset, "pk": twin}
                 )
         return cleaned
 
@@ -255,10 +263,11 @@ class DatasetItemAdmin(ProjectScopedAdmin):
 
     @admin.display(description=_("source trace"))
     def source_trace(self, item: DatasetItem):
-        if item.trace_id is None:
+        trace = item.trace
+        if trace is None:
             return "-"
-        url = reverse("admin:feedback_loop_trace_change", args=[item.trace_id])
-        return format_html('<a href="{}">{}</a>', url, item.trace.key)
+        url = reverse("admin:feedback_loop_trace_change", args=[trace.pk])
+        return format_html('<a href="{}">{}</a>', url, trace.key)
 
     @admin.display(description=_("input"))
     def short_input(self, item: DatasetItem) -> str:

@@ -78,7 +78,7 @@ class Diff:
 
     @property
     def note(self) -> str:
-        return NOTES.get(self.level, "")
+        return str(NOTES.get(self.level, ""))
 
 
 def diff(before: str, after: str, budget: int = WORK_BUDGET) -> Diff:

@@ -46,7 +46,7 @@ class ProcessingFailureAdmin(ProjectScopedAdmin):
     list_filter = [GivenUpFilter, ("project", ScopedRelatedFilter)]
     search_fields = ["trace_key", "error"]
     list_select_related = ["project"]
-    fields = [
+    fields = readonly_fields = (
         "project",
         "trace_key",
         "links",
@@ -55,8 +55,7 @@ class ProcessingFailureAdmin(ProjectScopedAdmin):
         "last_failed_at",
         "dead_at",
         "full_error",
-    ]
-    readonly_fields = fields
+    )
     actions = ["retry_processing"]
 
     def has_add_permission(self, request):

@@ -12,7 +12,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from feedback_loop.admin.access import ProjectScopedAdmin
-from feedback_loop.admin.confirm import confirmation
+from feedback_loop.admin.confirm import Text, confirmation
 from feedback_loop.models import Project
 
 ROTATE_TEXT = {
@@ -68,11 +68,11 @@ class ProjectAdmin(ProjectScopedAdmin):
             form.instance.members.add(request.user)
 
     @admin.display(description=_("allowed origins"))
-    def origins(self, project: Project) -> str:
+    def origins(self, project: Project) -> Text:
         return ", ".join(project.origin_list) or _("any")
 
     @admin.display(description=_("secret key"))
-    def secret_key(self, project: Project) -> str:
+    def secret_key(self, project: Project) -> Text:
         if not project.pk:
             return _("Shown once, after you save.")
         return format_html("{}… <em>{}</em>", project.secret_key_prefix, _("(stored hashed)"))
@@ -100,7 +100,10 @@ class ProjectAdmin(ProjectScopedAdmin):
     def rotate_view(self, request, object_id, which):
         project = self.get_object(request, object_id)
         if project is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+            # Django's own answer to a missing object (private, so not in django-stubs).
+            return self._get_obj_does_not_exist_redirect(  # type: ignore[attr-defined]
+                request, self.opts, object_id
+            )
         if not self.has_change_permission(request, project):
             raise PermissionDenied
         change_url = reverse("admin:feedback_loop_project_change", args=[project.pk])

@@ -3,6 +3,8 @@ preference pairs, export as JSON Lines. Each asks first (admin/confirm.py), then
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
 from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
@@ -12,20 +14,22 @@ from django.utils.translation import ngettext
 
 from feedback_loop import exports
 from feedback_loop.admin.access import scoped
-from feedback_loop.admin.confirm import confirm_action
+from feedback_loop.admin.confirm import Text, confirm_action
 from feedback_loop.internal.datasets import add_traces
 from feedback_loop.internal.pipeline import process_traces
 from feedback_loop.models import Dataset, ErrorMode, PreferencePair, Review, ReviewStatus
 
-# How the confirmation pages list and count the selected traces.
-_SELECTION = {
-    "submit": _("Yes, go on"),
-    "describe": lambda trace: f"{trace.key}: {(trace.input or trace.output)[:80]}",
-    "nouns": (_("trace"), _("traces")),
-}
+if TYPE_CHECKING:
+    _Mixin = admin.ModelAdmin
+else:
+    _Mixin = object
 
 
-class TraceActions:
+def _describe(trace) -> str:
+    return f"{trace.key}: {(trace.input or trace.output)[:80]}"
+
+
+class TraceActions(_Mixin):
     """The actions of the trace list (mixed into TraceAdmin)."""
 
     actions = [
@@ -36,10 +40,27 @@ class TraceActions:
         "export_jsonl",
     ]
 
+    def _confirm(self, request, queryset, *, action: str, title: Text, text: Text, form=None):
+        """The confirmation page of an action on the selected traces."""
+        return confirm_action(
+            self,
+            request,
+            queryset,
+            action=action,
+            title=title,
+            text=text,
+            submit=_("Yes, go on"),
+            describe=_describe,
+            form=form,
+            nouns=(_("trace"), _("traces")),
+        )
+
     @admin.action(description=_("Label with an error mode"), permissions=["change"])
     def label_error_mode(self, request, queryset):
         form = LabelForm(request.POST if "apply" in request.POST else None)
-        form.fields["mode"].queryset = scoped(ErrorMode.objects.all(), request.user)
+        cast(forms.ModelChoiceField, form.fields["mode"]).queryset = scoped(
+            ErrorMode.objects.all(), request.user
+        )
         if form.is_bound and form.is_valid():
             mode = form.cleaned_data["mode"]
             count = 0
@@ -59,28 +80,24 @@ class TraceActions:
                 messages.SUCCESS,
             )
             return None
-        return confirm_action(
-            self,
+        return self._confirm(
             request,
             queryset,
             action="label_error_mode",
             title=_("Label traces with an error mode"),
             text=_("The error mode is added to each trace's review as confirmed."),
             form=form,
-            **_SELECTION,
         )
 
     @admin.action(description=_("Mark as reviewed"), permissions=["change"])
     def mark_reviewed(self, request, queryset):
         if "apply" not in request.POST:
-            return confirm_action(
-                self,
+            return self._confirm(
                 request,
                 queryset,
                 action="mark_reviewed",
                 title=_("Mark traces as reviewed"),
                 text=_("Their reviews get the status “reviewed”, with you as the reviewer."),
-                **_SELECTION,
             )
         now = timezone.now()
         pks = list(queryset.values_list("pk", flat=True))
@@ -138,8 +155,7 @@ class TraceActions:
                 messages.SUCCESS,
             )
             return None
-        return confirm_action(
-            self,
+        return self._confirm(
             request,
             queryset,
             action="add_to_dataset",
@@ -149,14 +165,12 @@ class TraceActions:
                 "set gets the traces' preference pairs. Items already there are skipped."
             ),
             form=form,
-            **_SELECTION,
         )
 
     @admin.action(description=_("Build preference pairs"), permissions=["change"])
     def build_preference_pairs(self, request, queryset):
         if "apply" not in request.POST:
-            return confirm_action(
-                self,
+            return self._confirm(
                 request,
                 queryset,
                 action="build_preference_pairs",
@@ -165,7 +179,6 @@ class TraceActions:
                     "Rolls the selected traces up again and stores the pairs their edits, "
                     "regenerations and votes give. Pairs already stored are kept once."
                 ),
-                **_SELECTION,
             )
         keys = sorted(queryset.values_list("project_id", "key"))
         before = PreferencePair.objects.filter(trace__in=queryset).count()
@@ -195,4 +208,6 @@ class DatasetChoiceForm(forms.Form):
 
     def __init__(self, *args, project_ids=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["dataset"].queryset = Dataset.objects.filter(project_id__in=project_ids)
+        cast(forms.ModelChoiceField, self.fields["dataset"]).queryset = Dataset.objects.filter(
+            project_id__in=project_ids
+        )

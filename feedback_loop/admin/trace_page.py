@@ -4,6 +4,8 @@ suggested error modes)."""
 
 from __future__ import annotations
 
+from typing import cast
+
 from django import forms
 from django.contrib import admin
 from django.db.models import Q
@@ -56,7 +58,8 @@ class ReviewForm(forms.ModelForm):
         trace = trace or getattr(self.instance, "trace", None)
         if trace is None:
             return
-        self.fields["error_modes"].queryset = modes_for(trace.project_id)
+        modes = cast(forms.ModelMultipleChoiceField, self.fields["error_modes"])
+        modes.queryset = modes_for(trace.project_id)
         if self.is_bound:
             return
         review = self.instance
@@ -76,17 +79,17 @@ class ReviewForm(forms.ModelForm):
 def prefill_edit(trace: Trace) -> str:
     """The latest non-trivial edit among the trace's newest PREFILL_EDITS, kept on the trace:
     the admin builds the review form several times a page."""
-    if not hasattr(trace, "_fl_prefill_edit"):
+    edit: str | None = getattr(trace, "_fl_prefill_edit", None)
+    if edit is None:
         answer = squash(trace.output)
         newest = (
             trace.events.filter(kind=EventKind.EDIT)
             .order_by("-timestamp", "-pk")
             .values_list("text", flat=True)[:PREFILL_EDITS]
         )
-        trace._fl_prefill_edit = next(
-            (text for text in newest if text.strip() and squash(text) != answer), ""
-        )
-    return trace._fl_prefill_edit
+        edit = next((text for text in newest if text.strip() and squash(text) != answer), "")
+        setattr(trace, "_fl_prefill_edit", edit)  # noqa: B010 (no such field on the model)
+    return edit
 
 
 class ReviewInline(admin.StackedInline):
@@ -102,11 +105,11 @@ class ReviewInline(admin.StackedInline):
     def get_formset(self, request, obj=None, **kwargs):
         formset = super().get_formset(request, obj, **kwargs)
 
-        class Formset(formset):
-            def get_form_kwargs(self, index):
-                return {**super().get_form_kwargs(index), "trace": obj}
+        def get_form_kwargs(self, index):
+            return {**formset.get_form_kwargs(self, index), "trace": obj}
 
-        return Formset
+        # The review form needs the trace (the page's object) even for a new review.
+        return type("ReviewFormSet", (formset,), {"get_form_kwargs": get_form_kwargs})
 
 
 def stamp_review(review: Review, user) -> None:

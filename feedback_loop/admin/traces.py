@@ -3,10 +3,12 @@ trace's page; review mode and the dashboard hang off its URLs."""
 
 from __future__ import annotations
 
+from typing import cast
+
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Exists
+from django.db.models import Exists, QuerySet
 from django.db.models.functions import Coalesce
 from django.urls import path
 from django.utils.functional import cached_property
@@ -37,7 +39,7 @@ class CappedPaginator(Paginator):
 
     @cached_property
     def count(self) -> int:
-        return self.object_list[: self.CAP].count()
+        return cast(QuerySet, self.object_list)[: self.CAP].count()
 
 
 class TraceAdmin(TraceActions, ProjectScopedAdmin):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions, permissions
 
@@ -56,7 +57,9 @@ class IsProjectOrCurator(permissions.BasePermission):
     the request's method (``view.required_permissions``), exactly as the admin decides. Which
     projects a staff user reaches is decided by project access (``internal/access.py``)."""
 
-    message = _("Send a project's secret key as a bearer token, or sign in as staff.")
+    message: str | Promise = _(
+        "Send a project's secret key as a bearer token, or sign in as staff."
+    )
 
     def has_permission(self, request, view) -> bool:
         if isinstance(request.auth, Project):

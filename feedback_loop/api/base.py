@@ -4,6 +4,7 @@ error shape of the contract, JSON in and out."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import DatabaseError, DataError
@@ -13,7 +14,9 @@ from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import exceptions, generics, status
 from rest_framework.authentication import SessionAuthentication
+from rest_framework.filters import BaseFilterBackend
 from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -76,9 +79,10 @@ def exception_handler(exc, context):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
-    response = drf_exception_handler(exc, context)
-    if response is None:
+    handled = drf_exception_handler(exc, context)
+    if handled is None:
         return None
+    response = handled
     if isinstance(exc, exceptions.ValidationError):
         response.data = {
             "error": {
@@ -118,8 +122,8 @@ class ServerAPIView(generics.GenericAPIView):
     throttle_classes = ()
     renderer_classes = (JSONRenderer,)
     parser_classes = (JSONParser,)
-    pagination_class = NewestFirstPagination
-    filter_backends = (DjangoFilterBackend,)
+    pagination_class: type[BasePagination] | None = NewestFirstPagination
+    filter_backends: Sequence[type[BaseFilterBackend]] = (DjangoFilterBackend,)
     schema = AutoSchema()
 
     def get_exception_handler(self):

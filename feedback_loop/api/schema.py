@@ -6,6 +6,8 @@ that the schema states the same limits, which are read from the settings.
 
 from __future__ import annotations
 
+from typing import cast
+
 from rest_framework import serializers
 
 from feedback_loop.conf import app_settings
@@ -49,12 +51,16 @@ class CaptureEventSerializer(serializers.Serializer):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         # The limits are settings: read when the document is made, as capture reads them.
-        self.fields["reasons"].child.max_length = app_settings.MAX_REASON_CHARS
-        self.fields["reasons"].max_length = app_settings.MAX_REASONS
-        self.fields["name"].max_length = app_settings.MAX_NAME_CHARS
-        self.fields["comment"].max_length = app_settings.MAX_COMMENT_CHARS
-        self.fields["text"].max_length = app_settings.MAX_TEXT_CHARS
-        self.fields["output"].max_length = app_settings.MAX_TEXT_CHARS
+        reasons = cast(serializers.ListField, self.fields["reasons"])
+        reasons.max_length = app_settings.MAX_REASONS
+        cast(serializers.CharField, reasons.child).max_length = app_settings.MAX_REASON_CHARS
+        for name, limit in [
+            ("name", app_settings.MAX_NAME_CHARS),
+            ("comment", app_settings.MAX_COMMENT_CHARS),
+            ("text", app_settings.MAX_TEXT_CHARS),
+            ("output", app_settings.MAX_TEXT_CHARS),
+        ]:
+            cast(serializers.CharField, self.fields[name]).max_length = limit
 
 
 class CaptureRequestSerializer(serializers.Serializer):
@@ -63,7 +69,7 @@ class CaptureRequestSerializer(serializers.Serializer):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["events"].max_length = app_settings.MAX_BATCH_SIZE
+        cast(serializers.ListField, self.fields["events"]).max_length = app_settings.MAX_BATCH_SIZE
 
 
 class EventErrorSerializer(serializers.Serializer):
@@ -88,7 +94,9 @@ class CaptureResponseSerializer(serializers.Serializer):
 class ErrorBodySerializer(serializers.Serializer):
     code = serializers.CharField()
     message = serializers.CharField()
-    fields = serializers.DictField(
+    # The contract names this member "fields"; DRF takes declared fields out of the class, so it
+    # does not hide Serializer.fields, but the stubs cannot know that.
+    fields = serializers.DictField(  # type: ignore[assignment]
         required=False, help_text="For invalid requests: the errors of each field."
     )
 

@@ -83,7 +83,7 @@ class SecretKeyScheme(OpenApiAuthenticationExtension):
 class SchemaView(SpectacularAPIView):
     authentication_classes = ()
     permission_classes = (AllowAny,)
-    renderer_classes = (JSONRenderer,)
+    renderer_classes = [JSONRenderer]
     custom_settings = {
         "TITLE": "django-feedback-loop",
         "DESCRIPTION": (

@@ -18,7 +18,7 @@ from typing import Any
 from django.db import connections, models, router, transaction
 
 from feedback_loop.conf import app_settings
-from feedback_loop.internal.sql import array_type
+from feedback_loop.internal.sql import array_type, column_field
 from feedback_loop.models import EventKind, FeedbackEvent, claimed_voter
 from feedback_loop.tokens import MISSING_USER_IDS, Binding, TokenError, verify_token
 
@@ -378,14 +378,15 @@ _CHUNK = 500
 def _sql(vendor: str, quote_name) -> tuple[str, str]:
     """(start of the INSERT up to VALUES/SELECT, its ON CONFLICT ... RETURNING tail)."""
     meta = FeedbackEvent._meta
+    field = functools.partial(column_field, FeedbackEvent)
     columns = ["project", *_COLUMNS, "created_at"]
-    names = ", ".join(quote_name(meta.get_field(name).column) for name in columns)
+    names = ", ".join(quote_name(field(name).column) for name in columns)
     head = f"INSERT INTO {quote_name(meta.db_table)} ({names}) "
-    conflict = f"{quote_name(meta.get_field('project').column)}, {quote_name('event_id')}"
+    conflict = f"{quote_name(field('project').column)}, {quote_name('event_id')}"
     returning = f"{quote_name('id')}, {quote_name('event_id')}"
     tail = f" ON CONFLICT ({conflict}) DO NOTHING RETURNING {returning}"
     if vendor == "postgresql":
-        arrays = ", ".join(f"%s::{array_type(meta.get_field(name))}" for name in _COLUMNS)
+        arrays = ", ".join(f"%s::{array_type(field(name))}" for name in _COLUMNS)
         head += f"SELECT %s, u.*, %s FROM unnest({arrays}) AS u"
     else:
         head += "VALUES "
@@ -418,14 +419,13 @@ def insert_events(project_pk: int, rows: list[dict[str, Any]], now) -> dict[uuid
             cursor.execute(head + tail, [project_pk, now, *columns])
             inserted.update((event_id, pk) for pk, event_id in cursor.fetchall())
             return inserted
-        meta = FeedbackEvent._meta
         # Strings, numbers and None go to the driver as they are; UUIDs, JSON and datetimes
         # need the backend's adaptation.
         adapters = [
             None if isinstance(f, _PLAIN_FIELDS) else f.get_db_prep_save
-            for f in (meta.get_field(name) for name in _COLUMNS)
+            for f in (column_field(FeedbackEvent, name) for name in _COLUMNS)
         ]
-        stamp = meta.get_field("created_at").get_db_prep_save(now, connection)
+        stamp = column_field(FeedbackEvent, "created_at").get_db_prep_save(now, connection)
         placeholder = "(" + ", ".join(["%s"] * (len(_COLUMNS) + 2)) + ")"
         # One statement is atomic by itself; several chunks need a transaction.
         with transaction.atomic(using=db) if len(rows) > _CHUNK else contextlib.nullcontext():

@@ -6,9 +6,10 @@ import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, QuerySet
 from django.utils import timezone
 
 from feedback_loop.filters import matching_traces, parse_rule
@@ -165,6 +166,7 @@ class Row:
 
 def rows(dataset: Dataset, version: DatasetVersion | None = None) -> Iterator[Row]:
     """The items of the dataset (or of one frozen version), in order, read in chunks."""
+    query: QuerySet[Any, tuple[str, str, str, str, dict | None, str | None]]
     if version is not None:
         query = DatasetVersionItem.objects.filter(version=version).values_list(
             "input", "expected_output", "chosen", "rejected", "metadata", "source_trace_id"
@@ -174,8 +176,8 @@ def rows(dataset: Dataset, version: DatasetVersion | None = None) -> Iterator[Ro
             "input", "expected_output", "chosen", "rejected", "metadata", "trace__key"
         )
     for values in query.order_by("id").iterator(chunk_size=_CHUNK):
-        *texts, metadata, trace_id = values
-        yield Row(*texts, metadata or {}, trace_id or "")
+        input_, expected_output, chosen, rejected, metadata, trace_id = values
+        yield Row(input_, expected_output, chosen, rejected, metadata or {}, trace_id or "")
 
 
 def count_items(dataset: Dataset, version: DatasetVersion | None = None) -> int:

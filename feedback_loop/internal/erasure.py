@@ -23,7 +23,7 @@ item whose text another user's event on the trace holds too.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -198,7 +198,11 @@ def _plan_traces(plan: _Plan, project: Project, user_id: str, traces: dict[str, 
 
 
 def _erased_strings(
-    plan: _Plan, project: Project, user_id: str, mine: list[dict], traces: dict[str, Trace]
+    plan: _Plan,
+    project: Project,
+    user_id: str,
+    mine: Sequence[Mapping[str, Any]],
+    traces: dict[str, Trace],
 ) -> dict[int, set[str]]:
     """By trace pk, for the traces that stay: the strings the user left on it (their edits,
     copies and comments; what they were shown, when the trace was made of it) that nothing
@@ -362,4 +366,4 @@ def _apply(plan: _Plan) -> None:
 
 def _delete(model: type[models.Model], pks: Iterable[int]) -> None:
     for chunk in _chunks(pks):
-        model.objects.filter(pk__in=chunk).delete()
+        model._default_manager.filter(pk__in=chunk).delete()

@@ -81,7 +81,7 @@ def regenerate_pairs(traces: dict[TraceKey, Trace]) -> list[PreferencePair]:
     }
     pairs = []
     for new in candidates:
-        old = old_by_pk.get(new.regenerated_from_id)
+        old = old_by_pk.get(new.regenerated_from_id or 0)
         if old is None or not new.output or not old.output:
             continue
         if is_trivial_edit(old.output, new.output):

@@ -26,7 +26,7 @@ from feedback_loop.internal.rollup import (
     ROLLUP_FIELDS,
     rollup,
 )
-from feedback_loop.internal.sql import array_type
+from feedback_loop.internal.sql import array_type, column_field
 from feedback_loop.models import (
     NEEDS_REVIEW,
     ErrorMode,
@@ -146,7 +146,7 @@ def trace_seeds(events: models.QuerySet[FeedbackEvent]) -> dict[TraceKey, dict[s
         "project_id", "trace_key", "output", "session_id", "user_id", "created_at"
     )
     for row in rows:
-        seed = seeds.setdefault((row["project_id"], row["trace_key"]), row)
+        seed = seeds.setdefault((row["project_id"], row["trace_key"]), dict(row))
         if not seed["output"] and row["output"]:
             seed["output"] = row["output"]
     return seeds
@@ -210,8 +210,8 @@ def _save_traces(traces: list[Trace]) -> None:
         Trace.objects.bulk_update(traces, _SAVED_FIELDS)
         return
     q = connection.ops.quote_name
-    fields = [Trace._meta.get_field(name) for name in _SAVED_FIELDS]
-    columns = [f.column for f in fields]
+    fields = [column_field(Trace, name) for name in _SAVED_FIELDS]
+    columns = [str(f.column) for f in fields]
     arrays = ", ".join(f"%s::{array_type(f)}" for f in fields)
     sql = (
         f"UPDATE {q(Trace._meta.db_table)} AS t SET "

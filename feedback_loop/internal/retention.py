@@ -20,6 +20,8 @@ def _in_dataset() -> Q:
 
 def expired_traces(project: Project, now=None):
     """Traces older than the project's retention, with no signal since, in no dataset."""
+    if project.retention_days is None:
+        return Trace.objects.none()
     cutoff = (now or timezone.now()) - timedelta(days=project.retention_days)
     return (
         Trace.objects.filter(project=project, created_at__lt=cutoff)

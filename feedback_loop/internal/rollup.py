@@ -75,8 +75,8 @@ def rollup(events: Sequence, rating_scale: int) -> dict[str, Any]:
         "comment_count": sum(1 for e in events if e.comment),
         "last_signal_at": max((e.timestamp for e in events), default=None),
     }
-    for field in COUNTED_BY_KIND.values():
-        figures[field] = 0
+    for counter in COUNTED_BY_KIND.values():
+        figures[counter] = 0
     for event in events:
         field = COUNTED_BY_KIND.get(event.kind)
         if field:

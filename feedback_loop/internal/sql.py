@@ -28,3 +28,12 @@ def array_type(field: models.Field) -> str:
         if cls in _ARRAY_TYPES:
             return _ARRAY_TYPES[cls]
     raise TypeError(f"No PostgreSQL array type is known for {type(field).__name__}.")
+
+
+def column_field(model: type[models.Model], name: str) -> models.Field:
+    """The field of ``model`` named ``name`` that has a column of its own (not a reverse
+    relation, which ``Options.get_field`` can also return)."""
+    field = model._meta.get_field(name)
+    if not isinstance(field, models.Field):
+        raise TypeError(f"{model.__name__}.{name} has no column.")
+    return field

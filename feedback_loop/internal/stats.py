@@ -10,8 +10,9 @@ window), which stays fast on a large database.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.db.models import Avg, Count, F, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate
@@ -20,11 +21,11 @@ from feedback_loop.models import (
     NEEDS_REVIEW,
     SIGNALS,
     EventKind,
-    FeedbackEvent,
     Review,
     Sentiment,
     Trace,
 )
+from feedback_loop.models.events import FeedbackEventQuerySet
 
 
 def satisfaction(up: int, down: int) -> float | None:
@@ -48,7 +49,7 @@ def _figures(up: int, down: int, rating: float | None) -> dict[str, Any]:
     }
 
 
-def event_stats(events: QuerySet[FeedbackEvent], reviews: QuerySet[Review], since: datetime):
+def event_stats(events: FeedbackEventQuerySet, reviews: QuerySet[Review], since: datetime):
     """Satisfaction in all and by day, signals by kind, error modes reported and confirmed, and
     satisfaction by model, for the votes cast since ``since`` (``events`` and ``reviews``
     already limited to the caller's projects)."""
@@ -69,7 +70,7 @@ def event_stats(events: QuerySet[FeedbackEvent], reviews: QuerySet[Review], sinc
     }
 
 
-def _votes_by_day(votes: QuerySet[FeedbackEvent]) -> list[dict[str, Any]]:
+def _votes_by_day(votes: FeedbackEventQuerySet) -> list[dict[str, Any]]:
     rows = (
         votes.annotate(day=TruncDate("timestamp"))
         .values("day")
@@ -82,7 +83,7 @@ def _votes_by_day(votes: QuerySet[FeedbackEvent]) -> list[dict[str, Any]]:
     ]
 
 
-def _error_modes(votes: QuerySet[FeedbackEvent], reviews: QuerySet[Review]) -> list[dict]:
+def _error_modes(votes: FeedbackEventQuerySet, reviews: QuerySet[Review]) -> list[dict]:
     """Reasons users gave on their current negative votes, and modes reviewers confirmed."""
     reported: Counter[str] = Counter()
     for reasons in votes.votes("negative").exclude(reasons=[]).values_list("reasons", flat=True):
@@ -102,7 +103,7 @@ def _error_modes(votes: QuerySet[FeedbackEvent], reviews: QuerySet[Review]) -> l
     ]
 
 
-def _votes_by_model(votes: QuerySet[FeedbackEvent]) -> list[dict[str, Any]]:
+def _votes_by_model(votes: FeedbackEventQuerySet) -> list[dict[str, Any]]:
     model_of = Trace.objects.for_event_ref().values("model")[:1]
     # Unregistered traces (no row, NULL) and traces without a model share one row.
     rows = (
@@ -143,7 +144,7 @@ def trace_figures(traces: QuerySet[Trace], now: datetime, days: int) -> dict[str
     votes_by_day: dict = defaultdict(lambda: [0, 0])
     by_model: dict = defaultdict(lambda: [0, 0])
     signals = dict.fromkeys(counters, 0)
-    for row in rows:
+    for row in cast(Iterable[dict[str, Any]], rows):
         votes_by_day[row["day"]][0] += row["thumbs_up"] or 0
         votes_by_day[row["day"]][1] += row["thumbs_down"] or 0
         by_model[row["model"]][0] += row["total"]

@@ -96,7 +96,7 @@ class Trace(models.Model):
         ),
     )
     suggested_error_modes = models.ManyToManyField(
-        "ErrorMode",
+        "feedback_loop.ErrorMode",
         blank=True,
         related_name="suggested_for",
         verbose_name=_("suggested error modes"),
