@@ -96,6 +96,30 @@ def check_throttle_cache(app_configs=None, **kwargs):
     return []
 
 
+@checks.register(checks.Tags.compatibility)
+def check_celery_broker(app_configs=None, **kwargs):
+    """The tasks are ``shared_task``s: they go to whatever Celery app is current in this
+    process. Without the host's app (``proj/celery.py`` imported by ``proj/__init__.py``) that
+    is Celery's default one, which publishes to ``amqp://localhost`` while capture answers
+    ``accepted``: events nobody processes."""
+    from celery import current_app
+
+    conf = current_app.conf
+    if conf.task_always_eager or conf.broker_url or conf.broker_write_url:
+        return []
+    return [
+        checks.Warning(
+            f"The Celery app feedback_loop's tasks use ({current_app.main or 'Celery default'!r})"
+            " has no broker and is not eager, so captured events would be published to "
+            "Celery's default amqp://localhost and may never be processed.",
+            hint="Create proj/celery.py and import it in proj/__init__.py as the README's "
+            "Processing section shows, and set CELERY_BROKER_URL; or set "
+            "CELERY_TASK_ALWAYS_EAGER = True to process events in the request.",
+            id="feedback_loop.W004",
+        )
+    ]
+
+
 SUPPORTED_DATABASES = ("postgresql", "sqlite")
 
 

@@ -272,3 +272,43 @@ def test_events_on_a_database_capture_cannot_write_to_are_an_error():
     assert check_database() == []  # the suite's database: SQLite or PostgreSQL
     [error] = database_problems("mysql")
     assert error.id == "feedback_loop.E005" and "PostgreSQL or SQLite, not mysql" in error.msg
+
+
+@pytest.fixture
+def bare_celery_app():
+    """Celery's default app as a site without its own proj/celery.py has it: no broker."""
+    from celery import Celery, current_app
+
+    previous = current_app._get_current_object()
+    app = Celery("bare", set_as_current=True)
+    yield app
+    previous.set_current()
+
+
+def test_w004_when_the_tasks_celery_app_has_no_broker_and_is_not_eager(bare_celery_app):
+    from feedback_loop.checks import check_celery_broker
+
+    (warning,) = check_celery_broker()
+    assert warning.id == "feedback_loop.W004"
+    assert "amqp://localhost" in warning.msg
+    assert "CELERY_BROKER_URL" in warning.hint
+
+
+def test_no_w004_with_a_broker_or_eager_tasks(bare_celery_app, monkeypatch):
+    from feedback_loop.checks import check_celery_broker
+
+    monkeypatch.delenv("CELERY_BROKER_URL", raising=False)
+    bare_celery_app.conf.broker_url = "redis://127.0.0.1:6379/0"
+    assert check_celery_broker() == []
+    bare_celery_app.conf.broker_url = None
+    bare_celery_app.conf.task_always_eager = True
+    assert check_celery_broker() == []
+
+
+def test_the_demo_sites_celery_app_is_the_one_the_tasks_use():
+    from celery import current_app
+
+    from feedback_loop.tasks import process_events
+
+    assert current_app.main == "example_project"
+    assert process_events.app.main == "example_project"
