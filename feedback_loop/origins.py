@@ -65,6 +65,15 @@ def validate_allowlist(text: str) -> None:
         )
 
 
+def same_origin(origin: str, other: str) -> bool:
+    """Whether two ``scheme://host[:port]`` origins are the same one (``:80`` is ``http``'s)."""
+    try:
+        scheme, host, port = _split(origin)
+        return scheme is not None and (scheme, host, port) == _split(other)
+    except ValueError:
+        return False
+
+
 def origin_allowed(origin: str, allowlist: Sequence[str]) -> bool:
     """Whether a browser's ``Origin`` header matches an allowlist; an empty list allows any."""
     if not allowlist or "*" in allowlist:

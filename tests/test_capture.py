@@ -232,6 +232,32 @@ def test_requests_without_origin_header_are_server_side_and_allowed(project, pos
     assert post_events(project, [make_event(project)]).json()["accepted"] == 1
 
 
+@pytest.mark.parametrize(
+    ("origin", "secure", "allowed"),
+    [
+        ("http://testserver", False, True),  # the site's own chat page
+        ("http://testserver:80", False, True),
+        ("https://testserver", True, True),
+        ("https://testserver", False, False),  # another scheme is another origin
+        ("http://testserver:8080", False, False),
+        ("http://testserver.evil.io", False, False),
+    ],
+)
+def test_the_sites_own_origin_is_always_allowed(project, client, origin, secure, allowed):
+    """The README's `--origin https://chat.example.com` must not block the site's own page."""
+    project.allowed_origins = "https://chat.example.com"
+    project.save()
+    response = client.post(
+        EVENTS_URL,
+        {"key": project.public_key, "events": [make_event(project)]},
+        content_type="application/json",
+        HTTP_ORIGIN=origin,
+        secure=secure,
+    )
+    assert response.status_code == (200 if allowed else 403)
+    assert FeedbackEvent.objects.count() == (1 if allowed else 0)
+
+
 def test_preflight_allows_listed_origin_without_credentials(project, client):
     project.allowed_origins = "https://chat.example.com"
     project.save()

@@ -11,6 +11,7 @@ import logging
 import re
 from typing import Any
 
+from django.core.exceptions import DisallowedHost
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
@@ -26,7 +27,7 @@ from feedback_loop.internal.capture import CaptureError, EventError
 from feedback_loop.internal.projects import project_for_public_key
 from feedback_loop.internal.throttle import client_address, throttle_wait
 from feedback_loop.keys import PUBLIC_PREFIX, SECRET_PREFIX
-from feedback_loop.origins import origin_allowed, parse_allowlist
+from feedback_loop.origins import origin_allowed, parse_allowlist, same_origin
 
 logger = logging.getLogger("feedback_loop.capture")
 
@@ -155,7 +156,7 @@ def _preflight_allowed(request: HttpRequest, origin: str) -> bool:
     try:
         if key:
             project = project_for_public_key(key)
-            return project is not None and origin_allowed(origin, project.origins)
+            return project is not None and _origin_ok(request, origin, project)
         allowlists = Project.objects.filter(is_active=True).values_list(
             "allowed_origins", flat=True
         )
@@ -171,7 +172,7 @@ def _admit(request: HttpRequest, origin: str | None):
         body = _read_body(request)
     except _BodyTooLarge as exc:
         key = header_key if header_key is not None else _leading_key(exc.head)
-        exc.readable = key is not None and _allows(key, origin)
+        exc.readable = key is not None and _allows(request, key, origin)
         raise
     envelope = capture.parse_envelope(body)
     key = envelope.get("key")
@@ -181,19 +182,32 @@ def _admit(request: HttpRequest, origin: str | None):
         )
     key = key if key is not None else header_key
     project = _project(key)
-    if origin is not None and not origin_allowed(origin, project.origins):
+    if not _origin_ok(request, origin, project):
         raise CaptureError(
             403, "origin_not_allowed", f"Origin {origin} is not allowed for this project."
         )
     return project, envelope
 
 
-def _allows(key: str, origin: str | None) -> bool:
+def _allows(request: HttpRequest, key: str, origin: str | None) -> bool:
     try:
         project = _project(key)
     except CaptureError:
         return False
-    return origin is None or origin_allowed(origin, project.origins)
+    return _origin_ok(request, origin, project)
+
+
+def _origin_ok(request: HttpRequest, origin: str | None, project) -> bool:
+    """A request from a server (no Origin), from the site's own pages, or from an origin the
+    project allows. The site's own origin needs no entry: an allowlist for a chat page on
+    another domain must not block the chat page the site serves itself."""
+    if origin is None or origin_allowed(origin, project.origins):
+        return True
+    try:
+        own = f"{request.scheme}://{request.get_host()}"
+    except DisallowedHost:
+        return False
+    return same_origin(origin, own)
 
 
 # The widget writes {"key": ..., "events": [...]} in that order, so the first bytes of a body too
