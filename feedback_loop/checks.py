@@ -109,8 +109,8 @@ def check_celery_broker(app_configs=None, **kwargs):
         return []
     return [
         checks.Warning(
-            f"The Celery app feedback_loop's tasks use ({current_app.main or 'Celery default'!r})"
-            " has no broker and is not eager, so captured events would be published to "
+            f"The Celery app feedback_loop's tasks use ({_app_name(current_app)}) has no broker "
+            "and is not eager, so captured events would be published to "
             "Celery's default amqp://localhost and may never be processed.",
             hint="Create proj/celery.py and import it in proj/__init__.py as the README's "
             "Processing section shows, and set CELERY_BROKER_URL; or set "
@@ -118,6 +118,10 @@ def check_celery_broker(app_configs=None, **kwargs):
             id="feedback_loop.W004",
         )
     ]
+
+
+def _app_name(app) -> str:
+    return "Celery's default app" if app.main in (None, "default") else repr(app.main)
 
 
 SUPPORTED_DATABASES = ("postgresql", "sqlite")

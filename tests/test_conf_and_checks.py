@@ -312,3 +312,15 @@ def test_the_demo_sites_celery_app_is_the_one_the_tasks_use():
 
     assert current_app.main == "example_project"
     assert process_events.app.main == "example_project"
+
+
+def test_check_deploy_needs_no_schema_class_from_the_host():
+    """`manage.py check --deploy` runs drf-spectacular's schema generation with the host's DRF
+    settings, which a fresh site leaves at DRF's own AutoSchema."""
+    from django.conf import settings
+    from django.core import checks
+
+    assert "DEFAULT_SCHEMA_CLASS" not in getattr(settings, "REST_FRAMEWORK", {})
+    messages = checks.run_checks(include_deployment_checks=True)
+    ours = [m for m in messages if m.id.startswith(("drf_spectacular", "feedback_loop"))]
+    assert ours == []

@@ -3,11 +3,14 @@ curators, and key rotation."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.db.models import Model
 
 from feedback_loop.models import Project
 from feedback_loop.origins import parse_allowlist
@@ -137,23 +140,23 @@ class Command(BaseCommand):
 
     def _curators(self, project: Project, options, changes: list[str]) -> None:
         users = get_user_model()
-        for verb, names, model, relation in [
-            ("add", options["add_curator"], users, project.members),
-            ("remove", options["remove_curator"], users, project.members),
-            ("add", options["add_group"], Group, project.member_groups),
-            ("remove", options["remove_group"], Group, project.member_groups),
-        ]:
-            for name in names:
-                lookup = {users.USERNAME_FIELD: name} if model is users else {"name": name}
-                try:
-                    target = model._default_manager.get(**lookup)
-                except model.DoesNotExist:
-                    raise CommandError(f"No {model._meta.verbose_name} is {name!r}.") from None
-                if model is users and not target.is_staff:
+        for verb in ("add", "remove"):
+            for name in options[f"{verb}_curator"]:
+                user = self._find(users, users.USERNAME_FIELD, name)
+                if verb == "add" and not user.is_staff:
                     raise CommandError(f"{name!r} is not staff: curators sign in to the admin.")
-                getattr(relation, verb)(target)
-                noun = "Curator" if model is users else "Curator group"
-                changes.append(f"{noun} {name!r} {'added' if verb == 'add' else 'removed'}.")
+                getattr(project.members, verb)(user)
+                changes.append(f"Curator {name!r} {verb}{'ed' if verb == 'add' else 'd'}.")
+            for name in options[f"{verb}_group"]:
+                getattr(project.member_groups, verb)(self._find(Group, "name", name))
+                changes.append(f"Curator group {name!r} {verb}{'ed' if verb == 'add' else 'd'}.")
+
+    @staticmethod
+    def _find(model: type[Model], field: str, name: str) -> Any:
+        try:
+            return model._default_manager.get(**{field: name})
+        except ObjectDoesNotExist:
+            raise CommandError(f"No {model._meta.verbose_name} is {name!r}.") from None
 
     def _show(self, project: Project) -> None:
         members = ", ".join(sorted(str(u) for u in project.members.all())) or "-"
