@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import django_filters as filters
@@ -41,6 +42,9 @@ class BoolFilter(filters.BooleanFilter):
     field_class = StrictBooleanField
 
 
+_HAS_TIME = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d", re.ASCII)
+
+
 class StrictDateTimeField(forms.Field):
     """An ISO 8601 date and time, as the OpenAPI document says (``date-time``)."""
 
@@ -52,7 +56,9 @@ class StrictDateTimeField(forms.Field):
         if value is None:
             return None
         try:
-            parsed = parse_datetime(str(value))
+            # A date and a time: Python's fromisoformat (parse_datetime's fallback) would read
+            # a bare date as midnight, in whatever zone the reader assumes.
+            parsed = parse_datetime(str(value)) if _HAS_TIME.match(str(value)) else None
         except ValueError:
             parsed = None
         if parsed is None:

@@ -1064,3 +1064,23 @@ def test_trace_ids_with_slashes_have_a_detail_page(api, project):
     assert found.json()["trace_id"] == "conv/42/answer-1"
     assert missing.status_code == 404
     assert missing.json()["error"]["code"] == "not_found"
+
+
+def test_the_api_root_is_an_index_of_the_endpoints_and_the_schema(client):
+    from urllib.parse import urlsplit
+
+    from django.urls import resolve
+
+    response = client.get(f"{API}/")
+    assert response.status_code == 200
+    index = response.json()
+    assert index["schema"] == f"http://testserver{API}/schema"
+    assert client.get(index["schema"]).status_code == 200
+    names = set()
+    for entry in index["endpoints"].values():
+        path = urlsplit(entry["url"]).path.replace("{trace_id}", "t-1").replace("{id}", "1")
+        names.add(resolve(path.replace("{user_id}", "u-1")).url_name)
+    assert names >= {"events", "traces", "trace-detail", "stats", "user-data", "datasets"}
+    assert "not-found" not in names
+    refused = client.post(f"{API}/")
+    assert refused.status_code == 405 and refused.json()["error"]["code"] == "method_not_allowed"

@@ -428,3 +428,44 @@ def test_an_empty_number_parameter_is_a_400_not_ignored(client, project, secret,
     response = client.get(f"{API}{path.format(pk=dataset.pk)}", {name: ""}, **bearer(secret))
     assert response.status_code == 400, response.content
     assert name in response.json()["error"]["fields"]
+
+
+# -- the README's claim: filters are strict, never quietly ignored ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "unknown", "known"),
+    [
+        ("/traces", {"sentimnt": "negative"}, "sentimnt", "sentiment"),
+        ("/events", {"kind": "thumbs", "trace": "t-1"}, "trace", "trace_id"),
+        ("/stats", {"day": "7"}, "day", "days"),
+        ("/traces/t-1", {"include": "events"}, "include", "project"),
+        ("/datasets/{pk}/export", {"format": "jsonl", "versoin": "1"}, "versoin", "version"),
+    ],
+)
+def test_an_unknown_query_parameter_is_a_400_listing_the_known_ones(
+    client, project, secret, path, query, unknown, known
+):
+    dataset = Dataset.objects.create(project=project, name="D")
+    response = client.get(f"{API}{path.format(pk=dataset.pk)}", query, **bearer(secret))
+    error = assert_error(response, 400, "unknown_parameter", repr(unknown), known)
+    assert "Known parameters:" in error["message"]
+
+
+def test_pagination_and_project_parameters_are_known(client, project, secret):
+    query = {"page_size": "5", "project": project.public_key, "sentiment": "negative"}
+    assert client.get(f"{API}/traces", query, **bearer(secret)).status_code == 200
+
+
+@pytest.mark.parametrize("value", ["2026-12-01", "2026-12", "12/01/2026", "1700000000"])
+def test_a_date_without_a_time_is_a_400_not_midnight(client, project, secret, value):
+    response = client.get(f"{API}/traces", {"created_after": value}, **bearer(secret))
+    assert response.status_code == 400, response.content
+    [message] = response.json()["error"]["fields"]["created_after"]
+    assert "2026-11-24T10:00:00Z" in message
+
+
+@pytest.mark.parametrize("value", ["2026-12-01T00:00:00Z", "2026-12-01T10:00", "2026-12-01 10:00"])
+def test_a_date_and_time_is_a_filter(client, project, secret, value):
+    response = client.get(f"{API}/traces", {"created_after": value}, **bearer(secret))
+    assert response.status_code == 200, response.content

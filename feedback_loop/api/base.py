@@ -12,7 +12,7 @@ from django.http import Http404, JsonResponse
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter
-from rest_framework import exceptions, generics, status
+from rest_framework import exceptions, generics, serializers, status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.filters import BaseFilterBackend
 from rest_framework.negotiation import BaseContentNegotiation
@@ -44,6 +44,10 @@ class BadRequest(exceptions.APIException):
     status_code = status.HTTP_400_BAD_REQUEST
     default_detail = "The request cannot be answered as it is."
     default_code = "bad_request"
+
+
+class UnknownParameter(BadRequest):
+    default_code = "unknown_parameter"
 
 
 class Conflict(exceptions.APIException):
@@ -124,10 +128,36 @@ class ServerAPIView(generics.GenericAPIView):
     parser_classes = (JSONParser,)
     pagination_class: type[BasePagination] | None = NewestFirstPagination
     filter_backends: Sequence[type[BaseFilterBackend]] = (DjangoFilterBackend,)
+    # The query parameters a view reads besides its filters, its pages and ``project``.
+    query_serializer: type[serializers.Serializer] | None = None
     schema = AutoSchema()
 
     def get_exception_handler(self):
         return exception_handler
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        # Strict: a misspelt filter must not quietly answer everything.
+        known = self.known_parameters()
+        unknown = sorted(set(request.query_params) - known)
+        if unknown:
+            raise UnknownParameter(
+                f"Unknown query parameter{'s' if len(unknown) > 1 else ''}: "
+                f"{', '.join(map(repr, unknown))}. Known parameters: {', '.join(sorted(known))}."
+            )
+
+    def known_parameters(self) -> set[str]:
+        known = {"project"}
+        pagination = self.pagination_class
+        if pagination is not None:
+            known |= {getattr(pagination, "cursor_query_param", "cursor")}
+            known |= {getattr(pagination, "page_size_query_param", None) or "page_size"}
+        filterset = getattr(self, "filterset_class", None)
+        if filterset is not None and DjangoFilterBackend in self.filter_backends:
+            known |= set(filterset.base_filters)
+        if self.query_serializer is not None:
+            known |= set(self.query_serializer().fields)
+        return known
 
     def scope(self, queryset, prefix: str = ""):
         """Limit to the caller's projects: the secret key's one, or for staff the projects they
@@ -160,10 +190,11 @@ class ServerAPIView(generics.GenericAPIView):
             )
         return project
 
-    def query(self, serializer_class):
-        """The validated query parameters (a dict, not the QueryDict: DRF reads a QueryDict as a
-        form, where "?days=" means unset)."""
-        query = serializer_class(data=self.request.query_params.dict())
+    def query(self) -> dict:
+        """The validated query parameters of ``query_serializer`` (read from a dict, not the
+        QueryDict: DRF reads a QueryDict as a form, where "?days=" means unset)."""
+        assert self.query_serializer is not None
+        query = self.query_serializer(data=self.request.query_params.dict())
         query.is_valid(raise_exception=True)
         return query.validated_data
 

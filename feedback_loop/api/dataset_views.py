@@ -153,6 +153,7 @@ class DatasetExportView(DatasetViews):
     pagination_class = None
     required_permissions = {"GET": perms("view_dataset", "export_dataset")}
     content_negotiation_class = AlwaysJSON  # ?format= names the export, not a renderer
+    query_serializer = ExportQuerySerializer
 
     @schema.document(
         summary="Export a dataset (streamed)",
@@ -166,7 +167,7 @@ class DatasetExportView(DatasetViews):
     )
     def get(self, request, pk: str, *args, **kwargs):
         dataset = self.dataset()
-        query = self.query(ExportQuerySerializer)
+        query = self.query()
         fmt = query["format"]
         version = None
         if "version" in query:

@@ -2,8 +2,10 @@ from django.urls import path, re_path
 
 from feedback_loop.api import dataset_views, views
 from feedback_loop.api.base import not_found
+from feedback_loop.api.index import api_index
 
 urlpatterns = [
+    path("", api_index, name="index"),
     path("events", views.events, name="events"),
     path("traces", views.TraceListView.as_view(), name="traces"),
     # Ids are the host's strings: anything (slashes, newlines too) up to the end of the path.

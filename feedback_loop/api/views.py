@@ -206,6 +206,7 @@ events.initkwargs = {}  # type: ignore[attr-defined]
 class StatsView(ServerAPIView):
     pagination_class = None
     filter_backends = ()
+    query_serializer = StatsQuerySerializer
     required_permissions = {"GET": perms("view_trace")}
 
     @schema.document(
@@ -229,7 +230,7 @@ class StatsView(ServerAPIView):
         },
     )
     def get(self, request, *args, **kwargs):
-        days = self.query(StatsQuerySerializer)["days"]
+        days = self.query()["days"]
         since = timezone.now() - timedelta(days=days)
         figures = stats.event_stats(
             self.scope(FeedbackEvent.objects.all()),
