@@ -42,7 +42,7 @@ class BoolFilter(filters.BooleanFilter):
     field_class = StrictBooleanField
 
 
-_HAS_TIME = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d", re.ASCII)
+_HAS_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}")
 
 
 class StrictDateTimeField(forms.Field):
