@@ -53,7 +53,7 @@ def _signer() -> signing.Signer:
 
 def session_digest(session_key: str) -> str:
     """What a token keeps of a session key: enough to tell sessions apart, useless to steal."""
-    return salted_hmac("feedback_loop.voter", session_key).hexdigest()[:32]
+    return salted_hmac("feedback_loop.voter", session_key, algorithm="sha256").hexdigest()[:32]
 
 
 def request_voter(request) -> tuple[str | None, str | None]:
