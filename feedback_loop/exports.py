@@ -201,9 +201,12 @@ def dataset_download(dataset: Dataset, fmt: str, version: DatasetVersion | None 
 
 
 def filename(dataset: Dataset, fmt: str, version: DatasetVersion | None = None) -> str:
+    """``golden-v1.csv``, ``golden.jsonl``, ``dpo-pairs.dpo.jsonl``: the dataset's slug, its
+    version, the format when the extension does not already say it, and the extension."""
     from django.utils.text import slugify
 
     stem = slugify(dataset.name) or f"dataset-{dataset.pk}"
     if version is not None:
         stem += f"-v{version.number}"
-    return f"{stem}.{fmt}.csv" if fmt == "csv" else f"{stem}.{fmt}.jsonl"
+    extension = "csv" if fmt == "csv" else "jsonl"
+    return f"{stem}.{extension}" if fmt == extension else f"{stem}.{fmt}.{extension}"

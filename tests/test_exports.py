@@ -352,3 +352,26 @@ def test_the_queue_export_takes_expected_outputs_as_a_dataset_does(admin_client,
     [row] = [json.loads(line) for line in b"".join(response.streaming_content).splitlines()]
     assert row["expected_output"] == "Short." and row["source_trace_id"] == "t"
     assert response["Content-Disposition"] == 'attachment; filename="traces.jsonl"'
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt", "frozen", "expected"),
+    [
+        ("DPO pairs", "jsonl", False, "dpo-pairs.jsonl"),
+        ("Golden", "csv", True, "golden-v1.csv"),
+        ("DPO pairs", "dpo", False, "dpo-pairs.dpo.jsonl"),
+        ("Regressions", "openai-chat", True, "regressions-v1.openai-chat.jsonl"),
+    ],
+)
+def test_export_file_names_say_the_extension_once(
+    project, admin_client, tmp_path, monkeypatch, name, fmt, frozen, expected
+):
+    kind = DatasetKind.PREFERENCE if fmt == "dpo" else DatasetKind.REGRESSION
+    dataset = Dataset.objects.create(project=project, name=name, kind=kind)
+    args = [str(dataset.pk), "--format", fmt] + (["--freeze"] if frozen else [])
+    monkeypatch.chdir(tmp_path)
+    call_command("feedback_loop_export", *args)
+    assert [p.name for p in tmp_path.iterdir()] == [expected]
+    query = f"format={fmt}" + ("&version=1" if frozen else "")
+    response = admin_client.get(f"/admin/feedback_loop/dataset/{dataset.pk}/export/?{query}")
+    assert response["Content-Disposition"] == f'attachment; filename="{expected}"'

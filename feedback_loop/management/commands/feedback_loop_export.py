@@ -28,7 +28,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--output",
             "-o",
-            help="File to write; '-' for standard output. Default: <dataset>.<format>.jsonl",
+            help="File to write; '-' for standard output. Default: <dataset>[-v<N>].jsonl or .csv "
+            "for those formats, else <dataset>[-v<N>].<format>.jsonl, e.g. dpo-pairs.dpo.jsonl",
         )
         parser.add_argument(
             "--freeze",
