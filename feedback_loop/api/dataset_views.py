@@ -84,7 +84,7 @@ class DatasetListView(DatasetViews, generics.ListAPIView):
     get=schema.document(
         summary="One dataset",
         parameters=[PROJECT_PARAM],
-        responses={200: DatasetSerializer, **schema.errors(401, 403, 404, 503)},
+        responses={200: DatasetSerializer, **schema.errors(400, 401, 403, 404, 503)},
         tags=["datasets"],
     )
 )

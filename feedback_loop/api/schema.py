@@ -110,8 +110,9 @@ def errors(*statuses: int) -> dict:
     from drf_spectacular.utils import OpenApiResponse
 
     meaning = {
-        400: "The request or a filter is not valid, the body is nested too deeply, or (staff) "
-        "traces of several projects have this id (name one with ?project=).",
+        400: "The request or a filter is not valid, a query parameter is unknown, the body is "
+        "nested too deeply, or (staff) traces of several projects have this id (name one with "
+        "?project=).",
         401: "No credentials, or a public or unknown key.",
         403: "Signed in, but not staff.",
         404: "No such trace or dataset, or a page cursor the API did not give out.",
