@@ -53,7 +53,7 @@ widget-check: widget/node_modules/.installed
 	cd widget && npm run --silent check-build && npm run --silent typecheck && npm test --silent && npm run --silent size
 
 wheel-check: install
-	@echo "== wheel contents"
+	@echo "== release: sdist and wheel from python -m build, twine check, contents"
 	$(PY) tests/check_wheel.py
 
 test: lint widget-check test-sqlite test-postgres wheel-check
