@@ -32,9 +32,10 @@ def check_dependencies(app_configs=None, **kwargs):
     if not apps.is_installed("django.contrib.staticfiles"):
         errors.append(
             checks.Warning(
-                "{% feedback_loop_script %} points at the widget through the static files app.",
+                "feedback_loop's admin screens load their styles and scripts through the "
+                "static files app.",
                 hint="Add 'django.contrib.staticfiles' to INSTALLED_APPS, or serve "
-                "feedback_loop/static/feedback_loop/widget.js yourself.",
+                "feedback_loop/static/ yourself.",
                 id="feedback_loop.W003",
             )
         )

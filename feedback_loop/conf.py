@@ -51,6 +51,9 @@ DEFAULTS: dict[str, Any] = {
     "DEFAULT_PROJECT": None,
     # Where the template tag points the widget; None means reverse("feedback_loop:events").
     "ENDPOINT_URL": None,
+    # Where the template tag loads the widget from; None: the app's own versioned URL
+    # ({mount}widget/<version>/widget.js), which needs no static files set-up.
+    "WIDGET_URL": None,
     # Processing pipeline (Celery). Queue one task per accepted batch; when False, only the
     # sweeper picks events up.
     "ENQUEUE_ON_CAPTURE": True,

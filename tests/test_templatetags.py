@@ -3,12 +3,14 @@
 import json
 import re
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.template import Context, RequestContext, Template
 from django.test import RequestFactory, override_settings
 
+import feedback_loop
 from feedback_loop.models import Project
 from feedback_loop.tokens import TokenError, verify_token
 from tests.factories import ErrorModeFactory
@@ -50,8 +52,7 @@ def test_script_tag_points_the_widget_at_the_endpoint_with_the_public_key(defaul
 
     [(tag, attrs)] = parse(html)
     assert tag == "script"
-    assert attrs["src"].endswith("feedback_loop/widget.js")
-    assert attrs["src"] == "/static/feedback_loop/widget.js"
+    assert attrs["src"] == f"/feedback/widget/{feedback_loop.__version__}/widget.js"
     assert "defer" in attrs
     assert attrs["data-endpoint"] == "/feedback/api/v1/events"
     assert attrs["data-key"] == default_project.public_key
@@ -208,3 +209,46 @@ def test_default_project_naming_no_project_says_which_key(db):
         pytest.raises(Project.DoesNotExist, match=re.escape("pk_gone")),
     ):
         render("{% feedback_loop_script %}")
+
+
+# -- the widget's own URL ----------------------------------------------------------------------
+
+WIDGET_FILE = Path(feedback_loop.__file__).parent / "static" / "feedback_loop" / "widget.js"
+
+
+def test_the_widget_is_served_under_its_version_for_a_year(client):
+    response = client.get(f"/feedback/widget/{feedback_loop.__version__}/widget.js")
+    assert response.status_code == 200
+    assert response.content == WIDGET_FILE.read_bytes()
+    assert response["Content-Type"].startswith("text/javascript")
+    assert "max-age=31536000" in response["Cache-Control"]
+    assert "immutable" in response["Cache-Control"]
+    assert response["Access-Control-Allow-Origin"] == "*"
+    again = client.get(
+        f"/feedback/widget/{feedback_loop.__version__}/widget.js",
+        HTTP_IF_NONE_MATCH=response["ETag"],
+    )
+    assert again.status_code == 304 and again.content == b""
+
+
+def test_another_version_is_sent_to_the_current_one(client):
+    response = client.get("/feedback/widget/0.0.1/widget.js")
+    assert response.status_code == 302
+    assert response["Location"] == f"/feedback/widget/{feedback_loop.__version__}/widget.js"
+    assert "immutable" not in response["Cache-Control"]
+
+
+def test_the_unversioned_widget_is_cached_for_minutes(client):
+    response = client.get("/feedback/widget.js")
+    assert response.content == WIDGET_FILE.read_bytes()
+    assert "max-age=300" in response["Cache-Control"]
+    assert client.post("/feedback/widget.js").status_code == 405
+
+
+def test_the_widget_url_setting_points_the_tag_elsewhere(default_project):
+    cdn = "https://cdn.example.com/feedback_loop/widget.js"
+    with override_settings(
+        FEEDBACK_LOOP={"DEFAULT_PROJECT": default_project.public_key, "WIDGET_URL": cdn}
+    ):
+        [(_tag, attrs)] = parse(render("{% feedback_loop_script %}"))
+    assert attrs["src"] == cdn

@@ -7,10 +7,10 @@ import json
 from django import template
 from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Q
-from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from feedback_loop import widget
 from feedback_loop.conf import app_settings
 from feedback_loop.tokens import sign_trace
 
@@ -73,7 +73,7 @@ def feedback_loop_script(context, project=None, **attrs):
     data.update({name.replace("_", "-"): value for name, value in attrs.items()})
     return format_html(
         '<script src="{}" defer{}></script>',
-        static("feedback_loop/widget.js"),
+        app_settings.WIDGET_URL or widget.url(),
         format_html_join("", ' data-{}="{}"', data.items()),
     )
 

@@ -155,10 +155,11 @@ def page(browser, live_server, server_activity, request):
     context.set_default_timeout(5_000)
     context.add_init_script(INSTRUMENT)
     if WIDGET_OVERRIDE:
-        context.route(
-            "**/static/feedback_loop/widget.js",
-            lambda route: route.fulfill(path=WIDGET_OVERRIDE, content_type="text/javascript"),
-        )
+        for pattern in ("**/static/feedback_loop/widget.js", "**/feedback/widget/*/widget.js"):
+            context.route(
+                pattern,
+                lambda route: route.fulfill(path=WIDGET_OVERRIDE, content_type="text/javascript"),
+            )
     page = context.new_page()
     request.node.browser_errors = BrowserErrors(page)
     yield page
