@@ -6,13 +6,16 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test
 PYTEST_ARGS ?=
+HOST ?= 127.0.0.1
+PORT ?= 8000
 
 .PHONY: demo test test-sqlite test-postgres lint widget-check wheel-check install install-redos clean
 
 $(VENV)/.installed: pyproject.toml
+	@echo "== installing the package and its dev tools into $(VENV) (a minute or two the first time)"
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	$(VENV)/bin/pip install --progress-bar off -e '.[dev]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -20,8 +23,8 @@ install: $(VENV)/.installed
 demo: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py demo_seed
-	@echo "Chat: http://127.0.0.1:8000/   Admin: http://127.0.0.1:8000/admin/ (admin / admin)"
-	$(PY) manage.py runserver 127.0.0.1:8000
+	@echo "Chat: http://$(HOST):$(PORT)/   Admin: http://$(HOST):$(PORT)/admin/ (admin / admin)"
+	$(PY) manage.py runserver $(HOST):$(PORT)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -161,10 +161,14 @@ def test_edit_on_the_demo_chat_sends_the_new_version(page):
     answer.get_by_role("button", name="Edit").click()
     expect(content).to_have_attribute("contenteditable", "true")
     expect(content).to_be_focused()
+    # The demo says how to finish: Save, where Edit was.
+    expect(answer.get_by_role("button", name="Edit")).to_be_hidden()
     page.keyboard.press("Control+A")
     page.keyboard.type("Canberra, not Sydney, is the capital of Australia.")
-    page.locator("h1").click()  # leave the answer
+    answer.get_by_role("button", name="Save").click()
     expect(content).not_to_have_attribute("contenteditable", "true")
+    expect(answer.get_by_role("button", name="Save")).to_be_hidden()
+    expect(answer.get_by_role("button", name="Edit")).to_be_visible()
 
     wait_sent(page, 1)
     [edit] = rows()

@@ -12,6 +12,7 @@ from feedback_loop import record_trace
 from feedback_loop.conf import app_settings
 from feedback_loop.internal.datasets import apply_rule
 from feedback_loop.internal.pipeline import process_events
+from feedback_loop.keys import hash_secret
 from feedback_loop.models import Dataset, DatasetKind, FeedbackEvent, Project
 
 QUESTIONS = [
@@ -26,6 +27,15 @@ QUESTIONS = [
 ]
 
 
+# What users wrote instead of the stand-in's answer, by question.
+EDITS = {
+    1: '{"name": "Ada Lovelace", "born": 1815}',
+    5: "Django 5.2 is a long-term support release. It adds composite primary keys, imports your "
+    "models automatically in the shell, and makes form field rendering easier to customise.",
+}
+DEMO_SECRET_KEY = "sk_demo_secret_key_not_for_production"
+
+
 class Command(BaseCommand):
     help = "Create the demo's admin user (admin / admin), project and sample feedback."
 
@@ -38,12 +48,18 @@ class Command(BaseCommand):
         key = app_settings.DEFAULT_PROJECT
         project = Project.objects.filter(public_key=key).first()
         if project is None:
-            project, secret = Project.create("Demo chat")
+            project, _secret = Project.create("Demo chat")
             project.public_key = key
-            project.save(update_fields=["public_key"])
             self.stdout.write(f"Created the project {project.name!r}.")
-            self.stdout.write(f"  public key: {project.public_key}")
-            self.stdout.write(f"  secret key: {secret}  (shown once; rotate it in the admin)")
+        # A demo key, the same on every run, so the README's server API examples work as
+        # they are; a real project's secret key is random and shown once.
+        project.secret_key_hash = hash_secret(DEMO_SECRET_KEY)
+        project.secret_key_prefix = DEMO_SECRET_KEY[:7]
+        project.save(update_fields=["public_key", "secret_key_hash", "secret_key_prefix"])
+        self.stdout.write(f"Demo project: public key {project.public_key}")
+        self.stdout.write(
+            f"              secret key {DEMO_SECRET_KEY} (a demo key: never in production)"
+        )
 
         if project.traces.exists():
             self.stdout.write("Sample data is already there.")
@@ -65,9 +81,11 @@ class Command(BaseCommand):
             events = [{"kind": "thumbs", "value": -1 if index % 3 == 0 else 1}]
             if index % 3 == 0:
                 events[0].update(reasons=["hallucination"], comment="That is made up.")
-            if index % 4 == 1:
-                # The user cut the answer to its first third: an edit pair.
-                events.append({"kind": "edit", "text": trace.output[: len(trace.output) // 3]})
+            if index in EDITS:
+                # The user wrote the answer they wanted: an edit pair.
+                events.append(
+                    {"kind": "edit", "text": EDITS[index], "metadata": {"text_format": "source"}}
+                )
             if index % 5 == 2:
                 events.append({"kind": "copy", "metadata": {"length": 24, "share": 0.4}})
             for event in events:
