@@ -5,12 +5,16 @@ connection, as the widget does. Some requests are sent again 1-3 times (a retry 
 answer: each repeat must come back ``duplicate``). Some connections are cut half-way through
 the body, as a phone losing signal does; that batch is then sent again on a new connection
 until it gets an answer. A 503 or 429 is retried after its ``Retry-After``. Every event id
-and every answer is logged; ``verify`` then checks the database.
+and every answer is logged; the database is then checked against the answers: each event that
+got an answer is stored exactly once, and nothing else is.
 
 The full run (64 clients, 60 s, against gunicorn on PostgreSQL) and the short one in the test
 suite share this code::
 
-    .venv/bin/python -m tests.loadclient --url http://127.0.0.1:8000 --key pk_... --token ...
+    DATABASE_URL=postgres://... .venv/bin/python -m tests.loadclient \\
+        --url http://127.0.0.1:8000 --key pk_... --token ... [--log answers.json]
+
+It exits 1 and names the problem when an answer and the database disagree.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import threading
 import time
@@ -211,6 +216,37 @@ def problems(report: Report, stored: Counter) -> list[str]:
     return found
 
 
+def stored_counts(database_url: str, key: str, trace_id: str, since: float) -> Counter:
+    """How many rows each event id has in the database, for the project's events on the trace
+    received since ``since`` (a Unix time): what ``problems`` compares the answers with."""
+    from datetime import UTC, datetime
+
+    import dj_database_url
+
+    db = dj_database_url.parse(database_url)
+    sql = (
+        "SELECT e.event_id FROM feedback_loop_feedbackevent e "
+        "JOIN feedback_loop_project p ON p.id = e.project_id "
+        "WHERE p.public_key = {0} AND e.trace_key = {0} AND e.created_at >= {0}"
+    )
+    after = datetime.fromtimestamp(since, UTC)
+    if db["ENGINE"].endswith("sqlite3"):
+        import sqlite3
+
+        with sqlite3.connect(db["NAME"]) as conn:
+            stamp = after.strftime("%Y-%m-%d %H:%M:%S")  # how Django stores datetimes there
+            rows = conn.execute(sql.format("?"), (key, trace_id, stamp)).fetchall()
+        return Counter(str(uuid.UUID(row[0])) for row in rows)
+    import psycopg
+
+    with psycopg.connect(
+        dbname=db["NAME"], user=db["USER"], host=db["HOST"], port=db["PORT"] or None,
+        password=db["PASSWORD"] or None,
+    ) as conn:  # fmt: skip
+        rows = conn.execute(sql.format("%s"), (key, trace_id, after)).fetchall()
+    return Counter(str(row[0]) for row in rows)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", required=True, help="base URL, e.g. http://127.0.0.1:8000")
@@ -220,7 +256,16 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--log", help="write every event id and its answers here (JSON)")
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("DATABASE_URL"),
+        help="the server's database, to check every answer against it (default: $DATABASE_URL;"
+        " postgres://... or sqlite:///...)",
+    )
     args = parser.parse_args()
+    if not args.database_url:
+        parser.error("name the server's database: --database-url or DATABASE_URL")
+    started = time.time() - 1  # the database's clock may round down
     report = run_load(
         args.url, args.key, args.token, trace_id=args.trace_id, clients=args.clients,
         seconds=args.seconds,
@@ -229,6 +274,16 @@ def main() -> int:
     if args.log:
         with open(args.log, "w") as out:
             json.dump(report.answers, out)
+    stored = stored_counts(args.database_url, args.key, args.trace_id, started)
+    found = problems(report, stored)
+    for problem in found:
+        print(f"PROBLEM: {problem}")
+    if found:
+        return 1
+    print(
+        f"Verified against the database: each of the {len(report.acknowledged)} events that got"
+        f" an answer is stored once ({len(stored)} rows), none twice, none the clients never sent."
+    )
     return 0
 
 

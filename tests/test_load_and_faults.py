@@ -51,6 +51,46 @@ def test_load_with_repeats_and_cut_connections_loses_and_doubles_nothing(project
     assert len(stored) == len(report.acknowledged)
 
 
+def test_the_load_clients_command_checks_every_answer_against_the_database(project, tmp_path):
+    """`python -m tests.loadclient`, as the README runs it, verifies the database itself."""
+    import subprocess
+    import sys
+
+    from feedback_loop.models import FeedbackEvent
+    from tests.loadclient import Report, stored_counts
+    from tests.services import ROOT
+
+    settings = connection.settings_dict
+    url = (
+        f"postgres://{settings['USER']}@{settings['HOST'] or '127.0.0.1'}:"
+        f"{settings['PORT'] or 5432}/{settings['NAME']}"
+    )
+    server = Gunicorn(url, tmp_path, SETTINGS)
+    server.start()
+    log = tmp_path / "answers.json"
+    token = sign_trace("load", project=project)
+    try:
+        run = subprocess.run(
+            [sys.executable, "-m", "tests.loadclient", "--url", server.url,
+             "--key", project.public_key, "--token", token, "--clients", "4",
+             "--seconds", "2", "--log", str(log)],
+            cwd=ROOT, env={**__import__("os").environ, "DATABASE_URL": url},
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    finally:
+        server.stop()
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "Verified against the database" in run.stdout
+    # And it does see a lost event: take one away.
+    answers = json.loads(log.read_text())
+    lost = next(e for e, seen in answers.items() if "accepted" in seen)
+    FeedbackEvent.objects.filter(event_id=lost).delete()
+    stored = stored_counts(url, project.public_key, "load", 0)
+    assert problems(Report(answers=answers), stored) == [
+        f"event {lost} was answered {answers[lost]} but is stored 0 times"
+    ]
+
+
 def test_a_database_outage_answers_503_and_the_retries_deliver_everything(tmp_path):
     postgres = PrivatePostgres()
     postgres.start()
