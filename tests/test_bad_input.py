@@ -469,3 +469,11 @@ def test_a_date_without_a_time_is_a_400_not_midnight(client, project, secret, va
 def test_a_date_and_time_is_a_filter(client, project, secret, value):
     response = client.get(f"{API}/traces", {"created_after": value}, **bearer(secret))
     assert response.status_code == 200, response.content
+
+
+@pytest.mark.parametrize("path", ["/traces", "/events", "/stats", "/datasets"])
+def test_a_nul_in_a_query_parameter_is_a_400_naming_it(client, project, secret, path):
+    # Found by Schemathesis' negative checks: ?project=a%00b was answered 200.
+    response = client.get(f"{API}{path}", {"project": "pk_a\x00b"}, **bearer(secret))
+    assert response.status_code == 400, response.content
+    assert "NUL" in response.json()["error"]["fields"]["project"][0]

@@ -138,6 +138,11 @@ class ServerAPIView(generics.GenericAPIView):
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
         # Strict: a misspelt filter must not quietly answer everything.
+        nul = sorted(name for name, value in request.query_params.items() if "\x00" in value)
+        if nul:
+            raise exceptions.ValidationError(
+                {name: ["A NUL character is not allowed here."] for name in nul}
+            )
         known = self.known_parameters()
         unknown = sorted(set(request.query_params) - known)
         if unknown:
