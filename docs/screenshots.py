@@ -71,7 +71,7 @@ def shoot(base: str) -> None:
         toolbar.locator("[part~=chip]").nth(1).click()
         toolbar.locator("textarea").fill("The JSON is wrapped in a code fence.")
         turn = page.locator(".turn").last.bounding_box()
-        popover = toolbar.locator("form").bounding_box()
+        popover = toolbar.locator("[part=popover]").bounding_box()
         # Boxes are in viewport coordinates, the clip in page coordinates.
         scroll = page.evaluate("scrollY")
         top, bottom = scroll + turn["y"] - 16, scroll + popover["y"] + popover["height"] + 16

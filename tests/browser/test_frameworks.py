@@ -317,3 +317,40 @@ def test_the_toolbar_and_popover_find_their_place_in_a_chat_layout(page):
     expect(status).to_have_text("")
     page.keyboard.press("Escape")
     expect(status).to_have_text("Thanks!")
+
+
+@pytest.mark.parametrize(
+    ("fixture", "width", "height", "trace_id"),
+    [
+        ("scroll", 320, 640, "p5"),  # at the bottom of a scrolling log, beside an avatar
+        ("narrow", 360, 640, "n1"),  # at the right end of a right-aligned bubble
+        ("answers", 340, 240, "a3"),  # mid-screen in a short window: room neither below nor above
+    ],
+)
+def test_the_popover_stays_inside_a_narrow_viewport(page, fixture, width, height, trace_id):
+    page.set_viewport_size({"width": width, "height": height})
+    ids = ",".join(trace_id[0] + str(n) for n in range(1, 6))
+    page.goto(f"/_test/page/{fixture}/?ids={ids}")
+    answer = page.locator(f'[data-feedback-trace="{trace_id}"]')
+    answer.evaluate("el => el.scrollIntoView({block: 'center'})")
+    # In the answer's slot, or right after it.
+    bar = page.locator(
+        f'[data-feedback-trace="{trace_id}"] [data-feedback-toolbar],'
+        f' [data-feedback-trace="{trace_id}"] + [data-feedback-toolbar]'
+    )
+    bar.get_by_role("button", name="Bad answer").click()
+    dialog = bar.get_by_role("dialog", name="What went wrong?")
+    expect(dialog).to_be_visible()
+    box = dialog.bounding_box()
+    assert box["height"] < height, box  # it can fit
+    assert box["x"] >= 0 and box["x"] + box["width"] <= width, box
+    assert box["y"] >= 0 and box["y"] + box["height"] <= height, box
+    # Whole and usable where it is: a reason is chosen and sent.
+    dialog.get_by_role("button", name="Wrong format").click()
+    dialog.get_by_role("button", name="Send").click()
+    expect(bar.get_by_role("status")).to_have_text("Thanks!")
+    wait_sent(page, 2)
+    assert [summary(e) for e in rows()] == [
+        (trace_id, "thumbs", -1.0, [], ""),
+        (trace_id, "thumbs", -1.0, ["format"], ""),
+    ]

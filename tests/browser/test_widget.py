@@ -29,7 +29,7 @@ FOCUSED = """() => {
   let el = document.activeElement;
   while (el && el.shadowRoot && el.shadowRoot.activeElement) el = el.shadowRoot.activeElement;
   return el && { tag: el.tagName, action: el.dataset.a || null, reason: el.dataset.r || null,
-                 part: el.getAttribute("part"), inPopover: !!el.closest("form") };
+                 part: el.getAttribute("part"), inPopover: !!el.closest("[role=dialog]") };
 }"""
 SELECT_PART = """([id, start, end]) => {
   const content = document.querySelector(`[data-feedback-trace="${id}"] [data-feedback-content]`);

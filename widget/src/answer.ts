@@ -20,3 +20,7 @@ export const source = (answer: Element): string | undefined =>
 
 /** The answer as the user was shown it: its source when the host gives one. */
 export const shown = (answer: Element) => source(answer) ?? rendered(answer);
+
+/** The element a node is or is in (a text node's parent). */
+export const elementOf = (node?: Node | null) =>
+  node && (node.nodeType === 1 ? (node as Element) : node.parentElement);

@@ -6,6 +6,7 @@
 // comes within a screen of the viewport: a page holding a thousand answers pays for the few
 // on screen, and attaching adds nothing to the page until then.
 
+import { elementOf } from "./answer";
 import type { Core } from "./core";
 import { toolbar } from "./toolbar";
 
@@ -133,7 +134,7 @@ export function createAttacher(core: Core): Attacher {
           if (owner?.isConnected) attach(owner);
         }
         // Text streaming into a known answer: only noted (no edits, no output meanwhile).
-        const answer = (target.nodeType === 1 ? target : target.parentElement)?.closest(selector);
+        const answer = elementOf(target)?.closest(selector);
         if (answer && known.has(answer)) {
           // (Its own toolbar drawn into a slot inside it is no change of the answer.)
           if (!owners.has(record.addedNodes[0] as Element)) core._state(traceOf(answer)!)._changed = Date.now();

@@ -1,7 +1,7 @@
 // Implicit signals and host-drawn buttons: copy, edit, regenerate, abandon, and clicks on
 // elements marked data-feedback-action.
 
-import { content, shown, rendered as text, source } from "./answer";
+import { content, elementOf, shown, rendered as text, source } from "./answer";
 import { type Attacher, traceOf } from "./attach";
 import { changing, type Core } from "./core";
 
@@ -60,9 +60,7 @@ export function listen(core: Core, attacher: Attacher) {
       guard(() => {
         const selection = document.getSelection();
         const copied = selection?.toString() || "";
-        const node = selection?.anchorNode;
-        const el = node && (node.nodeType === 1 ? (node as Element) : node.parentElement);
-        const answer = el?.closest(o.selector);
+        const answer = elementOf(selection?.anchorNode)?.closest(o.selector);
         if (!copied || !answer || !answer.contains(selection!.focusNode)) return;
         core._copy(traceOf(answer)!, copied, text(answer));
       }),

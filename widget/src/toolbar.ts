@@ -2,6 +2,7 @@
 // stylesheet (no inline styles, so a strict Content-Security-Policy allows it), themed by
 // custom properties (--fl-*) and ::part().
 
+import type { Reason } from "./config";
 import type { Core, TraceState } from "./core";
 
 const BUILTIN = ["hallucination", "format", "refusal", "length"] as const;
@@ -22,8 +23,7 @@ button:hover,[part~=chip],textarea{border-color:var(--fl-line)}\
 [part~=rating]{margin:0 6px}\
 svg{width:16px;fill:currentColor}\
 [part~=down] svg{rotate:180deg}\
-form{position:absolute;top:100%;z-index:9;background:var(--fl-bg);border:1px solid var(--fl-line);border-radius:8px;padding:8px;box-shadow:0 4px 16px #0003;width:min(280px,80vw)}\
-[data-up]{top:auto;bottom:100%}\
+section{position:absolute;top:100%;z-index:9;background:var(--fl-bg);border:1px solid var(--fl-line);border-radius:8px;padding:8px;box-shadow:0 4px 16px #0003;width:min(280px,80vw)}\
 p{margin:0 0 6px;font-weight:600}\
 [part~=chip]{margin:0 4px 4px 0;border-radius:99px}\
 [part~=close]{float:right}\
@@ -53,7 +53,7 @@ function icon(): SVGElement {
 }
 
 const button = (a: string, label: string, part: string, ...children: (Node | string)[]) =>
-  h("button", { type: "button", "data-a": a, "aria-label": label, part }, ...children);
+  h("button", { "data-a": a, "aria-label": label, part }, ...children);
 
 /** The toolbar's buttons. */
 function template(core: Core): HTMLElement {
@@ -76,31 +76,32 @@ function template(core: Core): HTMLElement {
 }
 
 /** The popover after a thumbs-down: reason chips and a comment box, built on first use. */
-function popover(core: Core): HTMLFormElement {
+function popover(core: Core): HTMLElement {
   const { s, o } = core;
-  const form = h("form", { part: "popover", role: "dialog", "aria-label": s.ask });
-  form.append(button("close", s.close, "button close", "×"), h("p", {}, s.ask));
+  const pop = h("section", { part: "popover", role: "dialog", "aria-label": s.ask });
+  pop.append(button("close", s.close, "button close", "×"), h("p", {}, s.ask));
   if (core._has("reasons"))
-    for (const r of [...(o.errorModes || BUILTIN.map((id) => ({ id, label: "" }))), ...o.reasons]) {
+    for (const r of [...(o.errorModes || BUILTIN.map((id) => ({ id }) as Reason)), ...o.reasons]) {
       // The built-in modes in the widget's words (and language), the project's own as named.
       const label = (BUILTIN as readonly string[]).includes(r.id) ? s[r.id as Builtin] : r.label;
-      form.append(h("button", { type: "button", "data-a": "chip", "data-r": r.id, "aria-pressed": "false", part: "chip" }, label));
+      pop.append(h("button", { "data-a": "chip", "data-r": r.id, "aria-pressed": "false", part: "chip" }, label));
     }
   if (core._has("comment"))
-    form.append(
+    pop.append(
       h("textarea", { part: "comment", "aria-label": s.comment, placeholder: s.comment, maxlength: "" + o.maxCommentChars }),
     );
-  form.append(h("button", { part: "button send" }, s.send));
-  return form;
+  pop.append(button("send", s.send, "button send", s.send));
+  return pop;
 }
 
-
-/** Open the popover upward when its bottom cannot be seen: clipped by the viewport or by a box
- * around (a chat's scrolling log), or under something the page put above it (its input). */
-function place(host: Element, form: HTMLElement) {
-  const { left, bottom } = form.getBoundingClientRect();
-  if ((host.getRootNode() as Document).elementFromPoint?.(left + 1, bottom - 1) !== host)
-    form.toggleAttribute("data-up");
+/** Keep the popover in sight: below the toolbar, or above it when its bottom cannot be seen
+ * there (clipped by the viewport or by a box around, a chat's scrolling log, or under something
+ * the page put above it, its input); and moved into the viewport, sideways and, when it fits
+ * neither way, down. */
+function place(host: HTMLElement, pop: HTMLElement) {
+  const { left, right, top, bottom, height } = pop.getBoundingClientRect();
+  const up = (host.getRootNode() as Document).elementFromPoint?.(Math.max(left, 0) + 1, bottom - 1) !== host;
+  pop.style.translate = `${Math.max(Math.min(0, document.documentElement.clientWidth - right), -left)}px ${Math.max(up ? -height - host.offsetHeight : 0, -top)}px`;
 }
 
 /** Draw the toolbar for an answer, right after it; returns the toolbar's host element. */
@@ -123,7 +124,7 @@ export function toolbar(core: Core, st: TraceState, answer: Element): HTMLElemen
   const status = bar.lastChild!;
   const press = (el: Element, on: boolean) => el.setAttribute("aria-pressed", "" + on);
   const asks = core._has("reasons") || core._has("comment");
-  let form: HTMLFormElement | undefined;
+  let pop: HTMLElement | undefined;
 
   const paint = () => {
     // A toolbar whose answer left the page stops listening for its trace.
@@ -134,31 +135,29 @@ export function toolbar(core: Core, st: TraceState, answer: Element): HTMLElemen
     }
     for (const star of stars) press(star, +star.dataset.n! <= st._rating);
     // "Thanks!" once the popover asking what went wrong is sent or dismissed, not beside it.
-    status.textContent = st._status && !form ? core.s[st._status] : "";
+    status.textContent = st._status && !pop ? core.s[st._status] : "";
   };
   const close = () => {
-    if (form) {
-      form.remove();
-      form = undefined;
+    if (pop) {
+      pop.remove();
+      pop = undefined;
       down.focus();
       paint();
     }
   };
   const open = () => {
     // A fresh popover each time: nothing chosen, nothing typed.
-    const fresh = (form = popover(core));
-    bar.append(fresh);
-    fresh.addEventListener("submit", (event) => {
-      event.preventDefault();
-      const reasons = [...fresh.querySelectorAll("[aria-pressed=true]")]
-        .map((chip) => (chip as HTMLElement).dataset.r!)
-        .slice(0, core.o.maxReasons);
-      const comment = fresh.querySelector("textarea")?.value.trim();
-      if (reasons.length || comment) core._vote(st.id, -1, { reasons, comment: comment || undefined });
-      close();
-    });
-    place(host, fresh);
-    (fresh.querySelector("p+*") as HTMLElement | null)?.focus();
+    bar.append((pop = popover(core)));
+    place(host, pop);
+    (pop.querySelector("p+*") as HTMLElement | null)?.focus();
+  };
+  const send = (fresh: HTMLElement) => {
+    const reasons = [...fresh.querySelectorAll("[aria-pressed=true]")]
+      .map((chip) => (chip as HTMLElement).dataset.r!)
+      .slice(0, core.o.maxReasons);
+    const comment = fresh.querySelector("textarea")?.value.trim();
+    if (reasons.length || comment) core._vote(st.id, -1, { reasons, comment: comment || undefined });
+    close();
   };
 
   root.addEventListener("click", (event) => {
@@ -171,6 +170,7 @@ export function toolbar(core: Core, st: TraceState, answer: Element): HTMLElemen
     } else if (a === "star") core._rate(st.id, +b!.dataset.n!);
     else if (a === "chip") press(b!, b!.getAttribute("aria-pressed") !== "true");
     else if (a === "close") close();
+    else if (a === "send") send(pop!);
   });
   root.addEventListener("keydown", (event) => {
     if ((event as KeyboardEvent).key === "Escape") close();

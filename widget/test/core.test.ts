@@ -157,12 +157,12 @@ describe("events waiting for their answer's token", () => {
   it("keeps the toolbar, and its open popover, when only the token changes", async () => {
     const m = streaming({ requireToken: true });
     part(m.host, "down").click();
-    expect(m.host.shadowRoot!.querySelector("form")!.hidden).toBe(false);
+    expect(m.host.shadowRoot!.querySelector("[part=popover]")!.hidden).toBe(false);
     m.el.setAttribute("data-feedback-token", "tok-final");
     await settle();
     expect(toolbars()).toEqual([m.host]);
     expect(m.host.isConnected).toBe(true);
-    expect(m.host.shadowRoot!.querySelector("form")!.hidden).toBe(false);
+    expect(m.host.shadowRoot!.querySelector("[part=popover]")!.hidden).toBe(false);
   });
 });
 

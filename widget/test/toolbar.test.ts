@@ -11,7 +11,7 @@ function setup(over: TestOptions = {}) {
 const pressed = (el: Element) => el.getAttribute("aria-pressed");
 const key = (el: Element, key: string) =>
   el.dispatchEvent(new KeyboardEvent("keydown", { key, bubbles: true, composed: true }));
-const popover = (host: Element) => host.shadowRoot!.querySelector("form") as HTMLFormElement | null;
+const popover = (host: Element) => host.shadowRoot!.querySelector("[part=popover]") as HTMLElement | null;
 const isOpen = (host: Element) => !!popover(host) && !popover(host)!.hidden;
 const thumbs = (m: Mounted) => m.events.filter((e) => e.kind === "thumbs").map((e) => e.value);
 
@@ -26,7 +26,22 @@ describe("toolbar", () => {
     expect(down.getAttribute("aria-label")).toBe("Bad answer");
     expect(pressed(up)).toBe("false");
     expect(pressed(down)).toBe("false");
-    expect(up.type).toBe("button");
+  });
+
+  it("submits no form of the page's around it", () => {
+    const page = document.createElement("form");
+    const submitted = vi.fn((event: Event) => event.preventDefault());
+    page.addEventListener("submit", submitted);
+    const el = answer("t1");
+    page.append(el);
+    document.body.append(page);
+    const m = mount();
+    const [host] = toolbars();
+    part(host, "down").click();
+    parts(host, "chip")[0].click();
+    part(host, "send").click();
+    expect(submitted).not.toHaveBeenCalled();
+    expect(m.events.map((e) => e.reasons)).toEqual([undefined, ["hallucination"]]);
   });
 
   it("speaks the page's language", () => {
@@ -273,18 +288,56 @@ describe("placement", () => {
     expect(group.querySelectorAll("[part~=star]")).toHaveLength(5);
   });
 
+  /** Lay the page out: a viewport `width` wide and 600 px high, the toolbar 30 px high, the
+   * popover 200 px high and 274 px wide (256 px of content, padding and border) at `left`, below
+   * a toolbar at `y`; `below` is what the page shows at the popover's bottom edge. */
+  const layout = (m: { host: HTMLElement }, width: number, left: number, y: number, below: Element) => {
+    vi.spyOn(document.documentElement, "clientWidth", "get").mockReturnValue(width);
+    vi.spyOn(m.host, "offsetHeight", "get").mockReturnValue(30);
+    vi.spyOn(Element.prototype, "getBoundingClientRect").mockImplementation(function (this: Element) {
+      const top = y + 30;
+      return this.getAttribute("part") === "popover"
+        ? ({ left, right: left + 274, top, bottom: top + 200, width: 274, height: 200 } as DOMRect)
+        : ({ left: 0, right: 0, top: 0, bottom: 0, width: 0, height: 0 } as DOMRect);
+    });
+    vi.spyOn(m.host.getRootNode() as Document, "elementFromPoint").mockReturnValue(below);
+  };
+  const shift = (m: { host: HTMLElement }) => popover(m.host)!.style.translate;
+
   it("opens the popover upward when its bottom cannot be seen (clipped, or under the page's input)", () => {
     const m = setup();
-    const root = m.host.getRootNode() as Document;
-    const at = vi.spyOn(root, "elementFromPoint");
-    at.mockReturnValue(m.host); // room below: the popover is what is there
+    layout(m, 1280, 40, 100, m.host); // room below: the popover is what is there
     part(m.host, "down").click();
-    expect(popover(m.host)!.hasAttribute("data-up")).toBe(false);
+    expect(shift(m)).toBe("0px 0px");
     part(m.host, "close").click();
     part(m.host, "down").click(); // retract
-    at.mockReturnValue(document.body); // something else is at its bottom edge
+    layout(m, 1280, 40, 380, document.body); // something else is at its bottom edge
     part(m.host, "down").click();
-    expect(popover(m.host)!.hasAttribute("data-up")).toBe(true);
+    expect(shift(m)).toBe("0px -230px"); // its height and the toolbar's: its bottom on the toolbar's top
+  });
+
+  it("keeps the popover inside a narrow viewport sideways, on either side", () => {
+    const m = setup();
+    layout(m, 320, 56, 100, m.host); // 10 px past the right edge of a 320 px viewport
+    part(m.host, "down").click();
+    expect(shift(m)).toBe("-10px 0px");
+    part(m.host, "close").click();
+    part(m.host, "down").click();
+    layout(m, 360, 250, 100, m.host); // a right-aligned bubble's: 164 px past
+    part(m.host, "down").click();
+    expect(shift(m)).toBe("-164px 0px");
+    part(m.host, "close").click();
+    part(m.host, "down").click();
+    layout(m, 320, -30, 100, m.host); // past the left edge (a right-to-left page)
+    part(m.host, "down").click();
+    expect(shift(m)).toBe("30px 0px");
+  });
+
+  it("moves the popover into the viewport when it fits neither below nor above", () => {
+    const m = setup();
+    layout(m, 1280, 40, 150, document.body); // hidden below; above, its top 50 px out of sight
+    part(m.host, "down").click();
+    expect(shift(m)).toBe("0px -180px"); // its top at the viewport's top
   });
 
   it("says thanks only once the popover is sent or dismissed", async () => {
