@@ -1,15 +1,22 @@
 # Two commands work on a fresh machine (Python 3.11+):
 #   make demo   the example site (chat page, widget, admin) on SQLite with seeded data
 #   make test   every test: lint, the widget (build check, types, unit tests, size), the suite
-#               with its real-browser tests on SQLite and on PostgreSQL, the wheel's contents
+#               with its real-browser tests on SQLite and on PostgreSQL (Python 3.11, Django 5.2;
+#               the README followed in fresh virtualenvs), the suite again on PostgreSQL with
+#               Python 3.13 and the newest Django 6.x, and the release (sdist, wheel, twine)
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# The newest Python and Django the package claims (pyproject's classifiers): pyenv's 3.13.
+# (pyenv's shim for python3.13 fails unless 3.13 is selected, so its own folder comes first.)
+PYTHON_NEXT ?= $(lastword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13) $(shell command -v python3.13 2>/dev/null | grep -v shims))
+VENV_NEXT ?= .venv-next
+DJANGO_NEXT ?= Django>=6.1,<7
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test
 PYTEST_ARGS ?=
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test test-sqlite test-postgres lint widget-check wheel-check install install-redos clean
+.PHONY: demo test test-sqlite test-postgres test-next lint widget-check wheel-check install install-redos clean
 
 $(VENV)/.installed: pyproject.toml
 	@echo "== installing the package and its dev tools into $(VENV) (a minute or two the first time)"
@@ -47,6 +54,18 @@ test-postgres: install install-redos
 	@echo "== test suite on PostgreSQL ($(PG_URL))"
 	DATABASE_URL=$(PG_URL) $(VENV)/bin/pytest $(PYTEST_ARGS)
 
+$(VENV_NEXT)/.installed: pyproject.toml
+	@test -n "$(PYTHON_NEXT)" || (echo "Python 3.13 is needed for test-next (pyenv install 3.13)"; exit 1)
+	@echo "== installing into $(VENV_NEXT) with $(PYTHON_NEXT) and $(DJANGO_NEXT)"
+	$(PYTHON_NEXT) -m venv $(VENV_NEXT)
+	$(VENV_NEXT)/bin/pip install --quiet --upgrade pip
+	$(VENV_NEXT)/bin/pip install --quiet --progress-bar off -e '.[dev]' '$(DJANGO_NEXT)'
+	touch $@
+
+test-next: $(VENV_NEXT)/.installed install-redos widget/node_modules/.installed
+	@echo "== test suite on PostgreSQL with $$($(VENV_NEXT)/bin/python -c 'import sys, django; print("Python", sys.version.split()[0], "and Django", django.__version__)')"
+	DATABASE_URL=$(PG_URL) $(VENV_NEXT)/bin/pytest -m "not readme" $(PYTEST_ARGS)
+
 widget/node_modules/.installed: widget/package.json widget/package-lock.json
 	cd widget && npm ci --no-audit --no-fund
 	touch $@
@@ -59,8 +78,8 @@ wheel-check: install
 	@echo "== release: sdist and wheel from python -m build, twine check, contents"
 	$(PY) tests/check_wheel.py
 
-test: lint widget-check test-sqlite test-postgres wheel-check
+test: lint widget-check test-sqlite test-postgres test-next wheel-check
 
 clean:
-	rm -rf $(VENV) dist build demo.sqlite3 .pytest_cache .ruff_cache widget/node_modules \
+	rm -rf $(VENV) $(VENV_NEXT) dist build demo.sqlite3 .pytest_cache .ruff_cache widget/node_modules \
 		tests/redos/node_modules

@@ -30,7 +30,7 @@ def record_trace(
     output: str,
     model: str | None = None,
     session_id: str | None = None,
-    user_id: str | None = None,
+    user_id: str | int | None = None,
     metadata: dict[str, Any] | None = None,
     regenerated_from: str | None = None,
 ):
@@ -48,7 +48,9 @@ def record_trace(
     project = Project.objects.resolve(project)
     if not isinstance(trace_id, str) or not 1 <= len(trace_id) <= 128:
         raise ValueError("trace_id must be a string of 1 to 128 characters.")
-    if user_id is not None and str(user_id) in MISSING_USER_IDS:
+    if user_id is not None:
+        user_id = str(user_id)  # request.user.pk as it is
+    if user_id is not None and user_id in MISSING_USER_IDS:
         # str(request.user.pk) of an anonymous visitor: no user, not a user named "None".
         logger.warning("record_trace(user_id=%r) is stored as no user id.", user_id)
         user_id = ""
