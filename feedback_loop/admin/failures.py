@@ -82,7 +82,7 @@ class ProcessingFailureAdmin(ProjectScopedAdmin):
     @admin.display(description=_("trace"))
     def links(self, failure: ProcessingFailure) -> str:
         events = events_url(failure.project_id, failure.trace_key)
-        trace = Trace.objects.filter(project_id=failure.project_id, key=failure.trace_key).first()
+        trace = Trace.objects.for_keys([(failure.project_id, failure.trace_key)]).first()
         if trace is None:
             return format_html('<a href="{}">{}</a>', events, _("its events"))
         return format_html(

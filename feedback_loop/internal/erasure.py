@@ -236,12 +236,11 @@ def _plan_copies(plan: _Plan, project: Project, user_id: str, erased: dict[int, 
     """Pairs and dataset items of the deleted traces, of the user's events, votes and id, or
     holding a string the user left on their trace; reviews holding such a string."""
     deleted, staying = list(plan.traces), list(erased)
-    own_vote = FeedbackEvent.objects.filter(
-        project=project,
+    own_vote = FeedbackEvent.objects.for_trace_ref(
+        "rejected_trace__",
         user_id=user_id,
         kind=EventKind.THUMBS,
         session_id=OuterRef("session_id"),
-        trace_key=OuterRef("rejected_trace__key"),
     )
     made_of_theirs = (
         Q(user_id=user_id)

@@ -90,9 +90,12 @@ class FeedbackEventQuerySet(models.QuerySet):
         keys = [(t.project_id, t.key) if hasattr(t, "key") else (t[0], t[1]) for t in traces]
         return self.filter(trace_keys_q(keys))
 
-    def for_trace_ref(self, **lookups) -> FeedbackEventQuerySet:
-        """The events of the outer query's trace, for ``Exists()`` and ``Subquery()``."""
-        return self.filter(project_id=OuterRef("project_id"), trace_key=OuterRef("key"), **lookups)
+    def for_trace_ref(self, path: str = "", **lookups) -> FeedbackEventQuerySet:
+        """The events of the outer query's trace, for ``Exists()`` and ``Subquery()``; ``path``
+        leads from the outer row to a trace (``"rejected_trace__"`` from a pair)."""
+        return self.filter(
+            project_id=OuterRef(f"{path}project_id"), trace_key=OuterRef(f"{path}key"), **lookups
+        )
 
     def beside_ref(self, **lookups) -> FeedbackEventQuerySet:
         """The events on the same trace as the outer query's event."""
