@@ -396,3 +396,21 @@ def test_non_staff_user_cannot_rotate_keys(client, project, secret):
     assert "sk_" not in _html(response)
     project.refresh_from_db()
     assert (project.public_key, project.secret_key_hash) == before
+
+
+def test_the_queues_json_lines_export_needs_the_export_permission(client, db):
+    """Trace text in bulk is an export: view permission alone does not offer or run it."""
+    from tests.test_access import staff
+
+    mine, _secret = Project.create("Mine")
+    TraceFactory(project=mine)
+    url = "/admin/feedback_loop/trace/?sentiment=all&review=all"
+    selection = {"action": "export_jsonl", "_selected_action": [mine.traces.first().pk]}
+    client.force_login(staff(perms=["view_trace"], projects=[mine]))
+    assert 'value="export_jsonl"' not in client.get(url).content.decode()
+    refused = client.post(url, selection)
+    assert refused.get("Content-Disposition") is None
+    client.force_login(staff(perms=["view_trace", "export_dataset"], projects=[mine]))
+    assert 'value="export_jsonl"' in client.get(url).content.decode()
+    exported = client.post(url, selection)
+    assert exported["Content-Disposition"].startswith("attachment")

@@ -223,7 +223,11 @@ def test_a_link_to_another_users_answer_is_ignored_and_logged(project, post_even
             post_events(project, [forged])
         else:
             post_events(project, [_regenerate(project, "mine", "a", new_trace_id="victim")])
+    # The attacker then likes the answer the claim names as the regeneration.
+    liked = "mine" if claim == "regenerated_from" else "victim"
+    post_events(project, [_thumbs(project, liked, "a", value=1)])
     assert trace(project, "victim").regenerated_from is None
+    assert trace(project, "mine").regenerated_from is None
     assert not PreferencePair.objects.filter(source="regenerate").exists()
     assert "Ignored a regeneration link" in caplog.text
 

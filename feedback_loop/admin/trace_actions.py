@@ -192,7 +192,13 @@ class TraceActions(_Mixin):
         )
         return None
 
-    @admin.action(description=_("Export as JSON Lines"), permissions=["view"])
+    def has_export_permission(self, request) -> bool:
+        # Trace text in bulk: the permission that exporting a dataset needs.
+        return self.has_view_permission(request) and request.user.has_perm(
+            "feedback_loop.export_dataset"
+        )
+
+    @admin.action(description=_("Export as JSON Lines"), permissions=["export"])
     def export_jsonl(self, request, queryset):
         return exports.download(
             exports.trace_lines(queryset), filename="traces.jsonl", content_type="application/jsonl"
