@@ -19,7 +19,7 @@ of the same page:
 * ``worst-case edit``: a 64 KiB answer (MAX_TEXT_CHARS) of distinct short paragraphs and an
   edit of the same paragraphs shuffled: the words, the lines and the paragraphs each spend their
   share of the work budget before the diff is shown whole. The worst case for the diff's work.
-* ``200 worst-case edits``: the same answer with 200 such edits; the page diffs the newest five
+* ``200 worst-case edits``: the same answer with 200 such edits; the page diffs the newest three
   (SHOWN_EDITS) and links the others.
 
 The ``diff work`` column is the work units the page's diffs spent (at most SHOWN_EDITS x
