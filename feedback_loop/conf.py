@@ -15,6 +15,9 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
+# Trace, session and user ids are at most this long: the size of their columns, not a setting.
+MAX_ID_CHARS = 128
+
 DEFAULTS: dict[str, Any] = {
     # Capture endpoint limits.
     "MAX_BATCH_SIZE": 100,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from django.core import signing
 from django.utils.crypto import salted_hmac
 
-from feedback_loop.conf import app_settings
+from feedback_loop.conf import MAX_ID_CHARS, app_settings
 
 SALT = "feedback_loop.trace-token"
 # The longest token sign_trace() makes: a 128-character trace id and user id of characters
@@ -100,8 +100,8 @@ def sign_trace(
     """
     from feedback_loop.models import Project
 
-    if not isinstance(trace_id, str) or not 1 <= len(trace_id) <= 128:
-        raise ValueError("trace_id must be a string of 1 to 128 characters.")
+    if not isinstance(trace_id, str) or not 1 <= len(trace_id) <= MAX_ID_CHARS:
+        raise ValueError(f"trace_id must be a string of 1 to {MAX_ID_CHARS} characters.")
     project = Project.objects.resolve(project)
     user_id = clean_user_id(user_id)
     if user_id is None and not session_key and request is not None:

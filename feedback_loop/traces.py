@@ -10,6 +10,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from feedback_loop.conf import MAX_ID_CHARS
 from feedback_loop.tokens import MISSING_USER_IDS
 
 logger = logging.getLogger("feedback_loop")
@@ -46,8 +47,8 @@ def record_trace(
     from feedback_loop.models import Project, Trace
 
     project = Project.objects.resolve(project)
-    if not isinstance(trace_id, str) or not 1 <= len(trace_id) <= 128:
-        raise ValueError("trace_id must be a string of 1 to 128 characters.")
+    if not isinstance(trace_id, str) or not 1 <= len(trace_id) <= MAX_ID_CHARS:
+        raise ValueError(f"trace_id must be a string of 1 to {MAX_ID_CHARS} characters.")
     if user_id is not None:
         user_id = str(user_id)  # request.user.pk as it is
     if user_id is not None and user_id in MISSING_USER_IDS:

@@ -10,8 +10,7 @@ from typing import cast
 
 from rest_framework import serializers
 
-from feedback_loop.conf import app_settings
-from feedback_loop.internal.capture import MAX_ID_CHARS
+from feedback_loop.conf import MAX_ID_CHARS, app_settings
 from feedback_loop.models import EventKind
 
 

@@ -6,7 +6,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
-from feedback_loop.conf import app_settings
+from feedback_loop.conf import MAX_ID_CHARS, app_settings
 from feedback_loop.models import Dataset, FeedbackEvent, Trace
 
 # What PostgreSQL cannot store: DRF's CharField refuses both (NUL, lone surrogates); these say
@@ -78,17 +78,17 @@ def storable(value):
 
 
 class TraceInSerializer(serializers.Serializer):
-    trace_id = StrictCharField(min_length=1, max_length=128, trim_whitespace=False)
+    trace_id = StrictCharField(min_length=1, max_length=MAX_ID_CHARS, trim_whitespace=False)
     input = StrictCharField(required=False, allow_blank=True, trim_whitespace=False)
     output = StrictCharField(required=False, allow_blank=True, trim_whitespace=False)
     model = StrictCharField(required=False, allow_blank=True, max_length=200)
-    session_id = StrictCharField(required=False, allow_blank=True, max_length=128)
-    user_id = StrictCharField(required=False, allow_blank=True, max_length=128)
+    session_id = StrictCharField(required=False, allow_blank=True, max_length=MAX_ID_CHARS)
+    user_id = StrictCharField(required=False, allow_blank=True, max_length=MAX_ID_CHARS)
     metadata = JSONObjectField(required=False)
     regenerated_from = StrictCharField(
         required=False,
         min_length=1,
-        max_length=128,
+        max_length=MAX_ID_CHARS,
         trim_whitespace=False,
         help_text="trace_id of the answer this one replaced (the user hit regenerate); it may be "
         "in the same request. A liked or copied regeneration becomes a preference pair.",
@@ -323,7 +323,7 @@ class AddTracesSerializer(serializers.Serializer):
         required=False, help_text="Trace list filters, as in GET traces; {} takes every trace."
     )
     trace_ids = serializers.ListField(
-        child=StrictCharField(max_length=128), required=False, max_length=10_000
+        child=StrictCharField(max_length=MAX_ID_CHARS), required=False, max_length=10_000
     )
 
     def validate(self, attrs):

@@ -17,13 +17,12 @@ from typing import Any
 
 from django.db import connections, models, router, transaction
 
-from feedback_loop.conf import app_settings
+from feedback_loop.conf import MAX_ID_CHARS, app_settings
 from feedback_loop.internal.sql import array_type, column_field
 from feedback_loop.models import EventKind, FeedbackEvent, claimed_voter
 from feedback_loop.tokens import MISSING_USER_IDS, Binding, TokenError, verify_token
 
 KINDS = frozenset(EventKind.values)
-MAX_ID_CHARS = 128
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 

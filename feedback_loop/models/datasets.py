@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from feedback_loop.conf import MAX_ID_CHARS
 from feedback_loop.models.pairs import PreferencePair
 from feedback_loop.models.projects import Project
 from feedback_loop.models.traces import Trace
@@ -207,7 +208,7 @@ class DatasetVersionItem(models.Model):
     chosen = models.TextField(_("chosen"), blank=True)
     rejected = models.TextField(_("rejected"), blank=True)
     metadata = models.JSONField(_("metadata"), default=dict, blank=True)
-    source_trace_id = models.CharField(_("source trace id"), max_length=128, blank=True)
+    source_trace_id = models.CharField(_("source trace id"), max_length=MAX_ID_CHARS, blank=True)
 
     class Meta:
         verbose_name = _("dataset version item")

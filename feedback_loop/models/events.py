@@ -13,7 +13,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from feedback_loop.conf import app_settings
+from feedback_loop.conf import MAX_ID_CHARS, app_settings
 from feedback_loop.models.projects import Project
 
 
@@ -150,7 +150,7 @@ class FeedbackEvent(models.Model):
     # The trace it is on: Trace.key in this project (see FeedbackEventQuerySet.of_traces). No
     # foreign key: an event is stored before its trace may exist (the host registers it later,
     # or the pipeline makes it from the event's output), and one join serves both cases.
-    trace_key = models.CharField(_("trace id"), max_length=128)
+    trace_key = models.CharField(_("trace id"), max_length=MAX_ID_CHARS)
     kind = models.CharField(_("kind"), max_length=16, choices=EventKind.choices)
     value = models.FloatField(_("value"), null=True, blank=True)
     reasons = models.JSONField(_("reasons"), default=list, blank=True)
@@ -162,8 +162,8 @@ class FeedbackEvent(models.Model):
     )
     name = models.CharField(_("name"), max_length=64, blank=True)
     metadata = models.JSONField(_("metadata"), default=dict, blank=True)
-    session_id = models.CharField(_("session id"), max_length=128, blank=True)
-    user_id = models.CharField(_("end user id"), max_length=128, blank=True)
+    session_id = models.CharField(_("session id"), max_length=MAX_ID_CHARS, blank=True)
+    user_id = models.CharField(_("end user id"), max_length=MAX_ID_CHARS, blank=True)
     voter = models.CharField(
         _("voter"),
         max_length=136,

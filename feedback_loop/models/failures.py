@@ -6,6 +6,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from feedback_loop.conf import MAX_ID_CHARS
 from feedback_loop.models.projects import Project
 
 
@@ -17,7 +18,7 @@ class ProcessingFailure(models.Model):
     project = models.ForeignKey(
         Project, on_delete=models.CASCADE, related_name="+", verbose_name=_("project")
     )
-    trace_key = models.CharField(_("trace id"), max_length=128)
+    trace_key = models.CharField(_("trace id"), max_length=MAX_ID_CHARS)
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
     error = models.TextField(_("last error"), blank=True)
     first_failed_at = models.DateTimeField(_("first failed"), default=timezone.now)

@@ -6,6 +6,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from feedback_loop.conf import MAX_ID_CHARS
 from feedback_loop.models.events import FeedbackEvent
 from feedback_loop.models.projects import Project
 from feedback_loop.models.traces import Trace
@@ -50,8 +51,8 @@ class PreferencePair(models.Model):
     prompt = models.TextField(_("prompt"), blank=True)
     chosen = models.TextField(_("chosen"))
     rejected = models.TextField(_("rejected"))
-    session_id = models.CharField(_("session id"), max_length=128, blank=True)
-    user_id = models.CharField(_("end user id"), max_length=128, blank=True)
+    session_id = models.CharField(_("session id"), max_length=MAX_ID_CHARS, blank=True)
+    user_id = models.CharField(_("end user id"), max_length=MAX_ID_CHARS, blank=True)
     dedupe_key = models.CharField(_("dedupe key"), max_length=200, editable=False)
     created_at = models.DateTimeField(_("created"), default=timezone.now)
 

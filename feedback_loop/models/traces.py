@@ -10,6 +10,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from feedback_loop.conf import MAX_ID_CHARS
 from feedback_loop.models.events import FeedbackEvent, FeedbackEventQuerySet, trace_keys_q
 from feedback_loop.models.projects import Project
 
@@ -49,12 +50,12 @@ class Trace(models.Model):
     project = models.ForeignKey(
         Project, on_delete=models.CASCADE, related_name="traces", verbose_name=_("project")
     )
-    key = models.CharField(_("trace id"), max_length=128)
+    key = models.CharField(_("trace id"), max_length=MAX_ID_CHARS)
     input = models.TextField(_("input"), blank=True)
     output = models.TextField(_("output"), blank=True)
     model = models.CharField(_("model"), max_length=200, blank=True)
-    session_id = models.CharField(_("session id"), max_length=128, blank=True)
-    user_id = models.CharField(_("end user id"), max_length=128, blank=True)
+    session_id = models.CharField(_("session id"), max_length=MAX_ID_CHARS, blank=True)
+    user_id = models.CharField(_("end user id"), max_length=MAX_ID_CHARS, blank=True)
     metadata = models.JSONField(_("metadata"), default=dict, blank=True)
     registered = models.BooleanField(
         _("registered by the host"),
