@@ -12,6 +12,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from django.utils.formats import date_format
 
 from feedback_loop import record_trace
 from feedback_loop.admin import claims
@@ -116,7 +117,8 @@ def test_the_queue_sorts_by_signal_strength(admin_client, queue):
     add(queue, "bad", kind="regenerate")
     run(queue)
     # The sort parameter counts the columns as the page shows them (the checkbox first).
-    column = admin_client.get(f"{ADMIN}/trace/").context["cl"].list_display.index("signal_strength")
+    columns = admin_client.get(f"{ADMIN}/trace/").context["cl"].list_display
+    column = columns.index("signals_strength")
     response = admin_client.get(f"{ADMIN}/trace/", {"o": f"-{column}"})
     assert listed(response) == ["long", "bad"]  # weakest first, reversed
     response = admin_client.get(f"{ADMIN}/trace/", {"o": str(column)})
@@ -447,3 +449,102 @@ def test_the_app_index_leads_to_the_queue_review_mode_and_dashboard(admin_client
     text = page(admin_client.get("/admin/feedback_loop/"))
     for url in (f"{ADMIN}/trace/", f"{ADMIN}/trace/review/", f"{ADMIN}/trace/dashboard/"):
         assert f'href="{url}"' in text
+
+
+# -- the admin's screens at common widths (issue 12, item 11): what the HTML says ----------------
+
+
+SESSION = "0b9f6f8e-3c1d-4f7a-9a55-2f1e8d6c4b3a"  # 36 characters, as the widget makes them
+
+
+def test_the_events_list_links_traces_and_keeps_text_and_comments_apart(admin_client, queue):
+    add(queue, "bad", value=-1, comment="Made up.", session_id=SESSION)
+    add(queue, "unregistered", value=1)  # no trace yet: the events came first
+    response = admin_client.get(f"{ADMIN}/feedbackevent/")
+    text = page(response)
+    names = response.context["cl"].list_display
+    assert names.index("short_comment") != names.index("edited_text")
+    # The edit's text is in the text column, the comment in the comment column.
+    edit = response.context["cl"].result_list.get(kind="edit")
+    rows = {row.pk: row for row in response.context["cl"].result_list}
+    assert rows[edit.pk].text == "Paris."
+    assert '<td class="field-edited_text">Paris.</td>' in text
+    assert '<td class="field-short_comment">Made up.</td>' in text
+    assert "TEXT (EDITED, COPIED)" in text.upper()
+    # A trace id links to the trace's page; one not registered yet is plain text.
+    bad = Trace.objects.get(key="bad")
+    assert f'<a class="fl-id" href="{ADMIN}/trace/{bad.pk}/change/" title="bad">bad</a>' in text
+    assert '<span class="fl-id" title="unregistered">unregistered</span>' in text
+    # A session id whole in its title, cut short on screen by the fl-id class.
+    assert f'<span class="fl-id" title="{SESSION}">{SESSION}</span>' in text
+
+
+def test_the_events_list_filters_processed_events_in_words(admin_client, queue):
+    add(queue, "bad", value=1)  # not processed yet
+    text = page(admin_client.get(f"{ADMIN}/feedbackevent/"))
+    assert "By processing" in text and ">Processed</a>" in text and ">Not processed</a>" in text
+    assert "Not empty" not in text
+    waiting = admin_client.get(f"{ADMIN}/feedbackevent/", {"processed": "no"})
+    assert [e.processed_at for e in waiting.context["cl"].result_list] == [None]
+    done = admin_client.get(f"{ADMIN}/feedbackevent/", {"processed": "yes"})
+    assert len(done.context["cl"].result_list) == 3
+    assert all(e.processed_at for e in done.context["cl"].result_list)
+
+
+def test_the_trace_page_writes_dates_one_way_and_presets_the_saved_status(admin_client, queue):
+    trace = Trace.objects.get(key="long")
+    text = page(admin_client.get(f"{ADMIN}/trace/{trace.pk}/change/"))
+    # Every date in DATETIME_FORMAT ("Dec. 6, 2026, 10:15 a.m."), none as 12/06/2026.
+    event = trace.events.get()
+    when = date_format(timezone.localtime(event.timestamp), "DATETIME_FORMAT")
+    assert f'<td class="nowrap">{when}</td>' in text
+    assert date_format(timezone.localtime(event.timestamp), "SHORT_DATE_FORMAT") not in text
+    # The heading says "pending", and so does the status the form will save.
+    assert '<span class="inline_label">pending: long' in text
+    assert '<option value="pending" selected>' in text
+    assert '<option value="reviewed" selected>' not in text
+
+
+def test_review_mode_goes_back_to_a_skipped_trace_and_says_what_it_saved(queue):
+    ann = staff_client("ann")
+    first = ann.get(f"{ADMIN}/trace/review/").context["review"]
+    ann.post(f"{ADMIN}/trace/review/", {"review": first.pk, "do": "skip"})
+    second = ann.get(f"{ADMIN}/trace/review/")
+    # "k" (Previous) goes back to the trace just skipped.
+    assert second.context["previous_url"].endswith(f"review={first.pk}")
+    back = ann.get(second.context["previous_url"])
+    assert back.context["review"].pk == first.pk
+
+    # Confirming says so, with the error modes.
+    review = back.context["review"]
+    mode = review.trace.suggested_error_modes.first()
+    done = ann.post(
+        f"{ADMIN}/trace/review/",
+        {"review": review.pk, "do": "confirm", "status": "reviewed", "error_modes": [mode.pk]},
+    )
+    said = [str(m) for m in get_messages(done.wsgi_request)]
+    assert said == [f"Confirmed trace {review.trace.key} as reviewed, with {mode.name}."]
+
+
+def test_dismissing_unticks_the_error_modes(queue, admin_client):
+    ann = staff_client("ann")
+    review = ann.get(f"{ADMIN}/trace/review/").context["review"]
+    modes = list(review.trace.suggested_error_modes.values_list("pk", flat=True))
+    assert modes  # ticked for the reviewer
+    done = ann.post(
+        f"{ADMIN}/trace/review/",
+        {"review": review.pk, "do": "dismiss", "status": "reviewed", "error_modes": modes},
+    )
+    review.refresh_from_db()
+    assert review.status == "dismissed" and not review.error_modes.exists()
+    said = [str(m) for m in get_messages(done.wsgi_request)]
+    assert said == [f"Dismissed trace {review.trace.key}."]
+
+
+def test_the_queue_search_box_has_a_visible_label(admin_client, queue):
+    text = page(admin_client.get(f"{ADMIN}/trace/"))
+    assert (
+        '<label for="searchbar">Searches trace ids, inputs, outputs and users\' comments.</label>'
+        in text
+    )
+    assert 'aria-describedby="searchbar_helptext"' not in text

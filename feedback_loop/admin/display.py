@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from urllib.parse import urlencode
 
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator
@@ -32,6 +35,47 @@ _TURNED = {"down": ("up", "fl-down"), "star": ("star", "fl-star")}
 
 def short_text(text: str, chars: int = 60) -> str:
     return Truncator(text).chars(chars)
+
+
+def short_id(value: str, link: str = "") -> SafeString | str:
+    """An id (a trace's, a session's: often a 36-character UUID) on one line, cut short with an
+    ellipsis, whole in its title (and in what a screen reader reads); a link when given one."""
+    if not value:
+        return "-"
+    if link:
+        return format_html('<a class="fl-id" href="{}" title="{}">{}</a>', link, value, value)
+    return format_html('<span class="fl-id" title="{}">{}</span>', value, value)
+
+
+def short_datetime(when: datetime | None) -> SafeString | str:
+    """A moment in a narrow column: the day as short_date() writes it, and the time."""
+    if when is None:
+        return "-"
+    local = timezone.localtime(when)
+    return format_html(
+        '<time class="fl-nowrap" datetime="{}" title="{}">{}</time>',
+        when.isoformat(),
+        date_format(local, "DATETIME_FORMAT"),
+        date_format(local, _day(local) + " H:i"),
+    )
+
+
+def _day(local: datetime) -> str:
+    return "M j" if local.year == timezone.localtime().year else "M j, Y"
+
+
+def short_date(when: datetime | None) -> SafeString | str:
+    """A date in a narrow column: the day, with the month's short name (and the year, if not
+    this one); the whole date and time, in the site's format, in its title."""
+    if when is None:
+        return "-"
+    local = timezone.localtime(when)
+    return format_html(
+        '<time class="fl-nowrap" datetime="{}" title="{}">{}</time>',
+        when.isoformat(),
+        date_format(local, "DATETIME_FORMAT"),
+        date_format(local, _day(local)),
+    )
 
 
 def icon(name: str) -> SafeString:

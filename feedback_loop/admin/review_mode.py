@@ -12,7 +12,12 @@ from django.utils.translation import gettext as _
 
 from feedback_loop.admin import claims
 from feedback_loop.admin.access import scoped
-from feedback_loop.admin.trace_page import ReviewForm, stamp_review, trace_context
+from feedback_loop.admin.trace_page import (
+    ReviewForm,
+    stamp_review,
+    trace_context,
+    untick_dismissed,
+)
 from feedback_loop.internal.datasets import add_traces
 from feedback_loop.models import Dataset, Review, ReviewStatus
 
@@ -76,6 +81,7 @@ def _answer(model_admin, request, project_id: int | None):
         claims.release(review, request.user)
         skipped = request.session.get("fl_review_skipped", [])
         request.session["fl_review_skipped"] = [*skipped, review.pk][-SKIPPED:]
+        _remember(request, review)  # "k" goes back to it
         return HttpResponseRedirect(_url(project_id))
     if action == "dataset":
         _add_to_dataset(request, review)
@@ -91,10 +97,28 @@ def _answer(model_admin, request, project_id: int | None):
     stamp_review(saved, request.user)
     saved.save()
     form.save_m2m()
+    untick_dismissed(saved)
     model_admin.log_change(request, review.trace, f"Review: {saved.status}.")
-    history = request.session.get("fl_review_history", [])
-    request.session["fl_review_history"] = [*history, review.pk][-HISTORY:]
+    _remember(request, review)
+    messages.success(request, _said(saved))
     return HttpResponseRedirect(_url(project_id))
+
+
+def _remember(request, review: Review) -> None:
+    """The reviews shown before, newest last, for "k" (confirmed, dismissed or skipped)."""
+    history = [pk for pk in request.session.get("fl_review_history", []) if pk != review.pk]
+    request.session["fl_review_history"] = [*history, review.pk][-HISTORY:]
+
+
+def _said(review: Review) -> str:
+    """What review mode confirms once an answer is saved (the next trace is shown then)."""
+    key = review.trace.key
+    if review.status == ReviewStatus.DISMISSED:
+        return _("Dismissed trace %(id)s.") % {"id": key}
+    modes = ", ".join(mode.name for mode in review.error_modes.all())
+    if not modes:
+        return _("Confirmed trace %(id)s as reviewed, with no error mode.") % {"id": key}
+    return _("Confirmed trace %(id)s as reviewed, with %(modes)s.") % {"id": key, "modes": modes}
 
 
 def _add_to_dataset(request, review: Review) -> None:

@@ -50,6 +50,10 @@ class ReviewForm(forms.ModelForm):
             "notes": forms.Textarea(attrs={"rows": 3, "cols": 80}),
         }
         help_texts = {
+            "status": _(
+                "As saved. Choose “reviewed” to confirm the error modes ticked, or “dismissed” "
+                "(which unticks them) for feedback that needs nothing."
+            ),
             "expected_output": _("Prefilled from the user's edit when there is one."),
         }
 
@@ -72,8 +76,8 @@ class ReviewForm(forms.ModelForm):
         ):
             # A reviewer confirms the suggestions (or unticks them).
             self.initial["error_modes"] = list(trace.suggested_error_modes.all())
-        if not review.pk or review.status == ReviewStatus.PENDING:
-            self.initial["status"] = ReviewStatus.REVIEWED
+        # The status shows what is saved (as the heading above the form says): a reviewer
+        # chooses "reviewed", or confirms in review mode.
 
 
 def prefill_edit(trace: Trace) -> str:
@@ -110,6 +114,13 @@ class ReviewInline(admin.StackedInline):
 
         # The review form needs the trace (the page's object) even for a new review.
         return type("ReviewFormSet", (formset,), {"get_form_kwargs": get_form_kwargs})
+
+
+def untick_dismissed(review: Review) -> None:
+    """A dismissed trace has no error modes: the feedback needed nothing (call after saving the
+    form's many-to-many data)."""
+    if review.status == ReviewStatus.DISMISSED:
+        review.error_modes.clear()
 
 
 def stamp_review(review: Review, user) -> None:

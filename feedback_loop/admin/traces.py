@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy as _
 
 from feedback_loop.admin import dashboard, review_mode
 from feedback_loop.admin.access import ProjectScopedAdmin, ScopedRelatedFilter
-from feedback_loop.admin.display import events_url, short_text, signal_icons
+from feedback_loop.admin.display import events_url, short_date, short_id, short_text, signal_icons
 from feedback_loop.admin.queue_filters import (
     ErrorModeFilter,
     LabelFilter,
@@ -27,7 +27,12 @@ from feedback_loop.admin.queue_filters import (
     SignalFilter,
 )
 from feedback_loop.admin.trace_actions import TraceActions
-from feedback_loop.admin.trace_page import ReviewInline, stamp_review, trace_context
+from feedback_loop.admin.trace_page import (
+    ReviewInline,
+    stamp_review,
+    trace_context,
+    untick_dismissed,
+)
 from feedback_loop.models import FeedbackEvent, Trace
 
 
@@ -45,13 +50,11 @@ class CappedPaginator(Paginator):
 class TraceAdmin(TraceActions, ProjectScopedAdmin):
     list_display = [
         "trace",
-        "signals",
+        "signals_strength",
         "sentiment_badge",
         "error_modes",
         "short_input",
-        "model",
-        "signal_strength",
-        "last_signal_at",
+        "last_signal",
     ]
     list_filter = [
         SentimentFilter,
@@ -64,7 +67,7 @@ class TraceAdmin(TraceActions, ProjectScopedAdmin):
         ("project", ScopedRelatedFilter),
     ]
     search_fields = ["key", "input", "output"]
-    search_help_text = _("Searches trace ids, inputs, outputs and users' comments.")
+    # The search box's help is its label (trace/change_list.html), not search_help_text.
     # Most recent signal first; traces without one by their creation (fl_trace_signal).
     ordering = [Coalesce("last_signal_at", "created_at").desc(), "-pk"]
     paginator = CappedPaginator
@@ -123,12 +126,21 @@ class TraceAdmin(TraceActions, ProjectScopedAdmin):
 
     @admin.display(description=_("trace"), ordering="key")
     def trace(self, trace: Trace):
-        short = trace.key if len(trace.key) <= 14 else trace.key[:12] + "…"
-        return format_html('<span title="{}">{}</span>', trace.key, short)
+        return short_id(trace.key)
 
     @admin.display(description=_("signals"))
     def signals(self, trace: Trace):
         return signal_icons(trace)
+
+    @admin.display(description=_("signals · strength"), ordering="-strength")
+    def signals_strength(self, trace: Trace):
+        # The strength under the signals it comes from, sorted by it: a column of its own would
+        # push the last one off a 1280 px screen with the admin's sidebar open.
+        return format_html(
+            '{}<span class="fl-quiet">{}</span>',
+            signal_icons(trace),
+            _("strength %(n)d") % {"n": trace.strength},
+        )
 
     @admin.display(description=_("sentiment"), ordering="sentiment")
     def sentiment_badge(self, trace: Trace):
@@ -153,13 +165,19 @@ class TraceAdmin(TraceActions, ProjectScopedAdmin):
             )
         return html or "-"
 
-    @admin.display(description=_("input"))
-    def short_input(self, trace: Trace) -> str:
-        return short_text(trace.input or trace.output)
+    @admin.display(description=_("input · model"))
+    def short_input(self, trace: Trace):
+        # The model under the input: a column of its own would push the last one off a 1280 px
+        # screen with the admin's sidebar open.
+        return format_html(
+            '{}<span class="fl-quiet">{}</span>',
+            short_text(trace.input or trace.output),
+            trace.model or "-",
+        )
 
-    @admin.display(description=_("strength"), ordering="-strength")
-    def signal_strength(self, trace: Trace) -> int:
-        return trace.strength
+    @admin.display(description=_("last signal"), ordering="last_signal_at")
+    def last_signal(self, trace: Trace):
+        return short_date(trace.last_signal_at)
 
     @admin.display(description=_("suggested error modes"))
     def suggested(self, trace: Trace) -> str:
@@ -190,6 +208,8 @@ class TraceAdmin(TraceActions, ProjectScopedAdmin):
             stamp_review(review, request.user)
             review.save()
         formset.save_m2m()
+        for review in reviews:
+            untick_dismissed(review)
 
     # more pages
 

@@ -1,8 +1,15 @@
 """What the browser tests of the widget share: locators, database reads and waits."""
 
+import os
 import time
+import uuid
+from datetime import timedelta
 
-from feedback_loop.models import FeedbackEvent
+from django.core.management import call_command
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from feedback_loop.models import FeedbackEvent, Trace
 
 EVENTS = "**/feedback/api/v1/events"
 # What Chromium logs when the endpoint fails; the outage tests expect it.
@@ -44,3 +51,32 @@ def wait_sent(page, count: int) -> list[dict]:
 
 def summary(event: FeedbackEvent) -> tuple:
     return (event.trace_key, event.kind, event.value, sorted(event.reasons), event.comment)
+
+
+def seed_demo(project) -> Trace:
+    """The demo's traces, feedback, datasets and pairs (its superuser admin / admin), plus a
+    thumbs-down and an edit from a session with a 36-character id, as the widget makes them, on
+    a negative trace, which this returns."""
+    with open(os.devnull, "w") as quiet:
+        call_command("demo_seed", stdout=quiet)
+    trace = Trace.objects.filter(project=project, sentiment="negative").order_by("key").first()
+    session = str(uuid.uuid4())
+    for kind, extra in (("thumbs", {"value": -1, "comment": "Wrong."}), ("edit", {"text": "Hi"})):
+        FeedbackEvent.objects.create(
+            project=project,
+            event_id=uuid.uuid4(),
+            trace_key=trace.key,
+            kind=kind,
+            session_id=session,
+            timestamp=timezone.now() - timedelta(minutes=5),
+            **extra,
+        )
+    return trace
+
+
+def log_in(page, username: str = "admin", password: str = "admin") -> None:
+    page.goto("/admin/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator("#user-tools")).to_be_visible()
