@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test test-sqlite test-postgres test-next lint widget-check wheel-check install install-redos clean
+.PHONY: demo test test-sqlite test-postgres test-next lint widget-check wheel-check install install-redos install-axe clean
 
 $(VENV)/.installed: pyproject.toml
 	@echo "== installing the package and its dev tools into $(VENV) (a minute or two the first time)"
@@ -46,11 +46,18 @@ tests/redos/node_modules/.installed: tests/redos/package.json tests/redos/packag
 
 install-redos: tests/redos/node_modules/.installed
 
-test-sqlite: install install-redos
+# axe-core, the accessibility engine tests/browser/test_accessibility.py runs in Chromium (npm).
+tests/browser/axe/node_modules/.installed: tests/browser/axe/package.json tests/browser/axe/package-lock.json
+	cd tests/browser/axe && npm ci --no-audit --no-fund
+	touch $@
+
+install-axe: tests/browser/axe/node_modules/.installed
+
+test-sqlite: install install-redos install-axe
 	@echo "== test suite on SQLite"
 	env -u DATABASE_URL $(VENV)/bin/pytest $(PYTEST_ARGS)
 
-test-postgres: install install-redos
+test-postgres: install install-redos install-axe
 	@echo "== test suite on PostgreSQL ($(PG_URL))"
 	DATABASE_URL=$(PG_URL) $(VENV)/bin/pytest $(PYTEST_ARGS)
 
@@ -62,7 +69,7 @@ $(VENV_NEXT)/.installed: pyproject.toml
 	$(VENV_NEXT)/bin/pip install --quiet --progress-bar off -e '.[dev]' '$(DJANGO_NEXT)'
 	touch $@
 
-test-next: $(VENV_NEXT)/.installed install-redos widget/node_modules/.installed
+test-next: $(VENV_NEXT)/.installed install-redos install-axe widget/node_modules/.installed
 	@echo "== test suite on PostgreSQL with $$($(VENV_NEXT)/bin/python -c 'import sys, django; print("Python", sys.version.split()[0], "and Django", django.__version__)')"
 	DATABASE_URL=$(PG_URL) $(VENV_NEXT)/bin/pytest -m "not readme" $(PYTEST_ARGS)
 
@@ -82,4 +89,4 @@ test: lint widget-check test-sqlite test-postgres test-next wheel-check
 
 clean:
 	rm -rf $(VENV) $(VENV_NEXT) dist build demo.sqlite3 .pytest_cache .ruff_cache widget/node_modules \
-		tests/redos/node_modules
+		tests/redos/node_modules tests/browser/axe/node_modules

@@ -247,5 +247,6 @@ def test_only_superusers_choose_curators_and_a_creator_curates_what_they_make(cl
     assert list(Project.objects.get(name="Made by a curator").members.all()) == [curator]
 
     client.force_login(staff(superuser=True))
+    Group.objects.create(name="Curators")  # a group to choose (checkboxes: none without one)
     page = client.get(f"{ADMIN}/project/{project.pk}/change/").content.decode()
     assert 'name="members"' in page and 'name="member_groups"' in page

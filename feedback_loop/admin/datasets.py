@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import display_for_field
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count
+from django.db.models import Count, Field
 from django.http import Http404, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
@@ -33,22 +36,27 @@ def _annotation(obj, name: str) -> int:
     return getattr(obj, name)
 
 
-class VersionInline(admin.TabularInline):
-    model = DatasetVersion
-    fields = readonly_fields = (*VERSION_FIELDS, "export_links")
-    extra = 0
-    can_delete = False
-    show_change_link = False
-
-    def get_fields(self, request, obj=None):
-        return self.fields if can_export(request) else self.fields[:-1]
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    @admin.display(description=_("export"))
-    def export_links(self, version: DatasetVersion):
-        return export_links(version.dataset, version)
+def versions_table(dataset: Dataset, with_exports: bool):
+    """A dataset's frozen versions, newest first, as a table (a read-only field of its page)."""
+    versions = list(dataset.versions.select_related("created_by").order_by("-number"))
+    if not versions:
+        return _("None yet: “Freeze a version” keeps the items as they are now.")
+    fields = [cast(Field, DatasetVersion._meta.get_field(name)) for name in VERSION_FIELDS]
+    heads = [str(field.verbose_name) for field in fields] + ([_("export")] if with_exports else [])
+    rows = [
+        [display_for_field(getattr(version, field.name), field, "-") for field in fields]
+        + ([export_links(dataset, version)] if with_exports else [])
+        for version in versions
+    ]
+    return format_html(
+        '<table class="fl-versions"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>',
+        format_html_join("", '<th scope="col">{}</th>', ((head,) for head in heads)),
+        format_html_join(
+            "",
+            "<tr>{}</tr>",
+            ((format_html_join("", "<td>{}</td>", ((cell,) for cell in row)),) for row in rows),
+        ),
+    )
 
 
 def export_links(dataset: Dataset, version: DatasetVersion | None = None):
@@ -70,20 +78,31 @@ class DatasetAdmin(ProjectScopedAdmin):
     list_display = ["name", "project", "kind", "item_count", "version_count", "updated_at"]
     list_filter = ["kind", ("project", ScopedRelatedFilter)]
     search_fields = ["name", "description"]
-    readonly_fields = ["items_link", "exports", "rule_checked_at"]
+    readonly_fields = ["items_link", "exports", "rule_checked_at", "versions", "versions_plain"]
     fieldsets = [
         (None, {"fields": ["project", "name", "kind", "description"]}),
         (_("Items"), {"fields": ["items_link", "exports"]}),
         (_("Rule"), {"fields": ["rule", "rule_checked_at"], "classes": ["collapse"]}),
     ]
-    inlines = [VersionInline]
     change_form_template = "admin/feedback_loop/dataset/change_form.html"
 
     def get_fieldsets(self, request, obj=None):
+        # Frozen versions are a table, not an inline: they are never edited here (and the
+        # admin's tabular inline has headers without text).
+        versions = "versions" if can_export(request) else "versions_plain"
+        frozen = [(_("Frozen versions"), {"fields": [versions]})] if obj else []
         if can_export(request):
-            return self.fieldsets
+            return [*self.fieldsets, *frozen]
         return [(_("Items"), {"fields": ["items_link"]}) if name == _("Items") else (name, opts)
-                for name, opts in self.fieldsets]  # fmt: skip
+                for name, opts in self.fieldsets] + frozen  # fmt: skip
+
+    @admin.display(description=_("versions"))
+    def versions(self, dataset: Dataset):
+        return versions_table(dataset, with_exports=True)
+
+    @admin.display(description=_("versions"))
+    def versions_plain(self, dataset: Dataset):
+        return versions_table(dataset, with_exports=False)
 
     def get_queryset(self, request):
         return (

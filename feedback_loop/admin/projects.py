@@ -3,6 +3,7 @@ either key."""
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
@@ -47,7 +48,8 @@ class ProjectAdmin(ProjectScopedAdmin):
         (_("Curators"), {"fields": ["members", "member_groups"]}),
         (_("Data"), {"fields": ["retention_days", "created_at"]}),
     ]
-    filter_horizontal = ["members", "member_groups"]
+    # Checkboxes, not the admin's filter_horizontal: its widget labels icons with aria-label on
+    # a <span> (an ARIA error), and a project's curators are few.
     change_form_template = "admin/feedback_loop/project/change_form.html"
 
     def get_readonly_fields(self, request, obj=None):
@@ -59,6 +61,8 @@ class ProjectAdmin(ProjectScopedAdmin):
     def formfield_for_manytomany(self, db_field, request, **kwargs):
         if db_field.name == "members":
             kwargs["queryset"] = db_field.related_model._default_manager.filter(is_staff=True)
+        if db_field.name in ("members", "member_groups"):
+            kwargs["widget"] = forms.CheckboxSelectMultiple
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
     def save_related(self, request, form, formsets, change):
