@@ -3,7 +3,9 @@
     .venv/bin/python docs/screenshots.py
 
 Starts the demo site on a throw-away SQLite database, drives it like a user and writes PNGs
-into docs/.
+into docs/: the widget, and the admin's screens at the two common widths, with the admin's app
+sidebar open as it is by default: 1280 px (queue.png, trace.png, review.png, dashboard.png,
+the README's pictures) and 1920 px (the same names ending in -1920).
 """
 
 from __future__ import annotations
@@ -70,11 +72,17 @@ def shoot(base: str) -> None:
         toolbar.locator("[part~=down]").click()
         toolbar.locator("[part~=chip]").nth(1).click()
         toolbar.locator("textarea").fill("The JSON is wrapped in a code fence.")
-        turn = page.locator(".turn").last.bounding_box()
-        popover = toolbar.locator("[part=popover]").bounding_box()
-        # Boxes are in viewport coordinates, the clip in page coordinates.
+        # The turn, its toolbar and the popover (above the toolbar here: below, it would cover
+        # the page's input). Boxes are in viewport coordinates, the clip in page coordinates.
+        boxes = [
+            page.locator(".turn").last.bounding_box(),
+            toolbar.bounding_box(),
+            toolbar.locator("[part=popover]").bounding_box(),
+        ]
+        turn = boxes[0]
         scroll = page.evaluate("scrollY")
-        top, bottom = scroll + turn["y"] - 16, scroll + popover["y"] + popover["height"] + 16
+        top = scroll + min(box["y"] for box in boxes) - 16
+        bottom = scroll + max(box["y"] + box["height"] for box in boxes) + 16
         page.screenshot(
             path=DOCS / "widget.png",
             full_page=True,
@@ -86,6 +94,7 @@ def shoot(base: str) -> None:
             },
         )
         print("wrote docs/widget.png")
+        toolbar.locator("[part~=send]").click()
         # Edit the last answer too, so the admin has a diff to show.
         last = page.locator(".turn").last
         last.locator("[data-feedback-action=edit]").click()
@@ -94,34 +103,40 @@ def shoot(base: str) -> None:
         page.locator("input[name=question]").click()  # leaves the edit: the widget sends it
         page.evaluate("FeedbackLoop.flush()")
         page.wait_for_timeout(500)
-        curation(browser, base)
+        for width, suffix in WIDTHS:
+            curation(browser, base, width, suffix)
         browser.close()
 
 
-def curation(browser, base: str) -> None:
+# The admin's screens at the common widths: (width, suffix of the file names).
+WIDTHS = [(1280, ""), (1920, "-1920")]
+
+
+def curation(browser, base: str, width: int, suffix: str) -> None:
     """The review queue, a trace's page with its diff, review mode and the dashboard."""
-    page = browser.new_page(viewport={"width": 1440, "height": 860}, device_scale_factor=1)
+    page = browser.new_page(viewport={"width": width, "height": 860}, device_scale_factor=1)
     page.goto(base + "/admin/login/")
     page.fill("#id_username", "admin")
     page.fill("#id_password", "admin")
     page.click("input[type=submit]")
-    # The admin's app sidebar takes room the queue needs in a picture.
-    page.evaluate("localStorage.setItem('django.admin.navSidebarIsOpen', 'false')")
+
+    def shot(name: str, **options) -> None:
+        path = DOCS / f"{name}{suffix}.png"
+        page.screenshot(path=path, **options)
+        print(f"wrote docs/{path.name}")
+
     admin = base + "/admin/feedback_loop/trace/"
     page.goto(admin)
-    page.screenshot(path=DOCS / "queue.png")
-    print("wrote docs/queue.png")
+    shot("queue")
     page.locator("#result_list tbody tr th a").first.click()
     page.wait_for_selector(".fl-diff")
     page.locator(".fl-diff-panel").first.scroll_into_view_if_needed()
-    page.screenshot(path=DOCS / "trace.png", full_page=True)
-    print("wrote docs/trace.png")
+    shot("trace", full_page=True)
     page.goto(admin + "review/")
-    page.screenshot(path=DOCS / "review.png", full_page=True)
-    print("wrote docs/review.png")
+    shot("review", full_page=True)
     page.goto(admin + "dashboard/")
-    page.screenshot(path=DOCS / "dashboard.png", full_page=True)
-    print("wrote docs/dashboard.png")
+    shot("dashboard", full_page=True)
+    page.close()
 
 
 if __name__ == "__main__":
