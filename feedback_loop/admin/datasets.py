@@ -12,6 +12,7 @@ from django.db.models import Count, Field
 from django.http import Http404, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -42,7 +43,8 @@ def versions_table(dataset: Dataset, with_exports: bool):
     if not versions:
         return _("None yet: “Freeze a version” keeps the items as they are now.")
     fields = [cast(Field, DatasetVersion._meta.get_field(name)) for name in VERSION_FIELDS]
-    heads = [str(field.verbose_name) for field in fields] + ([_("export")] if with_exports else [])
+    heads = [capfirst(field.verbose_name) for field in fields]
+    heads += [capfirst(_("export"))] if with_exports else []
     rows = [
         [display_for_field(getattr(version, field.name), field, "-") for field in fields]
         + ([export_links(dataset, version)] if with_exports else [])
