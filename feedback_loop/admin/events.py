@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.db.models import OuterRef, Subquery
 from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from feedback_loop.admin.access import ProjectScopedAdmin, ScopedRelatedFilter, scoped
@@ -30,15 +31,12 @@ class ProcessedFilter(admin.SimpleListFilter):
 class FeedbackEventAdmin(ProjectScopedAdmin):
     list_display = [
         "received",
-        "kind",
-        "value",
+        "signal",
         "trace",
         "project",
         "short_comment",
         "edited_text",
-        "reason_list",
-        "user",
-        "session",
+        "who",
         "processed",
     ]
     list_filter = [
@@ -88,22 +86,32 @@ class FeedbackEventAdmin(ProjectScopedAdmin):
         link = reverse("admin:feedback_loop_trace_change", args=[pk]) if pk else ""
         return short_id(event.trace_key, link)
 
-    @admin.display(description=_("comment"))
-    def short_comment(self, event: FeedbackEvent) -> str:
-        return short_text(event.comment, 50)
+    @admin.display(description=_("signal"), ordering="kind")
+    def signal(self, event: FeedbackEvent):
+        value = "" if event.value is None else f"{event.value:g}"
+        return format_html('{} <span class="fl-nowrap">{}</span>', event.kind, value)
+
+    @admin.display(description=_("reasons · comment"))
+    def short_comment(self, event: FeedbackEvent):
+        reasons = ", ".join(event.reasons or [])
+        if not (reasons or event.comment):
+            return "-"
+        if not reasons:
+            return short_text(event.comment, 50)
+        return format_html(
+            '<span class="fl-reasons">{}</span> {}', reasons, short_text(event.comment, 50)
+        )
 
     @admin.display(description=_("text (edited, copied)"))
     def edited_text(self, event: FeedbackEvent) -> str:
         return short_text(event.text, 50)
 
-    @admin.display(description=_("user"), ordering="user_id")
-    def user(self, event: FeedbackEvent):
-        return short_id(event.user_id)
-
-    @admin.display(description=_("session"), ordering="session_id")
-    def session(self, event: FeedbackEvent):
-        return short_id(event.session_id)
-
-    @admin.display(description=_("reasons"))
-    def reason_list(self, event: FeedbackEvent) -> str:
-        return ", ".join(event.reasons or [])
+    @admin.display(description=_("user · session"), ordering="user_id")
+    def who(self, event: FeedbackEvent):
+        # Both ids cut short on one line each (whole in their titles): a 36-character session
+        # id would otherwise wrap onto four.
+        return format_html(
+            '{}<span class="fl-quiet">{}</span>',
+            short_id(event.user_id),
+            short_id(event.session_id),
+        )

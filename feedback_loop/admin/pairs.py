@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.urls import reverse
-from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from feedback_loop.admin.access import ProjectScopedAdmin, ScopedRelatedFilter
-from feedback_loop.admin.display import short_text
+from feedback_loop.admin.display import short_datetime, short_id, short_text
 from feedback_loop.models import PreferencePair
 
 
@@ -22,7 +21,7 @@ class PreferencePairAdmin(ProjectScopedAdmin):
         "short_prompt",
         "short_chosen",
         "short_rejected",
-        "created_at",
+        "created",
     ]
     list_filter = ["source", ("project", ScopedRelatedFilter), "created_at"]
     search_fields = ["prompt", "chosen", "rejected", "trace__key", "user_id"]
@@ -39,7 +38,11 @@ class PreferencePairAdmin(ProjectScopedAdmin):
     @admin.display(description=_("trace"), ordering="trace__key")
     def source_trace(self, pair: PreferencePair):
         url = reverse("admin:feedback_loop_trace_change", args=[pair.trace_id])
-        return format_html('<a href="{}">{}</a>', url, pair.trace.key)
+        return short_id(pair.trace.key, url)
+
+    @admin.display(description=_("created"), ordering="created_at")
+    def created(self, pair: PreferencePair):
+        return short_datetime(pair.created_at)
 
     @admin.display(description=_("prompt"))
     def short_prompt(self, pair: PreferencePair) -> str:

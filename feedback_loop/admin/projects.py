@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from feedback_loop.admin.access import ProjectScopedAdmin
 from feedback_loop.admin.confirm import Text, confirmation
+from feedback_loop.admin.display import short_date
 from feedback_loop.models import Project
 
 ROTATE_TEXT = {
@@ -36,7 +37,7 @@ class ProjectAdmin(ProjectScopedAdmin):
         "origins",
         "require_token",
         "retention_days",
-        "created_at",
+        "created",
     ]
     list_filter = ["is_active", "require_token"]
     search_fields = ["name", "public_key"]
@@ -70,6 +71,10 @@ class ProjectAdmin(ProjectScopedAdmin):
         if not change and not request.user.is_superuser:
             # Whoever creates a project curates it (else they could not see what they made).
             form.instance.members.add(request.user)
+
+    @admin.display(description=_("created"), ordering="created_at")
+    def created(self, project: Project):
+        return short_date(project.created_at)
 
     @admin.display(description=_("allowed origins"))
     def origins(self, project: Project) -> Text:

@@ -50,6 +50,21 @@ def test_the_review_queue_fits_beside_the_open_sidebar(page, negative, width):
 
 
 @pytest.mark.parametrize("width", WIDTHS)
+def test_every_list_of_the_app_fits_beside_the_open_sidebar(page, negative, width):
+    open_admin(page, width, "/admin/feedback_loop/trace/")
+    lists = ["trace", "feedbackevent", "preferencepair", "project", "review", "dataset"]
+    lists += ["datasetitem", "errormode"]
+    overflowing = {}
+    for name in lists:
+        page.goto(f"/admin/feedback_loop/{name}/")
+        results = page.locator("#changelist-form .results")
+        expect(results.locator("tbody tr").first).to_be_visible()  # rows to lay out
+        if past := results.evaluate(OVERFLOW):
+            overflowing[name] = past
+    assert overflowing == {}
+
+
+@pytest.mark.parametrize("width", WIDTHS)
 def test_the_dashboard_shows_its_figures_in_one_row_and_charts_as_wide_as_their_boxes(
     page, negative, width
 ):
@@ -72,13 +87,15 @@ def test_the_dashboard_shows_its_figures_in_one_row_and_charts_as_wide_as_their_
 def test_the_events_list_keeps_ids_on_one_line_and_links_the_trace(page, negative, width):
     open_admin(page, width, "/admin/feedback_loop/feedbackevent/")
     row = page.locator("#result_list tbody tr").filter(has_text="Hi").first
-    session = row.locator("td.field-session .fl-id")
+    session = row.locator("td.field-who .fl-quiet .fl-id")
     full = session.get_attribute("title")
     assert len(full) == 36 and session.text_content() == full
     line = session.evaluate("el => parseFloat(getComputedStyle(el).lineHeight) || 16")
     assert session.bounding_box()["height"] < 1.5 * line  # one line, not four
     assert row.locator("td.field-edited_text").text_content() == "Hi"
     assert row.locator("td.field-short_comment").text_content() == "-"
+    # The list fits beside the sidebar, long texts wrapped in their columns.
+    assert page.locator("#changelist-form .results").evaluate(OVERFLOW) == 0
     row.locator("td.field-trace a").click()
     expect(page).to_have_url(re.compile(f"/admin/feedback_loop/trace/{negative.pk}/change/$"))
     expect(page.get_by_role("heading", name="Input", exact=True)).to_be_visible()
