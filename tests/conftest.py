@@ -5,9 +5,10 @@ import uuid
 import pytest
 from django.db import connection
 
-from feedback_loop import sign_trace
+from feedback_loop import record_trace, sign_trace
 from feedback_loop.internal import projects
 from feedback_loop.models import Project
+from tests.curation import XSS, add, run
 
 EVENTS_URL = "/feedback/api/v1/events"
 API = "/feedback/api/v1"
@@ -146,3 +147,23 @@ def celery_broker(url: str | None):
         reset_pools()
         app.conf.update(saved)
         handoff.reset()
+
+
+@pytest.fixture
+def queue(project):
+    """The admin tests' small queue: a hallucination, an over-long answer cut, a liked one."""
+    record_trace(project, "bad", input="Who wrote Hamlet?", output="Hamlet was written by Goethe.")
+    record_trace(
+        project,
+        "long",
+        input="Capital of France?",
+        output="Paris is the capital of France, and it has been for a very long time, since "
+        "the Middle Ages, through kings and republics alike.",
+        model="m2",
+    )
+    record_trace(project, "good", input="2 + 2?", output="4")
+    add(project, "bad", value=-1, reasons=["hallucination"], comment=XSS, user_id="u1")
+    add(project, "long", kind="edit", text="Paris.", user_id="u2", minutes=5)
+    add(project, "good", value=1, user_id="u3")
+    run(project)
+    return project

@@ -483,7 +483,7 @@ def test_a_formula_starter_after_any_line_break_gets_an_apostrophe(cell, shown):
 
 # -- pathological edits, end to end -------------------------------------------------------------
 
-from tests.test_curation_diff import DIFF_PATHOLOGIES, PATHOLOGY_IDS  # noqa: E402
+from tests.test_admin_diff import DIFF_PATHOLOGIES, PATHOLOGY_IDS  # noqa: E402
 
 
 @pytest.mark.parametrize(("name", "before", "after", "level"), DIFF_PATHOLOGIES, ids=PATHOLOGY_IDS)
