@@ -298,9 +298,58 @@ def vote_and_edit(page, url: str, *, edit: str | None) -> None:
         page.locator("h1").click()  # leave the answer: the edit goes
 
 
-def test_the_readme_from_the_wheel_to_a_processed_event(wheel, tmp_path):
+def in_browser(drive) -> None:
+    """``drive(page)`` in Chromium, on a thread of its own: Playwright's sync API refuses to
+    start where another instance (the browser tests' session-wide one) runs its event loop."""
+    import threading
+
     from playwright.sync_api import sync_playwright
 
+    failure: list[BaseException] = []
+
+    def run():
+        try:
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(
+                    executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
+                )
+                try:
+                    drive(browser.new_page())
+                finally:
+                    browser.close()
+        except BaseException as error:  # re-raised in the test's thread
+            failure.append(error)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
+
+
+def use_the_widget(page, site: Site, other: str, trace_id: str, edit: str) -> None:
+    """A vote with a reason and an edit on the other origin's page, a vote on the site's own."""
+    console: list[str] = []
+    page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
+    page.on(
+        "response",
+        lambda r: (
+            console.append(f"{r.status} {r.url}")
+            if "/feedback/" in r.url or r.status >= 400
+            else None
+        ),
+    )
+    try:
+        vote_and_edit(page, other, edit=edit)
+        wait_for(lambda: site.kinds(trace_id) == {"thumbs", "edit"}, 20, "vote and edit", 0.5)
+        vote_and_edit(page, f"{site.url}/chat/", edit=None)  # the site's own origin
+        wait_for(lambda: len(site.kinds(trace_id)) < len(site.events()), 20, "own", 0.5)
+    except AssertionError as error:
+        log = "\n".join(console)
+        raise AssertionError(f"{error}\nThe page's console:\n{log}") from None
+
+
+def test_the_readme_from_the_wheel_to_a_processed_event(wheel, tmp_path):
     redis = RedisServer()
     redis.start()
     site = Site(tmp_path, sys._base_executable, wheel)
@@ -327,32 +376,7 @@ def test_the_readme_from_the_wheel_to_a_processed_event(wheel, tmp_path):
         wait_for(lambda: get(other)[0] == 200, 10, "the other origin's page")
 
         edit = "Canberra is the capital of Australia."
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
-            )
-            page = browser.new_page()
-            console: list[str] = []
-            page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
-            page.on(
-                "response",
-                lambda r: (
-                    console.append(f"{r.status} {r.url}")
-                    if "/feedback/" in r.url or r.status >= 400
-                    else None
-                ),
-            )
-            try:
-                vote_and_edit(page, other, edit=edit)
-                wait_for(
-                    lambda: site.kinds(trace_id) == {"thumbs", "edit"}, 20, "vote and edit", 0.5
-                )
-                vote_and_edit(page, f"{site.url}/chat/", edit=None)  # the site's own origin
-                wait_for(lambda: len(site.kinds(trace_id)) < len(site.events()), 20, "own", 0.5)
-            except AssertionError as error:
-                log = "\n".join(console)
-                raise AssertionError(f"{error}\nThe page's console:\n{log}") from None
-            browser.close()
+        in_browser(lambda page: use_the_widget(page, site, other, trace_id, edit))
 
         def processed():
             rows = site.events()
