@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 from django.test import override_settings
+from django.utils import timezone
 
 from feedback_loop import record_trace, sign_trace
 from feedback_loop.models import FeedbackEvent, PreferencePair, Trace
@@ -66,6 +67,21 @@ def test_fresh_session_ids_on_one_token_stuff_no_votes(project, post_events):
     t = trace(project)
     assert (t.thumbs_up, t.thumbs_down, t.score) == (1, 1, 0.0)
     assert FeedbackEvent.objects.filter(trace_key="trace-1").count() == 101
+
+
+def test_the_limit_per_voter_reads_at_most_the_limit_whatever_is_stored(project):
+    """Stored events past the limit (the limit was raised, then lowered) do not make the check
+    read them all: each voter's count stops at the limit + 1."""
+    from feedback_loop.internal.capture import _stored_per_voter
+
+    FeedbackEvent.objects.bulk_create(
+        FeedbackEvent(project=project, event_id=uuid.uuid4(), trace_key="t", kind="thumbs",
+                      value=1, voter="cu:heavy", timestamp=timezone.now())
+        for _ in range(250)
+    )  # fmt: skip
+    with override_settings(FEEDBACK_LOOP={"MAX_EVENTS_PER_VOTER": 10}):
+        counts = dict(_stored_per_voter(project.pk, [("t", "cu:heavy"), ("t", "cu:light")]))
+    assert counts == {("t", "cu:heavy"): 11, ("t", "cu:light"): 0}
 
 
 def test_a_session_bound_token_is_one_voter_whatever_ids_the_events_claim(project, post_events):

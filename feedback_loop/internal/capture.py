@@ -324,23 +324,9 @@ def over_voter_limit(project_pk: int, rows: list[dict[str, Any]]) -> set[uuid.UU
     """Event ids of the rows that would take their voter past MAX_EVENTS_PER_VOTER events on
     their trace (counting what is stored). Rows already stored are left to the insert, which
     answers them as duplicates. Concurrent requests of one voter may pass the limit by a batch."""
-    from django.db.models import Count, Q
-
     limit = app_settings.MAX_EVENTS_PER_VOTER
-    groups = {(row["trace_key"], row["voter"]) for row in rows}
-    q = Q(pk__in=[])
-    for trace_key, voter in groups:
-        q |= Q(trace_key=trace_key, voter=voter)
-    room = dict.fromkeys(groups, limit)
-    # The limit bounds every count, so this reads at most MAX_EVENTS_PER_VOTER rows a group.
-    for trace_key, voter, stored in (
-        FeedbackEvent.objects.filter(q, project_id=project_pk)
-        .values("trace_key", "voter")
-        .annotate(n=Count("id"))
-        .values_list("trace_key", "voter", "n")
-        .order_by()
-    ):
-        room[(trace_key, voter)] = limit - stored
+    groups = sorted({(row["trace_key"], row["voter"]) for row in rows})
+    room = {group: limit - stored for group, stored in _stored_per_voter(project_pk, groups)}
     over = []
     for row in rows:
         group = (row["trace_key"], row["voter"])
@@ -351,6 +337,29 @@ def over_voter_limit(project_pk: int, rows: list[dict[str, Any]]) -> set[uuid.UU
         return set()
     stored_ids = FeedbackEvent.objects.filter(project_id=project_pk, event_id__in=over)
     return set(over) - set(stored_ids.values_list("event_id", flat=True))
+
+
+def _stored_per_voter(project_pk: int, groups: list[tuple[str, str]]):
+    """((trace key, voter), events stored, counted up to MAX_EVENTS_PER_VOTER + 1) of each
+    group, in one statement whose work is bounded by the limit whatever a voter stored: each
+    count reads at most limit + 1 entries of the (project, trace_key, voter) index."""
+    connection = connections[router.db_for_write(FeedbackEvent)]
+    q = connection.ops.quote_name
+    cap = app_settings.MAX_EVENTS_PER_VOTER + 1
+    count = (
+        f"(SELECT count(*) FROM (SELECT 1 FROM {q(FeedbackEvent._meta.db_table)} e "
+        "WHERE e.project_id = %s AND e.trace_key = g.t AND e.voter = g.v LIMIT %s) AS s)"
+    )
+    if connection.vendor == "postgresql":
+        sql = f"SELECT g.t, g.v, {count} FROM unnest(%s::varchar[], %s::varchar[]) AS g(t, v)"
+        params = [project_pk, cap, [t for t, _v in groups], [v for _t, v in groups]]
+    else:
+        values = ", ".join(["(%s, %s)"] * len(groups))
+        sql = f"WITH g(t, v) AS (VALUES {values}) SELECT g.t, g.v, {count} FROM g"
+        params = [item for group in groups for item in group] + [project_pk, cap]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [((t, v), n) for t, v, n in cursor.fetchall()]
 
 
 VOTER_LIMIT_ERROR = "voter_limit"

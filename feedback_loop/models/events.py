@@ -143,8 +143,15 @@ def vote_q(sentiment: str) -> Q:
 class FeedbackEvent(models.Model):
     """One signal on a trace, as the client sent it. Rows are never edited, only added."""
 
+    # No index of its own: every index of the table starts with the project, and a lone
+    # project_id index only costs inserts and tempts the planner away from the right one (on
+    # stale statistics it scanned a project's events for the limit per voter).
     project = models.ForeignKey(
-        Project, on_delete=models.CASCADE, related_name="events", verbose_name=_("project")
+        Project,
+        on_delete=models.CASCADE,
+        related_name="events",
+        verbose_name=_("project"),
+        db_index=False,
     )
     event_id = models.UUIDField(_("event id"))
     # The trace it is on: Trace.key in this project (see FeedbackEventQuerySet.of_traces). No
