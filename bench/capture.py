@@ -59,6 +59,9 @@ SETTINGS = "bench.settings"
 WORKERS = 2
 CAPTURE_PATH = "/feedback/api/v1/events"
 TRACE_ID = "t1"
+# End users the requests speak for, one picked at random per request: few enough repeats that no
+# voter reaches MAX_EVENTS_PER_VOTER (100) in a run.
+VOTERS = 50_000
 # Time for requests wrk stopped waiting for to reach the database before rows are counted.
 SETTLE_SECONDS = 0.5
 
@@ -154,7 +157,8 @@ def ensure_database(url: str) -> None:
 
 
 def setup_django(url: str) -> tuple[str, str]:
-    """Migrate the bench database; returns the bench project's public key and a trace token."""
+    """Migrate the bench database; returns the bench project's public key and the path of a
+    file of trace tokens, each bound to its own end user (``VOTERS`` of them)."""
     os.environ["DJANGO_SETTINGS_MODULE"] = SETTINGS
     os.environ["DATABASE_URL"] = url
     sys.path.insert(0, str(ROOT))
@@ -171,7 +175,18 @@ def setup_django(url: str) -> tuple[str, str]:
     project = Project.objects.filter(name="bench", is_active=True, require_token=True).first()
     if project is None:
         project, _secret = Project.create("bench")
-    return project.public_key, sign_trace(TRACE_ID, project=project)
+    # Each request speaks for one end user, as a page does; with one token for every request,
+    # one voter would pile up the whole run's events on one trace, which MAX_EVENTS_PER_VOTER
+    # forbids (and its count would measure the pile).
+    tokens = RESULTS / "capture-tokens.txt"
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    tokens.write_text(
+        "\n".join(
+            sign_trace(TRACE_ID, project=project, user_id=f"bench-{n}") for n in range(VOTERS)
+        )
+        + "\n"
+    )
+    return project.public_key, str(tokens)
 
 
 def _events_table() -> str:
@@ -566,7 +581,8 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     started = datetime.now()
     ensure_database(args.database_url)
-    key, token = setup_django(args.database_url)
+    key, token_file = setup_django(args.database_url)
+    token = Path(token_file).read_text().split("\n", 1)[0]  # for the readiness checks
     # Before gunicorn starts: the commit and the load describe the code and machine it runs on.
     env = environment(args)
 
@@ -578,7 +594,7 @@ def main() -> int:
         say(f"starting gunicorn ({WORKERS} sync workers) on {base}...")
         server = start_gunicorn(port, args.database_url, log)
         wait_until_ready(base, server, log, key, token)
-        results = [measure(s, base, args, server, key, token) for s in SCENARIOS]
+        results = [measure(s, base, args, server, key, token_file) for s in SCENARIOS]
         if server.poll() is not None:
             raise RuntimeError(f"gunicorn died during the run:\n{_tail(log)}")
     finally:

@@ -111,7 +111,6 @@ def fill(samples: dict) -> dict[str, int]:
         FeedbackEvent.objects.bulk_create(
             FeedbackEvent(
                 project=project,
-                trace=trace,
                 event_id=uuid.uuid4(),
                 trace_key=key,
                 kind="edit",

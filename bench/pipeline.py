@@ -148,6 +148,7 @@ def make_backlog(project, events: int) -> int:
             "metadata": {},
             "session_id": f"s{i // 3}",
             "user_id": f"u{i % 1000}",
+            "voter": f"cu:u{i % 1000}",
             "output": "",
             "timestamp": start + timedelta(milliseconds=n),
         }
@@ -263,7 +264,7 @@ def drain(args) -> dict:
         "events_per_s": round(queued / seconds),
         "pairs": PreferencePair.objects.count(),
         "reviews": Review.objects.count(),
-        "linked": FeedbackEvent.objects.filter(trace__isnull=False).count(),
+        "processed": FeedbackEvent.objects.filter(processed_at__isnull=False).count(),
     }
 
 
@@ -292,7 +293,7 @@ def baseline() -> dict:
             f"UPDATE {trace_table} SET sentiment = %s, score = %s, thumbs_up = %s, "
             "thumbs_down = %s, rating_avg = %s, rating_count = %s, comment_count = %s, "
             "edit_count = %s, regenerate_count = %s, copy_count = %s, abandon_count = 0, "
-            "last_signal_at = %s WHERE project_id = %s AND trace_id = %s",
+            "last_signal_at = %s WHERE project_id = %s AND key = %s",
             [
                 ("none", None, c[0], 0, None, c[1], c[5], c[2], c[4], c[3], now, p, t)
                 for (p, t), c in counts.items()
@@ -337,7 +338,7 @@ def markdown(rows: list[dict], env: dict) -> str:
     lines += [
         "",
         f"- The drain made {drained['pairs']:,} preference pairs and {drained['reviews']:,} "
-        f"review-queue entries and linked {drained['linked']:,} events to their traces.",
+        f"review-queue entries and marked {drained['processed']:,} events processed.",
     ]
     return "\n".join(lines) + "\n"
 

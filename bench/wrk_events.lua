@@ -1,7 +1,10 @@
 -- wrk script for bench/capture.py: POSTs capture envelopes of N thumbs events, each event with
 -- a fresh UUIDv4 event_id, and reports a JSON line ("WRK_JSON {...}") when done.
 --
---   wrk -t2 -c8 -d10s -s bench/wrk_events.lua URL -- <public key> <token> <events per request>
+--   wrk -t2 -c8 -d10s -s bench/wrk_events.lua URL -- <public key> <token file> <events per request>
+--
+-- Each request speaks for one end user: a token picked at random from the file (one per line,
+-- each bound to its own user), as one page's widget sends its user's events.
 --
 -- An id is 78 random bits (seeded from /dev/urandom per thread), the thread number and a
 -- per-thread counter: unique across threads and requests by construction, and across runs by
@@ -28,13 +31,16 @@ end
 
 function init(args)
   math.randomseed(random_seed())
-  local key, token = args[1], args[2]
+  local key, token_file = args[1], args[2]
+  tokens = {}
+  for line in io.lines(token_file) do
+    if line ~= "" then table.insert(tokens, line) end
+  end
   batch = tonumber(args[3] or "1")
   counter = 0
   sent_events, responses, ok, non_2xx, accepted, duplicates, rejected = 0, 0, 0, 0, 0, 0, 0
   first_error = ""
   head = '{"key":"' .. key .. '","events":['
-  tail = '","trace_id":"t1","token":"' .. token .. '","kind":"thumbs","value":1}'
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/json"
 end
@@ -54,6 +60,8 @@ end
 
 function request()
   local events = {}
+  local tail = '","trace_id":"t1","token":"' .. tokens[math.random(#tokens)]
+    .. '","kind":"thumbs","value":1}'
   for i = 1, batch do
     events[i] = '{"event_id":"' .. uuid4() .. tail
   end
