@@ -66,17 +66,27 @@ def wheel(tmp_path_factory) -> Path:
     return built
 
 
-def postgres_url(name: str) -> str:
-    """A new, empty database beside the test database."""
+def _server() -> str:
     settings = connection.settings_dict
     host, port = settings["HOST"] or "127.0.0.1", settings["PORT"] or 5432
-    base = f"postgres://{settings['USER']}@{host}:{port}"
+    return f"postgres://{settings['USER']}@{host}:{port}"
+
+
+def postgres_url(name: str) -> str:
+    """A new, empty database beside the test database."""
     import psycopg
 
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+    with psycopg.connect(f"{_server()}/postgres", autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
         conn.execute(f'CREATE DATABASE "{name}"')
-    return f"{base}/{name}"
+    return f"{_server()}/{name}"
+
+
+def drop_database(name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(f"{_server()}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 class Site:
@@ -353,11 +363,12 @@ def test_the_readme_from_the_wheel_to_a_processed_event(wheel, tmp_path):
     redis = RedisServer()
     redis.start()
     site = Site(tmp_path, sys._base_executable, wheel)
+    database = f"readme_{os.getpid()}"
     other_port = free_port()
     other = f"http://127.0.0.1:{other_port}"
     try:
         site.install()
-        site.apply(postgres_url(f"readme_{os.getpid()}"), redis.url)
+        site.apply(postgres_url(database), redis.url)
         public, secret = site.create_project(other)
         site.add_chat_page(public)
         deploy = site.manage("check", "--deploy", "--fail-level", "ERROR")
@@ -405,6 +416,7 @@ def test_the_readme_from_the_wheel_to_a_processed_event(wheel, tmp_path):
     finally:
         site.stop()
         redis.stop()
+        drop_database(database)
 
 
 def test_the_readme_on_python_313_with_the_newest_django(wheel, tmp_path):
@@ -415,11 +427,12 @@ def test_the_readme_on_python_313_with_the_newest_django(wheel, tmp_path):
     redis = RedisServer()
     redis.start()
     site = Site(tmp_path, pythons[-1], wheel)
+    database = f"readme313_{os.getpid()}"
     try:
         site.install()
         django = site.sh("python -c 'import django; print(django.__version__)'").strip()
         assert django.startswith("6."), django
-        site.apply(postgres_url(f"readme313_{os.getpid()}"), redis.url)
+        site.apply(postgres_url(database), redis.url)
         public, secret = site.create_project("https://chat.example.com")
         site.sh(
             "DJANGO_SUPERUSER_PASSWORD=pw python manage.py createsuperuser --noinput "
@@ -460,6 +473,7 @@ def test_the_readme_on_python_313_with_the_newest_django(wheel, tmp_path):
     finally:
         site.stop()
         redis.stop()
+        drop_database(database)
 
 
 def test_the_readmes_demo_commands_do_what_it_says(tmp_path):
