@@ -30,6 +30,10 @@ DEFAULTS: dict[str, Any] = {
     "MAX_METADATA_BYTES": 8_192,
     "MAX_METADATA_DEPTH": 8,
     "RATING_SCALE": 5,
+    # Conversations before an answer (record_trace(messages=...), POST traces): messages in one,
+    # and the characters of one message's text.
+    "MAX_MESSAGES": 500,
+    "MAX_MESSAGE_CHARS": 100_000,
     # Events one voter may add to one trace; more are rejected with "voter_limit", so no token
     # can make its trace's processing cost grow without bound.
     "MAX_EVENTS_PER_VOTER": 100,
@@ -99,6 +103,8 @@ POSITIVE_INTS = {
     "MAX_METADATA_BYTES",
     "MAX_METADATA_DEPTH",
     "RATING_SCALE",
+    "MAX_MESSAGES",
+    "MAX_MESSAGE_CHARS",
     "MAX_EVENTS_PER_VOTER",
     "TOKEN_MAX_AGE",
     "RETRY_AFTER_SECONDS",

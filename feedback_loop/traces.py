@@ -10,6 +10,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from feedback_loop import conversations
 from feedback_loop.conf import MAX_ID_CHARS
 from feedback_loop.tokens import MISSING_USER_IDS
 
@@ -34,6 +35,7 @@ def record_trace(
     user_id: str | int | None = None,
     metadata: dict[str, Any] | None = None,
     regenerated_from: str | None = None,
+    messages: list[dict[str, Any]] | None = None,
 ):
     """Store or update the trace ``trace_id`` of ``project`` and return it.
 
@@ -42,7 +44,9 @@ def record_trace(
     from :func:`feedback_loop.sign_trace`. Optional fields left as ``None`` keep their stored
     values when the trace exists. ``regenerated_from`` names the trace this answer replaced
     (the user hit regenerate): when the new answer is then liked or copied, the pipeline makes
-    a preference pair of the two.
+    a preference pair of the two. ``messages`` is the conversation before the answer in OpenAI's
+    chat format (system prompt, earlier turns, ending with the user's turn); ``input`` may then
+    be left empty: it becomes the last user turn. A bad conversation raises ConversationError.
     """
     from feedback_loop.models import Project, Trace
 
@@ -56,6 +60,8 @@ def record_trace(
         logger.warning("record_trace(user_id=%r) is stored as no user id.", user_id)
         user_id = ""
     fields: dict[str, Any] = {"input": input or "", "output": output or ""}
+    if messages is not None:
+        fields["messages"] = conversations.clean(messages)
     # Optional fields left as None keep what an earlier call stored.
     optional = {"model": model, "session_id": session_id, "user_id": user_id, "metadata": metadata}
     fields.update({name: value for name, value in optional.items() if value is not None})
@@ -92,6 +98,9 @@ def _upsert(project, traces: dict[str, dict[str, Any]]) -> set[str]:
     now = timezone.now()
     for key, given in traces.items():
         fields = {name: given[name] for name in FIELDS if name in given}
+        if given.get("messages") and not fields.get("input"):
+            # For display and search: the turn the answer replies to.
+            fields["input"] = conversations.last_user_text(given["messages"])
         trace = existing.get(key)
         if trace is None:
             created.append(Trace(project=project, key=key, registered=True, **fields))
@@ -111,6 +120,16 @@ def _upsert(project, traces: dict[str, dict[str, Any]]) -> set[str]:
     }
     if links:
         _link(project, links)
+    given_messages = {
+        key: given["messages"] for key, given in traces.items() if given.get("messages")
+    }
+    if given_messages:
+        pks = dict(
+            Trace.objects.filter(project=project, key__in=given_messages).values_list("key", "pk")
+        )
+        conversations.store(
+            project.pk, {pks[key]: messages for key, messages in given_messages.items()}
+        )
     return {t.key for t in created}
 
 

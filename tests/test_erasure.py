@@ -133,7 +133,7 @@ def save_review_from_the_trace_page(admin_client, trace: Trace) -> str:
 def world(project, post_events, admin_client, django_capture_on_commit_callbacks):
     """Alice and Bob on the same project, traces and datasets."""
     alice, bob = Strings("alice"), Strings("bob")
-    # Their own conversations, registered by the host.
+    # Their own conversations, registered by the host, with the turns before each answer.
     for n in (1, 2):
         record_trace(
             project,
@@ -144,6 +144,12 @@ def world(project, post_events, admin_client, django_capture_on_commit_callbacks
             user_id=alice.user,
             session_id=alice.session,
             metadata={"topic": alice.trace_meta},
+            messages=[
+                {"role": "system", "content": "You are a careful assistant."},
+                {"role": "user", "content": alice.first_turn},
+                {"role": "assistant", "content": alice.first_answer},
+                {"role": "user", "content": [{"type": "text", "text": alice.input}]},
+            ],
         )
     record_trace(project, "shared", input=bob.input, output=bob.output, user_id=bob.user, model="m")
     record_trace(
@@ -254,6 +260,9 @@ def test_the_preview_counts_what_the_erasure_removes_and_changes_nothing(world, 
         "version_items": 11,
         "reviews_cleared": 1,
         "traces_cleared": 2,  # unreg-1 and unreg-2
+        # Items of unreg-1 and unreg-2 kept for Bob's texts, live and frozen, whose model's
+        # answer was what Alice's widget showed.
+        "answers_cleared": 6,
         "traces_updated": 3,
     }
     assert client.delete(url, **headers).json() == {**preview, "deleted": True}

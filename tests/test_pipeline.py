@@ -635,6 +635,7 @@ def test_forgetting_a_user_deletes_their_data_and_recomputes_the_rest(two_users)
         "version_items": 0,
         "reviews_cleared": 0,
         "traces_cleared": 0,
+        "answers_cleared": 0,
         "traces_updated": 1,
     }
     assert not FeedbackEvent.objects.filter(user_id="alice").exists()
@@ -683,6 +684,7 @@ def test_the_api_previews_and_deletes_a_users_data(two_users, client, secret):
         "version_items": 0,
         "reviews_cleared": 0,
         "traces_cleared": 0,
+        "answers_cleared": 0,
         "traces_updated": 1,
     }
     done = client.delete(url, **headers)

@@ -65,4 +65,11 @@ def test_every_operation_answers_as_documented(case, keys):
         if case.headers and "X-Feedback-Key" in case.headers:
             case.headers["X-Feedback-Key"] = keys.public_key
         excluded.append(negative_data_rejection)
+    if case.operation.method.upper() == "POST" and case.operation.path.endswith("/traces"):
+        # A conversation has rules no JSON Schema states (it ends with the user's turn, a tool
+        # message names its call, each content part holds its own keys); one that breaks them
+        # is a 400 naming the message, as documented.
+        from schemathesis.specs.openapi.checks import positive_data_acceptance
+
+        excluded.append(positive_data_acceptance)
     case.call_and_validate(excluded_checks=excluded)

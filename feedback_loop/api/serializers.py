@@ -6,6 +6,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
+from feedback_loop import conversations
 from feedback_loop.conf import MAX_ID_CHARS, app_settings
 from feedback_loop.models import Dataset, FeedbackEvent, Trace
 
@@ -77,6 +78,56 @@ def storable(value):
     return value
 
 
+MESSAGE_SCHEMA = {
+    "type": "object",
+    "description": "One message in OpenAI's chat format.",
+    "properties": {
+        "role": {"type": "string", "enum": ["system", "developer", "user", "assistant", "tool"]},
+        "content": {
+            "nullable": True,
+            "oneOf": [
+                {"type": "string"},
+                {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "type": {
+                                "type": "string",
+                                "enum": ["text", "image_url", "input_audio", "file", "refusal"],
+                            },
+                            "text": {"type": "string"},
+                        },
+                        "required": ["type"],
+                    },
+                },
+            ],
+        },
+        "name": {"type": "string", "maxLength": 256},
+        "tool_call_id": {"type": "string", "maxLength": 256},
+        "tool_calls": {"type": "array", "items": {"type": "object"}},
+    },
+    "required": ["role"],
+    "additionalProperties": False,
+}
+
+
+@extend_schema_field({"type": "array", "items": MESSAGE_SCHEMA})
+class MessagesField(serializers.ListField):
+    """A conversation in OpenAI's chat format, checked by feedback_loop.conversations."""
+
+    child = serializers.JSONField()
+
+    def to_internal_value(self, data):
+        from feedback_loop.conversations import ConversationError, clean
+
+        try:
+            return clean(data)
+        except ConversationError as exc:
+            raise serializers.ValidationError(str(exc)) from None
+
+
 class TraceInSerializer(serializers.Serializer):
     trace_id = StrictCharField(min_length=1, max_length=MAX_ID_CHARS, trim_whitespace=False)
     input = StrictCharField(required=False, allow_blank=True, trim_whitespace=False)
@@ -85,6 +136,11 @@ class TraceInSerializer(serializers.Serializer):
     session_id = StrictCharField(required=False, allow_blank=True, max_length=MAX_ID_CHARS)
     user_id = StrictCharField(required=False, allow_blank=True, max_length=MAX_ID_CHARS)
     metadata = JSONObjectField(required=False)
+    messages = MessagesField(
+        required=False,
+        help_text="The conversation before the answer (system prompt, earlier turns), ending "
+        "with the user's turn the output replies to; input may then be left out.",
+    )
     regenerated_from = StrictCharField(
         required=False,
         min_length=1,
@@ -150,6 +206,7 @@ class TraceSerializer(serializers.ModelSerializer):
     project = serializers.CharField(source="project.public_key", read_only=True)
     review_status = serializers.SerializerMethodField()
     error_modes = serializers.SerializerMethodField()
+    messages = serializers.SerializerMethodField()
     regenerated_from = serializers.CharField(
         source="regenerated_from.key",
         allow_null=True,
@@ -163,6 +220,7 @@ class TraceSerializer(serializers.ModelSerializer):
             "trace_id",
             "project",
             "input",
+            "messages",
             "output",
             "model",
             "session_id",
@@ -188,6 +246,17 @@ class TraceSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = fields
+
+    @extend_schema_field({"type": "array", "items": MESSAGE_SCHEMA})
+    def get_messages(self, trace) -> list:
+        # Read for the whole page at once (two queries), kept on the list serializer.
+        holder = self.parent if isinstance(self.parent, serializers.ListSerializer) else self
+        cache = getattr(holder, "_fl_messages", None)
+        if cache is None:
+            traces = list(holder.instance or []) if holder is not self else [trace]
+            cache = conversations.of_traces(t.pk for t in traces)
+            setattr(holder, "_fl_messages", cache)  # noqa: B010 (a cache, not a field)
+        return cache.get(trace.pk, [])
 
     def get_review_status(self, trace) -> str | None:
         review = getattr(trace, "review", None)
@@ -259,6 +328,10 @@ class ForgetUserSerializer(serializers.Serializer):
     traces_cleared = serializers.IntegerField(
         help_text="Unregistered traces whose output came from their events; it is taken again "
         "from the other events on the trace."
+    )
+    answers_cleared = serializers.IntegerField(
+        help_text="Dataset items (live or frozen) that kept their other texts but held what "
+        "they were shown as the model's answer; that answer is emptied."
     )
     traces_updated = serializers.IntegerField(
         help_text="Other traces whose rollups are recomputed without their votes."

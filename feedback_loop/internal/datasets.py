@@ -5,13 +5,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Max, QuerySet
+from django.db.models import Max
 from django.utils import timezone
 
+from feedback_loop import conversations
 from feedback_loop.filters import matching_traces, parse_rule
 from feedback_loop.internal.rollup import is_trivial_edit
 from feedback_loop.models import (
@@ -76,6 +76,8 @@ def add_traces(dataset: Dataset, trace_pks: Iterable[int]) -> int:
 
 
 def _add_batch(dataset: Dataset, trace_pks: list[int]) -> int:
+    # Items copy the conversation before the answer (system prompt, earlier turns).
+    messages = conversations.of_traces(trace_pks)
     if dataset.kind == DatasetKind.PREFERENCE:
         items = [
             DatasetItem(
@@ -83,6 +85,7 @@ def _add_batch(dataset: Dataset, trace_pks: list[int]) -> int:
                 trace_id=pair.trace_id,
                 pair=pair,
                 input=pair.prompt,
+                messages=messages.get(pair.trace_id, []),
                 chosen=pair.chosen,
                 rejected=pair.rejected,
                 metadata={"source": pair.source, "trace_id": pair.trace.key},
@@ -107,7 +110,9 @@ def _add_batch(dataset: Dataset, trace_pks: list[int]) -> int:
                     dataset=dataset,
                     trace=trace,
                     input=trace.input,
+                    messages=messages.get(trace.pk, []),
                     expected_output=expected_output(dataset.kind, trace, review, edits),
+                    output=trace.output,
                     metadata={
                         "trace_id": trace.key,
                         "model": trace.model,
@@ -156,28 +161,62 @@ def expected_output(kind: str, trace: Trace, review: Review | None, edits: dict[
 
 @dataclass(frozen=True)
 class Row:
+    """One item as exports read it. ``id`` is the live item's, also in a frozen version, so an
+    evaluation lines its results up with the items whatever version it ran on."""
+
+    id: str
     input: str
+    messages: list
     expected_output: str
+    output: str
     chosen: str
     rejected: str
     metadata: dict
     source_trace_id: str
+    # What splits go by: digests of the source's end user and session, and when it was made.
+    user_digest: str = ""
+    session_digest: str = ""
+    created_at: datetime | None = None
+
+
+_ROW_FIELDS = ("input", "messages", "expected_output", "output", "chosen", "rejected", "metadata")
 
 
 def rows(dataset: Dataset, version: DatasetVersion | None = None) -> Iterator[Row]:
     """The items of the dataset (or of one frozen version), in order, read in chunks."""
-    query: QuerySet[Any, tuple[str, str, str, str, dict | None, str | None]]
     if version is not None:
-        query = DatasetVersionItem.objects.filter(version=version).values_list(
-            "input", "expected_output", "chosen", "rejected", "metadata", "source_trace_id"
-        )
-    else:
-        query = DatasetItem.objects.filter(dataset=dataset).values_list(
-            "input", "expected_output", "chosen", "rejected", "metadata", "trace__key"
-        )
-    for values in query.order_by("id").iterator(chunk_size=_CHUNK):
-        input_, expected_output, chosen, rejected, metadata, trace_id = values
-        yield Row(input_, expected_output, chosen, rejected, metadata or {}, trace_id or "")
+        frozen = DatasetVersionItem.objects.filter(version=version).values_list(
+            "pk", "item_id", *_ROW_FIELDS, "source_trace_id", "user_digest", "session_digest",
+            "source_created_at",
+        )  # fmt: skip
+        for pk, item_id, *fields, trace_id, user, session, created in frozen.order_by(
+            "id"
+        ).iterator(chunk_size=_CHUNK):
+            yield _row(str(item_id) if item_id else f"v{version.number}-{pk}", fields, trace_id,
+                       user, session, created)  # fmt: skip
+        return
+    live = DatasetItem.objects.filter(dataset=dataset).values_list(
+        "pk", *_ROW_FIELDS, "trace__key", "trace__user_id", "trace__session_id",
+        "trace__created_at", "created_at",
+    )  # fmt: skip
+    for pk, *fields, trace_id, user, session, trace_created, created in live.order_by(
+        "id"
+    ).iterator(chunk_size=_CHUNK):
+        yield _row(str(pk), fields, trace_id, group_digest(user), group_digest(session),
+                   trace_created or created)  # fmt: skip
+
+
+def _row(item_id: str, fields: list, trace_id, user: str, session: str, created) -> Row:
+    input_, messages, expected, output, chosen, rejected, metadata = fields
+    return Row(item_id, input_, messages or [], expected, output, chosen, rejected,
+               metadata or {}, trace_id or "", user, session, created)  # fmt: skip
+
+
+def group_digest(value: str | None) -> str:
+    """What a split knows of an end user or session: a digest, the same in every export."""
+    if not value:
+        return ""
+    return hashlib.sha256(f"feedback_loop.split:{value}".encode()).hexdigest()[:32]
 
 
 def count_items(dataset: Dataset, version: DatasetVersion | None = None) -> int:
@@ -202,12 +241,18 @@ def freeze(dataset: Dataset, *, user=None, note: str = "") -> DatasetVersion:
             batch.append(
                 DatasetVersionItem(
                     version=version,
+                    item_id=int(row.id),
                     input=row.input,
+                    messages=row.messages,
                     expected_output=row.expected_output,
+                    output=row.output,
                     chosen=row.chosen,
                     rejected=row.rejected,
                     metadata=row.metadata,
                     source_trace_id=row.source_trace_id,
+                    user_digest=row.user_digest,
+                    session_digest=row.session_digest,
+                    source_created_at=row.created_at,
                 )
             )
             if len(batch) == _CHUNK:

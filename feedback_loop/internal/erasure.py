@@ -31,6 +31,7 @@ from django.db import models, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
+from feedback_loop import conversations
 from feedback_loop.internal import caches
 from feedback_loop.internal.pipeline import process_traces, trace_seeds
 from feedback_loop.models import (
@@ -65,6 +66,7 @@ class Forgotten:
     version_items: int = 0
     reviews_cleared: int = 0
     traces_cleared: int = 0
+    answers_cleared: int = 0
     traces_updated: int = 0
 
     def as_dict(self) -> dict[str, int]:
@@ -80,6 +82,9 @@ class _Plan:
     items: set[int] = field(default_factory=set)
     version_items: dict[int, int] = field(default_factory=dict)  # pk -> version pk
     reviews: set[int] = field(default_factory=set)
+    # Items that keep their other texts but held what the user was shown as the model's answer.
+    item_answers: set[int] = field(default_factory=set)
+    version_answers: set[int] = field(default_factory=set)
     failures: set[int] = field(default_factory=set)
     touched: list[tuple[int, str]] = field(default_factory=list)
 
@@ -92,6 +97,7 @@ class _Plan:
             version_items=len(self.version_items),
             reviews_cleared=len(self.reviews),
             traces_cleared=len(self.reseeds),
+            answers_cleared=len(self.item_answers) + len(self.version_answers),
             traces_updated=len(self.touched),
         )
 
@@ -119,7 +125,7 @@ def forget_user(project: Project, user_id: str, *, dry_run: bool = False) -> For
             .values_list("pk", flat=True)
         )
         plan = _plan(project, user_id)
-        _apply(plan)
+        _apply(plan, project.pk)
     try:
         process_traces(plan.touched)
     finally:
@@ -270,6 +276,8 @@ def _plan_copies(plan: _Plan, project: Project, user_id: str, erased: dict[int, 
     )
     reviews = Review.objects.filter(trace_id__in=staying)
     plan.reviews = _pks(_holding(reviews, ("expected_output",), erased, ("trace_id",)))
+    kept = items.filter(trace_id__in=staying).exclude(pk__in=list(plan.items))
+    plan.item_answers = _pks(_holding(kept, ("output",), erased, ("trace_id",)))
 
 
 def _plan_frozen_copies(
@@ -311,6 +319,8 @@ def _plan_frozen_copies(
             "version_id",
         )
         plan.version_items.update((row["pk"], row["version_id"]) for row in rows)
+        kept = frozen.filter(source_trace_id__in=chunk).exclude(pk__in=list(plan.version_items))
+        plan.version_answers |= _pks(_holding(kept, ("output",), by_id, ("source_trace_id",)))
 
 
 def _holding(
@@ -346,13 +356,19 @@ def _chunks(values: Iterable) -> Iterator[list]:
         yield values[start : start + _BATCH]
 
 
-def _apply(plan: _Plan) -> None:
+def _apply(plan: _Plan, project_pk: int) -> None:
     now = timezone.now()
     erased_per_version = Counter(plan.version_items.values())
     _delete(DatasetVersionItem, plan.version_items)
     for version_pk, count in erased_per_version.items():
         DatasetVersion.objects.filter(pk=version_pk).update(erased_items=F("erased_items") + count)
     _delete(DatasetItem, plan.items)
+    for model, pks in (
+        (DatasetItem, plan.item_answers),
+        (DatasetVersionItem, plan.version_answers),
+    ):
+        for chunk in _chunks(pks):
+            model._default_manager.filter(pk__in=chunk).update(output="")
     _delete(PreferencePair, plan.pairs)
     for chunk in _chunks(plan.reviews):
         Review.objects.filter(pk__in=chunk).update(expected_output="", updated_at=now)
@@ -361,6 +377,9 @@ def _apply(plan: _Plan) -> None:
     for pk, fields in plan.reseeds.items():
         Trace.objects.filter(pk=pk).update(**fields, updated_at=now)
     _delete(ProcessingFailure, plan.failures)
+    # The messages of the conversations deleted with their traces, unless another trace has
+    # them too (a system prompt, say).
+    conversations.drop_orphans(project_pk)
 
 
 def _delete(model: type[models.Model], pks: Iterable[int]) -> None:

@@ -1,7 +1,8 @@
 """The data model, one module per concept: projects, traces, feedback events (and the table of
-signal kinds), curation (error modes, reviews), preference pairs, datasets, processing
-failures."""
+signal kinds), conversations, curation (error modes, reviews), preference pairs, datasets,
+processing failures."""
 
+from feedback_loop.models.conversations import Message, TraceMessage
 from feedback_loop.models.curation import ErrorMode, Review, ReviewStatus
 from feedback_loop.models.datasets import (
     Dataset,
@@ -43,6 +44,7 @@ __all__ = [
     "ErrorMode",
     "EventKind",
     "FeedbackEvent",
+    "Message",
     "PairSource",
     "PreferencePair",
     "ProcessingFailure",
@@ -53,6 +55,7 @@ __all__ = [
     "Signal",
     "Trace",
     "TraceKey",
+    "TraceMessage",
     "claimed_voter",
     "content_digest",
     "counters_of_kind",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -106,7 +107,16 @@ class DatasetItem(models.Model):
         verbose_name=_("source pair"),
     )
     input = models.TextField(_("input"), blank=True)
+    messages = models.JSONField(
+        _("conversation"),
+        default=list,
+        blank=True,
+        help_text=_("The messages before the answer (system prompt, earlier turns), if any."),
+    )
     expected_output = models.TextField(_("expected output"), blank=True)
+    output = models.TextField(
+        _("model's answer"), blank=True, help_text=_("What the model answered, for comparison.")
+    )
     chosen = models.TextField(_("chosen"), blank=True)
     rejected = models.TextField(_("rejected"), blank=True)
     metadata = models.JSONField(_("metadata"), default=dict, blank=True)
@@ -147,11 +157,16 @@ class DatasetItem(models.Model):
         super().save(*args, **kwargs)
 
     def compute_content_hash(self) -> str:
-        return content_digest(self.input, self.expected_output, self.chosen, self.rejected)
+        return content_digest(
+            self.input, self.expected_output, self.chosen, self.rejected, messages=self.messages
+        )
 
 
-def content_digest(*texts: str) -> str:
-    """A digest of texts that tells items apart by what an export would write."""
+def content_digest(*texts: str, messages: list | None = None) -> str:
+    """A digest of texts (and of the conversation before them, when there is one) that tells
+    items apart by what an export would write."""
+    if messages:
+        texts = (*texts, json.dumps(messages, sort_keys=True, ensure_ascii=False))
     digest = hashlib.sha256()
     for text in texts:
         encoded = (text or "").encode()
@@ -203,11 +218,24 @@ class DatasetVersionItem(models.Model):
     version = models.ForeignKey(
         DatasetVersion, on_delete=models.CASCADE, related_name="items", verbose_name=_("version")
     )
+    item_id = models.PositiveBigIntegerField(
+        _("item id"),
+        null=True,
+        blank=True,
+        help_text=_("The dataset item it was copied from: the row's id in every export."),
+    )
     input = models.TextField(_("input"), blank=True)
+    messages = models.JSONField(_("conversation"), default=list, blank=True)
     expected_output = models.TextField(_("expected output"), blank=True)
+    output = models.TextField(_("model's answer"), blank=True)
     chosen = models.TextField(_("chosen"), blank=True)
     rejected = models.TextField(_("rejected"), blank=True)
     metadata = models.JSONField(_("metadata"), default=dict, blank=True)
+    # What splits go by, kept as digests (no end user's id in a frozen copy): the source trace's
+    # end user and session, and when it was made.
+    user_digest = models.CharField(_("end user digest"), max_length=32, blank=True)
+    session_digest = models.CharField(_("session digest"), max_length=32, blank=True)
+    source_created_at = models.DateTimeField(_("source created"), null=True, blank=True)
     source_trace_id = models.CharField(_("source trace id"), max_length=MAX_ID_CHARS, blank=True)
 
     class Meta:

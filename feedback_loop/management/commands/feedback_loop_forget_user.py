@@ -40,8 +40,9 @@ class Command(BaseCommand):
             f"{verb} {report.events} events, {report.traces} traces, {report.pairs} preference "
             f"pairs, {report.dataset_items} dataset items and {report.version_items} items of "
             f"frozen versions of user {user_id!r} in {project}; {clear} the expected output of "
-            f"{report.reviews_cleared} reviews and the output of {report.traces_cleared} "
-            "unregistered traces."
+            f"{report.reviews_cleared} reviews, the output of {report.traces_cleared} "
+            f"unregistered traces and the model's answer of {report.answers_cleared} dataset "
+            "items."
         )
         updated = "would be" if dry_run else "were"
         self.stdout.write(f"{report.traces_updated} other traces {updated} rolled up again.")
