@@ -83,6 +83,13 @@ DEFAULTS: dict[str, Any] = {
     # Time limits of the periodic tasks (sweep, dataset rules, retention); None: no limit.
     "PERIODIC_SOFT_TIME_LIMIT": 1800,
     "PERIODIC_TIME_LIMIT": 1860,
+    # Exports: rows longer than this (characters, or tokens when EXPORT_TOKEN_COUNTER names a
+    # counter, (text) -> int) are reported, and left out on request; EXPORT_REDACTOR, (text) ->
+    # text, is applied to every text an export writes (feedback_loop.exports.redaction.redact_pii
+    # replaces e-mail addresses, phone and card numbers).
+    "EXPORT_MAX_LENGTH": 100_000,
+    "EXPORT_TOKEN_COUNTER": None,
+    "EXPORT_REDACTOR": None,
     # Suggests error modes for negative traces: a callable (trace, events) -> slugs.
     "TRIAGE_CLASSIFIER": "feedback_loop.triage.suggest_error_modes",
     # Rows deleted per statement by the retention task.
@@ -90,7 +97,9 @@ DEFAULTS: dict[str, Any] = {
 }
 
 # Settings holding dotted paths, imported on first access.
-IMPORT_STRINGS: set[str] = {"TRIAGE_CLASSIFIER"}
+IMPORT_STRINGS: set[str] = {"TRIAGE_CLASSIFIER", "EXPORT_TOKEN_COUNTER", "EXPORT_REDACTOR"}
+# Hooks that may be None (off).
+OPTIONAL_HOOKS = {"EXPORT_TOKEN_COUNTER", "EXPORT_REDACTOR"}
 
 POSITIVE_INTS = {
     "MAX_BATCH_SIZE",
@@ -116,6 +125,7 @@ POSITIVE_INTS = {
     "PROCESS_CHUNK_TRACES",
     "PROCESS_MAX_ATTEMPTS",
     "RETENTION_BATCH_SIZE",
+    "EXPORT_MAX_LENGTH",
 }
 NON_NEGATIVE_INTS = {
     "CLOCK_SKEW_SECONDS",
@@ -181,7 +191,7 @@ def validate(user_settings: dict[str, Any]) -> list[str]:
                     import_string(value)
                 except ImportError as exc:
                     problems.append(f"FEEDBACK_LOOP[{name!r}]: cannot import {value!r} ({exc}).")
-            elif not callable(value):
+            elif not callable(value) and not (value is None and name in OPTIONAL_HOOKS):
                 problems.append(
                     f"FEEDBACK_LOOP[{name!r}] must be a dotted path or a callable, not {value!r}."
                 )

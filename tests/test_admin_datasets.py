@@ -23,8 +23,16 @@ def test_a_dataset_page_exports_and_freezes(admin_client, queue):
     text = page(admin_client.get(f"{ADMIN}/dataset/{dataset.pk}/change/"))
     assert "?format=dpo" in text and "?format=openai-preference" in text
     assert "?format=openai-chat" not in text  # does not fit a preference set
-    export = admin_client.get(f"{ADMIN}/dataset/{dataset.pk}/export/", {"format": "dpo"})
-    assert b'"chosen": "Paris."' in b"".join(export.streaming_content)
+    # The export page says what the export holds, and offers the download.
+    export_page = page(admin_client.get(f"{ADMIN}/dataset/{dataset.pk}/export/", {"format": "dpo"}))
+    assert "1 rows from 1 items." in export_page
+    assert "download=1" in export_page and 'name="dpo_form"' in export_page
+    export = admin_client.get(
+        f"{ADMIN}/dataset/{dataset.pk}/export/", {"format": "dpo", "download": "1"}
+    )
+    assert b'"chosen": [{"role": "assistant", "content": "Paris."}]' in b"".join(
+        export.streaming_content
+    )
     assert "copy of its 1 items" in page(admin_client.get(f"{ADMIN}/dataset/{dataset.pk}/freeze/"))
     admin_client.post(f"{ADMIN}/dataset/{dataset.pk}/freeze/", {"note": "v1"})
     version = DatasetVersion.objects.get()

@@ -88,14 +88,19 @@ def test_dpo_export_loads_with_hugging_face_datasets(preference, tmp_path):
     from datasets import load_dataset
 
     loaded = load_dataset("json", data_files=write(tmp_path, preference, "dpo"), split="train")
-    assert loaded.column_names == ["prompt", "chosen", "rejected"]
-    rows = list(loaded)
+    # TRL's conversational form: the prompt as messages, each completion an assistant turn.
+    assert loaded.column_names == ["id", "prompt", "chosen", "rejected"]
+    rows = [{k: v for k, v in row.items() if k != "id"} for row in loaded]
     assert len(rows) == 3
-    assert {"prompt": "2 + 2?", "chosen": "4", "rejected": "5"} in rows
     assert {
-        "prompt": "Capital of France?",
-        "chosen": "Paris, in France.",
-        "rejected": "Paris, in Germany.",
+        "prompt": [{"role": "user", "content": "2 + 2?"}],
+        "chosen": [{"role": "assistant", "content": "4"}],
+        "rejected": [{"role": "assistant", "content": "5"}],
+    } in rows
+    assert {
+        "prompt": [{"role": "user", "content": "Capital of France?"}],
+        "chosen": [{"role": "assistant", "content": "Paris, in France."}],
+        "rejected": [{"role": "assistant", "content": "Paris, in Germany."}],
     } in rows
 
 
@@ -103,9 +108,12 @@ def test_jsonl_export_loads_with_hugging_face_datasets(regression, tmp_path):
     from datasets import load_dataset
 
     loaded = load_dataset("json", data_files=write(tmp_path, regression, "jsonl"), split="train")
-    assert set(loaded.column_names) == {"input", "expected_output", "metadata", "source_trace_id"}
+    assert set(loaded.column_names) == {
+        "id", "input", "messages", "expected_output", "output", "metadata", "source_trace_id",
+    }  # fmt: skip
     by_trace = {r["source_trace_id"]: r for r in loaded}
     assert by_trace["t2"]["input"] == "2 + 2?" and by_trace["t2"]["expected_output"] == "4"
+    assert by_trace["t2"]["output"] == "5"  # the model's answer, beside the expected one
     assert by_trace["t2"]["metadata"]["trace_id"] == "t2"
 
 
@@ -288,7 +296,8 @@ def test_create_fill_freeze_and_export_a_dataset_through_the_api(api, traces):
     assert response["Content-Type"] == "application/jsonl"
     assert response["Content-Disposition"] == 'attachment; filename="api-set-v1.dpo.jsonl"'
     body = b"".join(response.streaming_content).decode()
-    assert {json.loads(x)["chosen"] for x in body.splitlines()} >= {"4", "Paris, in France."}
+    chosen = {json.loads(x)["chosen"][0]["content"] for x in body.splitlines()}
+    assert chosen >= {"4", "Paris, in France."}
 
 
 @pytest.mark.parametrize(
@@ -372,6 +381,6 @@ def test_export_file_names_say_the_extension_once(
     monkeypatch.chdir(tmp_path)
     call_command("feedback_loop_export", *args)
     assert [p.name for p in tmp_path.iterdir()] == [expected]
-    query = f"format={fmt}" + ("&version=1" if frozen else "")
+    query = f"format={fmt}&download=1" + ("&version=1" if frozen else "")
     response = admin_client.get(f"/admin/feedback_loop/dataset/{dataset.pk}/export/?{query}")
     assert response["Content-Disposition"] == f'attachment; filename="{expected}"'

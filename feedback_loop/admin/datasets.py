@@ -20,6 +20,7 @@ from feedback_loop import exports
 from feedback_loop.admin.access import ProjectScopedAdmin, ScopedRelatedFilter
 from feedback_loop.admin.confirm import confirmation
 from feedback_loop.admin.display import short_text
+from feedback_loop.admin.export_page import export_page
 from feedback_loop.internal.datasets import freeze
 from feedback_loop.models import Dataset, DatasetItem, DatasetVersion, content_digest
 
@@ -72,7 +73,7 @@ def export_links(dataset: Dataset, version: DatasetVersion | None = None):
     url = reverse("admin:feedback_loop_dataset_export", args=[dataset.pk])
     suffix = f"&version={version.number}" if version else ""
     return format_html_join(
-        " · ", '<a href="{}?format={}{}" download>{}</a>', ((url, f, suffix, f) for f in fits)
+        " · ", '<a href="{}?format={}{}">{}</a>', ((url, f, suffix, f) for f in fits)
     )
 
 
@@ -176,7 +177,7 @@ class DatasetAdmin(ProjectScopedAdmin):
             return HttpResponseRedirect(
                 reverse("admin:feedback_loop_dataset_change", args=[dataset.pk])
             )
-        return exports.dataset_download(dataset, fmt, version)
+        return export_page(self, request, dataset, fmt, version)
 
     def freeze_view(self, request, pk):
         dataset = self._dataset(request, pk)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from feedback_loop.admin.access import ProjectScopedAdmin, ScopedRelatedFilter
@@ -46,6 +47,9 @@ class PreferencePairAdmin(ProjectScopedAdmin):
 
     @admin.display(description=_("prompt"))
     def short_prompt(self, pair: PreferencePair) -> str:
+        if not pair.prompt.strip() and not pair.trace.registered:
+            # Preference exports leave these out unless asked to keep them.
+            return format_html('<span class="fl-warn">{}</span>', _("none: trace not registered"))
         return short_text(pair.prompt)
 
     @admin.display(description=_("chosen"))

@@ -13,8 +13,11 @@ from django.db.models.functions import Substr
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from feedback_loop import conversations
 from feedback_loop.admin.diff import diff
 from feedback_loop.admin.display import events_url
+from feedback_loop.conversations import text_of
+from feedback_loop.internal.markup import unlike_edit
 from feedback_loop.internal.rollup import is_trivial_edit, squash
 from feedback_loop.models import (
     ErrorMode,
@@ -143,6 +146,15 @@ def trace_context(trace: Trace) -> dict:
     )
     return {
         "trace": trace,
+        # Not "messages": the admin's templates show the messages framework's under that name.
+        "conversation": [
+            {
+                "role": m["role"],
+                "text": text_of(m),
+                "tools": ", ".join(c["function"]["name"] for c in m.get("tool_calls", [])),
+            }
+            for m in conversations.of_trace(trace.pk)
+        ],
         "timeline": events,
         "timeline_truncated": len(events) == TIMELINE_LIMIT,
         **edit_diffs(trace),
@@ -168,6 +180,7 @@ def edit_diffs(trace: Trace) -> dict:
                 "right": result.right,
                 "note": result.note,
                 "trivial": is_trivial_edit(model_said, event.text),
+                "not_paired": unlike_edit(model_said, event),
             }
         )
     return {

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import Count
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_view, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema_view, inline_serializer
 from rest_framework import exceptions, generics, serializers, status
 from rest_framework.response import Response
 
@@ -157,7 +157,18 @@ class DatasetExportView(DatasetViews):
 
     @schema.document(
         summary="Export a dataset (streamed)",
-        parameters=[PROJECT_PARAM, ExportQuerySerializer],
+        parameters=[
+            PROJECT_PARAM,
+            ExportQuerySerializer,
+            OpenApiParameter(
+                "X-Export-Report",
+                str,
+                location=OpenApiParameter.HEADER,
+                response=[200],
+                description="JSON: rows written, items read, rows left out and kept with a "
+                "problem (by reason), and warnings (such as OpenAI's minimum of 10 examples).",
+            ),
+        ],
         responses={
             (200, "application/jsonl"): OpenApiTypes.STR,
             (200, "text/csv"): OpenApiTypes.STR,
@@ -176,6 +187,9 @@ class DatasetExportView(DatasetViews):
                 raise exceptions.ValidationError({"version": ["This dataset has no such version."]})
         try:
             exports.check(dataset, fmt)
+            options = ExportQuerySerializer.options(query)
         except exports.ExportError as exc:
             raise exceptions.ValidationError({"format": [str(exc)]}) from None
-        return exports.dataset_download(dataset, fmt, version)
+        return exports.dataset_download(
+            dataset, fmt, version, options, as_manifest=query["manifest"] == "true"
+        )

@@ -415,6 +415,55 @@ class AddTracesSerializer(serializers.Serializer):
 
 class ExportQuerySerializer(serializers.Serializer):
     format = serializers.ChoiceField(
-        choices=["jsonl", "dpo", "openai-preference", "openai-chat", "csv"]
+        choices=["jsonl", "dpo", "openai-preference", "openai-chat", "inspect", "promptfoo", "csv"]
     )
     version = serializers.IntegerField(required=False, min_value=1, help_text="A frozen version.")
+    dpo_form = serializers.ChoiceField(
+        choices=["conversational", "text"],
+        default="conversational",
+        help_text="dpo: TRL's conversational form (messages) or its standard text form.",
+    )
+    split = serializers.ChoiceField(
+        choices=["train", "test"],
+        required=False,
+        help_text="One side of a deterministic train/test split (test_share, split_by).",
+    )
+    test_share = serializers.FloatField(default=0.1, min_value=0.001, max_value=0.999)
+    split_by = serializers.ChoiceField(choices=["user", "session", "time"], default="user")
+    keep_incomplete = serializers.ChoiceField(
+        choices=["true", "false"],
+        required=False,
+        help_text="jsonl, csv: keep items without an expected output (pairs without a prompt); "
+        "csv keeps them unless false.",
+    )
+    drop_long = serializers.ChoiceField(
+        choices=["true", "false"],
+        default="false",
+        help_text="Leave out rows over the length budget instead of keeping and reporting them.",
+    )
+    max_length = serializers.IntegerField(required=False, min_value=1)
+    promptfoo_assert = serializers.ChoiceField(
+        choices=["equals", "contains", "icontains", "levenshtein", "similar", "llm-rubric"],
+        default="equals",
+    )
+    manifest = serializers.ChoiceField(
+        choices=["true", "false"],
+        default="false",
+        help_text="true: the ids of the export's rows, in order, instead of the rows.",
+    )
+
+    @staticmethod
+    def options(data):
+        from feedback_loop.exports import ExportOptions
+
+        keep = data.get("keep_incomplete")
+        return ExportOptions(
+            dpo_form=data["dpo_form"],
+            split=data.get("split"),
+            test_share=data["test_share"],
+            split_by=data["split_by"],
+            keep_incomplete=None if keep is None else keep == "true",
+            drop_long=data["drop_long"] == "true",
+            max_length=data.get("max_length"),
+            promptfoo_assert=data["promptfoo_assert"],
+        )

@@ -219,6 +219,21 @@ def group_digest(value: str | None) -> str:
     return hashlib.sha256(f"feedback_loop.split:{value}".encode()).hexdigest()[:32]
 
 
+def created_times(dataset: Dataset, version: DatasetVersion | None = None) -> list[datetime]:
+    """When each item's source was made (what a split by time goes by)."""
+    if version is not None:
+        query = DatasetVersionItem.objects.filter(version=version).values_list(
+            "source_created_at", flat=True
+        )
+        return [t for t in query if t is not None]
+    return [
+        trace_created or created
+        for trace_created, created in DatasetItem.objects.filter(dataset=dataset).values_list(
+            "trace__created_at", "created_at"
+        )
+    ]
+
+
 def count_items(dataset: Dataset, version: DatasetVersion | None = None) -> int:
     """The items of the dataset, or of one frozen version (without those erased since)."""
     if version is not None:

@@ -10,6 +10,7 @@ from collections import defaultdict
 
 from django.db.models import Q
 
+from feedback_loop.internal.markup import unlike_edit
 from feedback_loop.internal.rollup import current_votes, is_trivial_edit, squash
 from feedback_loop.models import (
     EventKind,
@@ -28,7 +29,8 @@ def _digest(text: str) -> str:
 def edit_pairs(
     traces: dict[TraceKey, Trace], events: dict[TraceKey, list[FeedbackEvent]]
 ) -> list[PreferencePair]:
-    """An edit: (input, the user's version, the model's). Whitespace-only edits make none."""
+    """An edit: (input, the user's version, the model's). Whitespace-only edits make none, nor
+    does the rendered text of a Markdown answer (``unlike_edit``)."""
     pairs = []
     for key, trace in traces.items():
         for event in events.get(key, []):
@@ -37,6 +39,8 @@ def edit_pairs(
             rejected = trace.output or event.output
             if not rejected or is_trivial_edit(rejected, event.text):
                 continue
+            if unlike_edit(rejected, event):
+                continue  # rendered text against Markdown: the trace page says why
             pairs.append(
                 PreferencePair(
                     project_id=trace.project_id,
