@@ -15,7 +15,8 @@ size matches (``--refill`` forces a new fill). Rows:
 * ``review queue, sorted by strength`` and ``... searching a comment``: the same page with
   ``?o=7`` and ``?q=...``.
 * ``dashboard``: ``GET /admin/feedback_loop/trace/dashboard/`` over the last 30 days.
-* ``export 100,000 pairs as dpo``: ``manage.py feedback_loop_export --format dpo`` in its own
+* ``export 100,000 pairs as dpo`` (each with a 6-turn conversation before the answer, in
+  TRL's conversational form): ``manage.py feedback_loop_export --format dpo`` in its own
   process; items per second as the command reports them, and the process's peak memory
   (maximum resident set size, Django included).
 
@@ -93,8 +94,10 @@ def fill(args) -> dict:
             "traces": Trace.objects.filter(project=project).count(),
             "events": FeedbackEvent.objects.filter(project=project).count(),
         }
-        pairs = DatasetItem.objects.filter(dataset__name=PAIRS_DATASET).count()
-        if have == wanted and pairs == args.pairs:
+        items = DatasetItem.objects.filter(dataset__name=PAIRS_DATASET)
+        pairs = items.count()
+        with_messages = items.exclude(messages=[]).exists()  # filled before conversations?
+        if have == wanted and pairs == args.pairs and with_messages:
             say(f"reusing {have['traces']:,} traces, {have['events']:,} events, {pairs:,} pairs")
             return have
     say("emptying the feedback tables...")
@@ -245,6 +248,7 @@ def fill(args) -> dict:
             trace_id=pair.trace_id,
             pair=pair,
             input=pair.prompt,
+            messages=conversation(pair.prompt),
             chosen=pair.chosen,
             rejected=pair.rejected,
             metadata={"source": "edit"},
@@ -278,6 +282,18 @@ def time_page(client, url: str, requests: int, cold: bool = True) -> dict:
         "p95_ms": round(sorted(times)[int(len(times) * 0.95) - 1], 1),
         "max_ms": round(max(times), 1),
     }
+
+
+def conversation(question: str) -> list[dict[str, str]]:
+    """A 6-turn conversation before the answer: the system prompt, two exchanges, the question."""
+    return [
+        {"role": "system", "content": "You are the help desk of a bookshop. Answer in two lines."},
+        {"role": "user", "content": "Hello, do you ship abroad?"},
+        {"role": "assistant", "content": "Yes, to most of Europe, in three to five days."},
+        {"role": "user", "content": "And what does it cost?"},
+        {"role": "assistant", "content": "Six euros, free over forty."},
+        {"role": "user", "content": question},
+    ]
 
 
 def export(args) -> dict:

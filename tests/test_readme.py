@@ -186,6 +186,8 @@ class Site:
             "def chat(request):\n"
             "    request.session.save()\n"
             "    question = 'What is the capital of Australia?'\n"
+            "    history = [{'role': 'system', 'content': 'Answer in one word.'},\n"
+            "               {'role': 'user', 'content': question}]\n"
             "    answer = 'Canberra.'\n"
             "    trace_id = 'own-' + uuid.uuid4().hex\n"
             f"{record}\n"
@@ -408,6 +410,11 @@ def test_the_readme_from_the_wheel_to_a_processed_event(wheel, tmp_path):
             "m.Trace.objects.filter(key__startswith='own-')"
             ".values_list('thumbs_down', 'registered').get()"
         )
+        roles = site.query(
+            "list(m.TraceMessage.objects.filter(trace__key__startswith='own-')"
+            ".order_by('position').values_list('message__role', flat=True))"
+        )
+        assert roles == ["system", "user"]
         assert rollup == {
             "thumbs_down": 1, "edit_count": 1, "sentiment": "negative", "review__status": "pending",
         }  # fmt: skip

@@ -117,8 +117,9 @@ def _written(
     cutoff = None
     if options.split and options.split_by == "time":
         cutoff = time_cutoff(created_times(dataset, version), options.test_share)
-    redact = redacting(app_settings.EXPORT_REDACTOR)
-    for row in rows(dataset, version):
+    redactor = app_settings.EXPORT_REDACTOR
+    redact = redacting(redactor)
+    for row in rows(dataset, version, groups=bool(options.split)):
         report.read += 1
         if options.split and side(row, options, cutoff) != options.split:
             report.other_split += 1
@@ -130,7 +131,7 @@ def _written(
             continue
         report.kept.update(reasons)
         report.written += 1
-        yield _redacted(row, redact)
+        yield _redacted(row, redact) if redactor is not None else row
 
 
 def _redacted(row: Row, redact: Callable) -> Row:

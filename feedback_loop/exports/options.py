@@ -105,10 +105,18 @@ def row_length(row: Row) -> int:
     counts when the setting names a counter."""
     from feedback_loop.conversations import text_of
 
-    texts = [row.input, row.expected_output, row.output, row.chosen, row.rejected]
-    texts += [text_of(m) for m in row.messages]
     counter = app_settings.EXPORT_TOKEN_COUNTER
-    return sum(counter(t) for t in texts if t) if counter else sum(map(len, texts))
+    texts = [row.input, row.expected_output, row.output, row.chosen, row.rejected]
+    if counter is None:
+        # Read on every row of every export: the common case (string contents) inline.
+        length = len(row.input) + len(row.expected_output) + len(row.output)
+        length += len(row.chosen) + len(row.rejected)
+        for message in row.messages:
+            content = message.get("content")
+            length += len(content) if isinstance(content, str) else len(text_of(message))
+        return length
+    texts += [text_of(m) for m in row.messages]
+    return sum(counter(t) for t in texts if t)
 
 
 def problems(row: Row, fmt: str, preference: bool, options: ExportOptions) -> list[str]:

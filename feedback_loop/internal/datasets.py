@@ -182,31 +182,40 @@ class Row:
 _ROW_FIELDS = ("input", "messages", "expected_output", "output", "chosen", "rejected", "metadata")
 
 
-def rows(dataset: Dataset, version: DatasetVersion | None = None) -> Iterator[Row]:
-    """The items of the dataset (or of one frozen version), in order, read in chunks."""
+def rows(
+    dataset: Dataset, version: DatasetVersion | None = None, *, groups: bool = False
+) -> Iterator[Row]:
+    """The items of the dataset (or of one frozen version), in order, read in chunks;
+    ``groups`` also reads what splits go by (the end user, the session, when it was made)."""
     if version is not None:
+        frozen_extra: tuple[str, ...] = ()
+        if groups:
+            frozen_extra = ("user_digest", "session_digest", "source_created_at")
         frozen = DatasetVersionItem.objects.filter(version=version).values_list(
-            "pk", "item_id", *_ROW_FIELDS, "source_trace_id", "user_digest", "session_digest",
-            "source_created_at",
-        )  # fmt: skip
-        for pk, item_id, *fields, trace_id, user, session, created in frozen.order_by(
-            "id"
-        ).iterator(chunk_size=_CHUNK):
-            yield _row(str(item_id) if item_id else f"v{version.number}-{pk}", fields, trace_id,
-                       user, session, created)  # fmt: skip
+            "pk", "item_id", *_ROW_FIELDS, "source_trace_id", *frozen_extra
+        )
+        width = 2 + len(_ROW_FIELDS)
+        for values in frozen.order_by("id").iterator(chunk_size=_CHUNK):
+            pk, item_id, fields = values[0], values[1], values[2:width]
+            item = str(item_id) if item_id else f"v{version.number}-{pk}"
+            yield _row(item, fields, values[width], *values[width + 1 :])
         return
+    extra = ("trace__user_id", "trace__session_id", "trace__created_at", "created_at")
     live = DatasetItem.objects.filter(dataset=dataset).values_list(
-        "pk", *_ROW_FIELDS, "trace__key", "trace__user_id", "trace__session_id",
-        "trace__created_at", "created_at",
-    )  # fmt: skip
-    for pk, *fields, trace_id, user, session, trace_created, created in live.order_by(
-        "id"
-    ).iterator(chunk_size=_CHUNK):
-        yield _row(str(pk), fields, trace_id, group_digest(user), group_digest(session),
-                   trace_created or created)  # fmt: skip
+        "pk", *_ROW_FIELDS, "trace__key", *(extra if groups else ())
+    )
+    width = 1 + len(_ROW_FIELDS)
+    for values in live.order_by("id").iterator(chunk_size=_CHUNK):
+        split: tuple = ()
+        if groups:
+            user, session, trace_created, created = values[width + 1 :]
+            split = (group_digest(user), group_digest(session), trace_created or created)
+        yield _row(str(values[0]), values[1:width], values[width], *split)
 
 
-def _row(item_id: str, fields: list, trace_id, user: str, session: str, created) -> Row:
+def _row(
+    item_id: str, fields: tuple, trace_id, user: str = "", session: str = "", created=None
+) -> Row:
     input_, messages, expected, output, chosen, rejected, metadata = fields
     return Row(item_id, input_, messages or [], expected, output, chosen, rejected,
                metadata or {}, trace_id or "", user, session, created)  # fmt: skip
@@ -252,7 +261,7 @@ def freeze(dataset: Dataset, *, user=None, note: str = "") -> DatasetVersion:
         )
         batch: list[DatasetVersionItem] = []
         total = 0
-        for row in rows(dataset):
+        for row in rows(dataset, groups=True):
             batch.append(
                 DatasetVersionItem(
                     version=version,
