@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import sys
 import time
 from datetime import datetime
@@ -24,10 +25,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.capture import DEFAULT_DATABASE_URL, RESULTS, ensure_database, migrated_django, say
 
+_WORD_TEXT = (
+    "order delivery parcel refund invoice address account password reset shipping week "
+    "tracking number store return label payment card bank transfer discount code voucher "
+    "customer support ticket reply yesterday tomorrow morning evening late early damaged "
+    "missing wrong size colour book author edition paperback hardcover ebook chapter page "
+    "price stock available warehouse courier signature neighbour door weekend holiday "
+)
+WORDS = tuple(_WORD_TEXT.split())
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--turns", type=int, default=50)
+    parser.add_argument(
+        "--sessions", type=int, default=40, help="sessions recorded (the figures are per session)"
+    )
     parser.add_argument("--chars", type=int, default=400, help="characters per message")
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     args = parser.parse_args()
@@ -36,7 +49,7 @@ def main() -> int:
     from django.db import connection
 
     from feedback_loop import record_trace
-    from feedback_loop.models import Message, Project, Trace, TraceMessage
+    from feedback_loop.models import Conversation, Message, Project, Trace
 
     project = Project.objects.filter(name="conversations bench").first()
     if project is not None:
@@ -45,24 +58,39 @@ def main() -> int:
     else:
         project, _secret = Project.create("conversations bench")
     # The tables' sizes are measured whole: only this benchmark stores conversations there.
-    TraceMessage.objects.all().delete()
+    Conversation.objects.all().delete()
     Message.objects.all().delete()
-    filler = ("The customer asks about their order and its delivery. " * 20)[: args.chars]
-    system = {"role": "system", "content": "You are the help desk of a bookshop. " + filler}
-    messages = [system]
+    words = random.Random(7).choices(WORDS, k=2_000_000)
+    position = 0
+
+    def filler() -> str:
+        """Text that compresses as prose does (not one sentence repeated, which TOAST would
+        squeeze to nothing)."""
+        nonlocal position
+        text = []
+        while sum(map(len, text)) < args.chars:
+            text.append(words[position])
+            position += 1
+        return " ".join(text)[: args.chars]
+
+    # One system prompt for the product, as a host has.
+    system = {"role": "system", "content": "You are the help desk of a bookshop. " + filler()}
     naive = []
-    say(f"recording a {args.turns}-turn session...")
+    say(f"recording {args.sessions} sessions of {args.turns} turns...")
     started = time.perf_counter()
-    for n in range(args.turns):
-        messages.append({"role": "user", "content": f"Question {n}: {filler}"})
-        record_trace(project, f"turn-{n}", input="", output=f"Answer {n}: {filler}",
-                     messages=list(messages), session_id="s")  # fmt: skip
-        naive.append(json.dumps(messages))
-        messages.append({"role": "assistant", "content": f"Answer {n}: {filler}"})
+    for session in range(args.sessions):
+        messages = [system]
+        for n in range(args.turns):
+            messages.append({"role": "user", "content": f"Question {n}: {filler()}"})
+            answer = f"Answer {n}: {filler()}"
+            record_trace(project, f"s{session}-turn-{n}", input="", output=answer,
+                         messages=list(messages), session_id=f"s{session}")  # fmt: skip
+            naive.append(json.dumps(messages))
+            messages.append({"role": "assistant", "content": answer})
     seconds = time.perf_counter() - started
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE feedback_loop_message")
-        cursor.execute("VACUUM ANALYZE feedback_loop_tracemessage")
+        cursor.execute("VACUUM ANALYZE feedback_loop_conversation")
         cursor.execute("DROP TABLE IF EXISTS bench_naive_conversations")
         cursor.execute("CREATE TABLE bench_naive_conversations (id serial, messages jsonb)")
         cursor.executemany(
@@ -71,39 +99,45 @@ def main() -> int:
         )
         cursor.execute("VACUUM ANALYZE bench_naive_conversations")
         sizes = {}
-        for table in ("feedback_loop_message", "feedback_loop_tracemessage",
+        for table in ("feedback_loop_message", "feedback_loop_conversation",
                       "bench_naive_conversations"):  # fmt: skip
             cursor.execute("SELECT pg_total_relation_size(%s)", [table])
             sizes[table] = cursor.fetchone()[0]
         cursor.execute("DROP TABLE bench_naive_conversations")
-    stored = sizes["feedback_loop_message"] + sizes["feedback_loop_tracemessage"]
+    stored = sizes["feedback_loop_message"] + sizes["feedback_loop_conversation"]
     copied = sizes["bench_naive_conversations"]
     text_bytes = sum(len(text) for text in naive)
+    per = args.sessions
     result = {
+        "sessions": args.sessions,
         "turns": args.turns,
         "chars_per_message": args.chars,
         "messages_stored": Message.objects.filter(project=project).count(),
-        "links": TraceMessage.objects.count(),
+        "links": Conversation.objects.count(),
         "bytes_messages": sizes["feedback_loop_message"],
-        "bytes_links": sizes["feedback_loop_tracemessage"],
+        "bytes_links": sizes["feedback_loop_conversation"],
         "bytes_stored": stored,
         "bytes_copied_jsonb": copied,
         "json_text_copied": text_bytes,
         "record_seconds": round(seconds, 2),
     }
     lines = [
-        f"# Storage of a {args.turns}-turn session ({args.chars} characters a message)",
+        f"# Storage of a {args.turns}-turn session ({args.chars} characters a message; "
+        f"per session, of {args.sessions})",
         "",
-        "| storage | rows | bytes (with indexes and TOAST) |",
+        "| storage, per session | rows | bytes (tables, indexes, TOAST) |",
         "|---|---:|---:|",
-        f"| messages, each stored once | {result['messages_stored']:,} "
-        f"| {result['bytes_messages']:,} |",
-        f"| their lists per trace | {result['links']:,} | {result['bytes_links']:,} |",
-        f"| **this app, in all** | | **{stored:,}** |",
-        f"| baseline: every trace's conversation copied (jsonb) | {args.turns:,} | {copied:,} |",
+        f"| messages, each stored once | {result['messages_stored'] // per:,} "
+        f"| {result['bytes_messages'] // per:,} |",
+        f"| each trace's list of message ids | {result['links'] // per:,} "
+        f"| {result['bytes_links'] // per:,} |",
+        f"| **this app, in all** | | **{stored // per:,}** |",
+        f"| baseline: every trace's conversation copied (jsonb) | {args.turns:,} "
+        f"| {copied // per:,} |",
         "",
         f"This app stores {stored / copied:.0%} of what copying takes "
-        f"({copied / stored:.1f}x less); the copied JSON text alone is {text_bytes:,} bytes.",
+        f"({copied / stored:.1f}x less); the copied JSON text alone is {text_bytes // per:,} "
+        "bytes a session.",
     ]
     table = "\n".join(lines) + "\n"
     print(table)

@@ -194,8 +194,8 @@ def digest(message: dict[str, Any]) -> str:
 
 def store(project_pk: int, conversations: dict[int, list[dict[str, Any]]]) -> None:
     """Replace the conversations of these traces (by pk); each message is stored once per
-    project, so the turns traces share are written once."""
-    from feedback_loop.models import Message, TraceMessage
+    project, so the turns traces share are written once, and a trace keeps only their ids."""
+    from feedback_loop.models import Conversation, Message
 
     if not conversations:
         return
@@ -213,31 +213,28 @@ def store(project_pk: int, conversations: dict[int, list[dict[str, Any]]]) -> No
             "digest", "pk"
         )
     )
-    TraceMessage.objects.filter(trace_id__in=list(conversations)).delete()
-    TraceMessage.objects.bulk_create(
+    Conversation.objects.filter(trace_id__in=list(conversations)).delete()
+    Conversation.objects.bulk_create(
         [
-            TraceMessage(trace_id=trace_pk, position=i, message_id=pks[digest(m)])
+            Conversation(trace_id=trace_pk, message_ids=[pks[digest(m)] for m in messages])
             for trace_pk, messages in conversations.items()
-            for i, m in enumerate(messages)
         ],
-        batch_size=2000,
+        batch_size=1000,
     )
 
 
 def of_traces(trace_pks: Iterable[int]) -> dict[int, list[dict[str, Any]]]:
     """The conversation of each trace that has one, by trace pk: two queries for any number."""
-    from feedback_loop.models import Message, TraceMessage
+    from feedback_loop.models import Conversation, Message
 
-    links = list(
-        TraceMessage.objects.filter(trace_id__in=list(trace_pks))
-        .order_by("trace_id", "position")
-        .values_list("trace_id", "message_id")
+    lists = dict(
+        Conversation.objects.filter(trace_id__in=list(trace_pks)).values_list(
+            "trace_id", "message_ids"
+        )
     )
-    data = dict(Message.objects.filter(pk__in={m for _t, m in links}).values_list("pk", "data"))
-    conversations: dict[int, list[dict[str, Any]]] = {}
-    for trace_pk, message_pk in links:
-        conversations.setdefault(trace_pk, []).append(data[message_pk])
-    return conversations
+    wanted = {pk for ids in lists.values() for pk in ids}
+    data = dict(Message.objects.filter(pk__in=wanted).values_list("pk", "data"))
+    return {trace_pk: [data[pk] for pk in ids] for trace_pk, ids in lists.items()}
 
 
 def of_trace(trace_pk: int) -> list[dict[str, Any]]:
@@ -245,11 +242,25 @@ def of_trace(trace_pk: int) -> list[dict[str, Any]]:
 
 
 def drop_orphans(project_pk: int) -> int:
-    """Delete the project's messages no trace uses any more (after traces were deleted)."""
-    from django.db.models import Exists, OuterRef
+    """Delete the project's messages no conversation uses any more (after traces went)."""
+    from django.db import connections, router
 
-    from feedback_loop.models import Message, TraceMessage
+    from feedback_loop.models import Conversation, Message
 
-    used = TraceMessage.objects.filter(message_id=OuterRef("pk"))
-    deleted, _ = Message.objects.filter(project_id=project_pk).exclude(Exists(used)).delete()
-    return deleted
+    connection = connections[router.db_for_write(Message)]
+    q = connection.ops.quote_name
+    messages, lists = q(Message._meta.db_table), q(Conversation._meta.db_table)
+    if connection.vendor == "postgresql":
+        # jsonb containment of the id, answered by the GIN index on message_ids.
+        used = f"SELECT 1 FROM {lists} c WHERE c.message_ids @> to_jsonb(m.id)"
+    else:
+        used = f"SELECT 1 FROM {lists} c, json_each(c.message_ids) j WHERE j.value = m.id"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {messages} AS m WHERE m.project_id = %s AND NOT EXISTS ({used})"
+            if connection.vendor == "postgresql"
+            else f"DELETE FROM {messages} WHERE project_id = %s AND NOT EXISTS "
+            f"({used.replace('m.id', f'{messages}.id')})",
+            [project_pk],
+        )
+        return cursor.rowcount

@@ -7,7 +7,7 @@ import pytest
 
 from feedback_loop import conversations, record_trace
 from feedback_loop.conversations import ConversationError
-from feedback_loop.models import Message, Trace, TraceMessage
+from feedback_loop.models import Conversation, Message, Trace
 from tests.conftest import API, bearer
 
 pytestmark = pytest.mark.django_db
@@ -107,7 +107,9 @@ def test_the_turns_a_long_session_shares_are_stored_once(project):
     assert (
         Message.objects.filter(project=project).count() == 1 + 50 + 49
     )  # system, questions, answers
-    assert TraceMessage.objects.count() == sum(1 + (2 * n + 1) for n in range(50))
+    assert Conversation.objects.count() == 50  # one list of ids per answer
+    lengths = sorted(len(ids) for ids in Conversation.objects.values_list("message_ids", flat=True))
+    assert lengths == [2 * n + 2 for n in range(50)]
     last = Trace.objects.get(key="s-49")
     assert len(conversations.of_trace(last.pk)) == 100
     # Updating a trace's conversation replaces its list, not the shared messages.

@@ -411,8 +411,8 @@ def test_the_readme_from_the_wheel_to_a_processed_event(wheel, tmp_path):
             ".values_list('thumbs_down', 'registered').get()"
         )
         roles = site.query(
-            "list(m.TraceMessage.objects.filter(trace__key__startswith='own-')"
-            ".order_by('position').values_list('message__role', flat=True))"
+            "[m.Message.objects.get(pk=pk).role for pk in m.Conversation.objects.get("
+            "trace__key__startswith='own-').message_ids]"
         )
         assert roles == ["system", "user"]
         assert rollup == {

@@ -2,7 +2,7 @@
 signal kinds), conversations, curation (error modes, reviews), preference pairs, datasets,
 processing failures."""
 
-from feedback_loop.models.conversations import Message, TraceMessage
+from feedback_loop.models.conversations import Conversation, Message
 from feedback_loop.models.curation import ErrorMode, Review, ReviewStatus
 from feedback_loop.models.datasets import (
     Dataset,
@@ -36,6 +36,7 @@ __all__ = [
     "SIGNALS",
     "SIGNALS_BY_NAME",
     "VOTE_KINDS",
+    "Conversation",
     "Dataset",
     "DatasetItem",
     "DatasetKind",
@@ -55,7 +56,6 @@ __all__ = [
     "Signal",
     "Trace",
     "TraceKey",
-    "TraceMessage",
     "claimed_voter",
     "content_digest",
     "counters_of_kind",

@@ -1,6 +1,6 @@
 """Conversations: the messages before an answer (system prompt, earlier turns, tool calls), in
 OpenAI's chat format. Each message is stored once per project, by its content; a trace lists its
-messages in order. The turns a long conversation's traces share are therefore stored once, not
+messages' ids in order. The turns a long conversation's traces share are therefore stored once, not
 copied into each of its answers."""
 
 from __future__ import annotations
@@ -33,24 +33,22 @@ class Message(models.Model):
         return f"{self.role} #{self.pk}"
 
 
-class TraceMessage(models.Model):
-    """The message at ``position`` (0, 1, ...) of the conversation before a trace's answer."""
+class Conversation(models.Model):
+    """The conversation before a trace's answer: its messages' ids, in order (one row and one
+    small list per trace, however long the conversation)."""
 
-    trace = models.ForeignKey(
-        Trace, on_delete=models.CASCADE, related_name="message_links", verbose_name=_("trace")
+    trace = models.OneToOneField(
+        Trace,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="conversation",
+        verbose_name=_("trace"),
     )
-    position = models.PositiveIntegerField(_("position"))
-    message = models.ForeignKey(
-        Message, on_delete=models.CASCADE, related_name="+", verbose_name=_("message")
-    )
+    message_ids = models.JSONField(_("message ids"), default=list)
 
     class Meta:
-        verbose_name = _("message of a trace")
-        verbose_name_plural = _("messages of traces")
-        constraints = [
-            models.UniqueConstraint(fields=["trace", "position"], name="fl_trace_message_unique"),
-        ]
-        indexes = [models.Index(fields=["message"], name="fl_trace_message_message")]
+        verbose_name = _("conversation")
+        verbose_name_plural = _("conversations")
 
     def __str__(self) -> str:
-        return f"{self.trace_id}[{self.position}]"
+        return f"{self.trace_id}: {len(self.message_ids)} messages"
