@@ -124,3 +124,20 @@ def test_messages_no_trace_uses_are_dropped_after_the_trace_goes(project):
     Trace.objects.filter(key="a").delete()
     assert conversations.drop_orphans(project.pk) == 1  # "mine alone"; the system prompt stays
     assert set(Message.objects.values_list("role", flat=True)) == {"system", "user"}
+
+
+def test_retention_takes_the_messages_of_the_traces_it_deletes(project):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from feedback_loop.internal.retention import apply_retention
+
+    old = record_trace(project, "old", input="", output="x", messages=chat("long ago"))
+    record_trace(project, "new", input="", output="y", messages=chat("today"))
+    Trace.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=40))
+    project.retention_days = 30
+    project.save()
+    assert apply_retention(project)["traces"] == 1
+    texts = {m["content"] for m in Message.objects.values_list("data", flat=True)}
+    assert texts == {SYSTEM["content"], "today"}

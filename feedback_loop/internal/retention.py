@@ -8,6 +8,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+from feedback_loop import conversations
 from feedback_loop.conf import app_settings
 from feedback_loop.models import DatasetItem, FeedbackEvent, Project, Trace
 
@@ -61,6 +62,9 @@ def apply_retention(project: Project, now=None) -> dict[str, int]:
             break
         FeedbackEvent.objects.filter(pk__in=pks).delete()
         deleted["events"] += len(pks)
+    if deleted["traces"]:
+        # The messages of the deleted traces' conversations that no other trace has.
+        conversations.drop_orphans(project.pk)
     return deleted
 
 
