@@ -3,7 +3,8 @@
 #   make test   every test: lint, the widget (build check, types, unit tests, size), the suite
 #               with its real-browser tests on SQLite and on PostgreSQL (Python 3.11, Django 5.2;
 #               the README followed in fresh virtualenvs), the suite again on PostgreSQL with
-#               Python 3.13 and the newest Django 6.x, and the release (sdist, wheel, twine)
+#               Python 3.13 and the newest Django 6.x, the exports fed to TRL, OpenAI's checks,
+#               inspect-ai and promptfoo, and the release (sdist, wheel, twine)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 # The newest Python and Django the package claims (pyproject's classifiers): pyenv's 3.13.
@@ -16,7 +17,7 @@ PYTEST_ARGS ?=
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test test-sqlite test-postgres test-next lint widget-check wheel-check install install-redos install-axe clean
+.PHONY: demo test test-sqlite test-postgres test-next test-consumers install-consumers lint widget-check wheel-check install install-redos install-axe clean
 
 $(VENV)/.installed: pyproject.toml
 	@echo "== installing the package and its dev tools into $(VENV) (a minute or two the first time)"
@@ -73,6 +74,31 @@ test-next: $(VENV_NEXT)/.installed install-redos install-axe widget/node_modules
 	@echo "== test suite on PostgreSQL with $$($(VENV_NEXT)/bin/python -c 'import sys, django; print("Python", sys.version.split()[0], "and Django", django.__version__)')"
 	DATABASE_URL=$(PG_URL) $(VENV_NEXT)/bin/pytest -m "not readme" $(PYTEST_ARGS)
 
+# The exports fed to the real consumers (TRL, OpenAI's checks, inspect-ai, promptfoo), in a
+# virtualenv of their own (torch's CPU build from this machine's disk first).
+CONSUMERS := tests/consumers
+CONSUMERS_VENV := $(CONSUMERS)/.venv
+CONSUMER_EXPORTS ?= $(CONSUMERS)/.exports
+
+$(CONSUMERS_VENV)/.installed: $(CONSUMERS)/requirements.txt
+	@echo "== the consumer job's virtualenv $(CONSUMERS_VENV) (torch's CPU build first)"
+	python3 -m venv $(CONSUMERS_VENV)
+	$(CONSUMERS_VENV)/bin/pip install --quiet --progress-bar off $$(grep '^torch==' $(CONSUMERS)/requirements.txt)
+	$(CONSUMERS_VENV)/bin/pip install --quiet --progress-bar off -r $(CONSUMERS)/requirements.txt
+	touch $@
+
+$(CONSUMERS)/node_modules/.installed: $(CONSUMERS)/package.json $(CONSUMERS)/package-lock.json
+	cd $(CONSUMERS) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+install-consumers: $(CONSUMERS_VENV)/.installed $(CONSUMERS)/node_modules/.installed
+
+test-consumers: install install-consumers
+	@echo "== the exports fed to TRL, OpenAI's checks, inspect-ai and promptfoo"
+	rm -rf $(CONSUMER_EXPORTS)
+	$(PY) $(CONSUMERS)/make_exports.py $(CONSUMER_EXPORTS)
+	$(CONSUMERS_VENV)/bin/pytest $(CONSUMERS) --exports $(CONSUMER_EXPORTS)
+
 widget/node_modules/.installed: widget/package.json widget/package-lock.json
 	cd widget && npm ci --no-audit --no-fund
 	touch $@
@@ -85,8 +111,9 @@ wheel-check: install
 	@echo "== release: sdist and wheel from python -m build, twine check, contents"
 	$(PY) tests/check_wheel.py
 
-test: lint widget-check test-sqlite test-postgres test-next wheel-check
+test: lint widget-check test-sqlite test-postgres test-next test-consumers wheel-check
 
 clean:
 	rm -rf $(VENV) $(VENV_NEXT) dist build demo.sqlite3 .pytest_cache .ruff_cache widget/node_modules \
-		tests/redos/node_modules tests/browser/axe/node_modules
+		tests/redos/node_modules tests/consumers/.venv tests/consumers/node_modules \
+		tests/consumers/.exports tests/browser/axe/node_modules
