@@ -24,12 +24,16 @@ pytestmark = [
 SETTINGS = {"THROTTLE_RATE": None, "ENQUEUE_ON_CAPTURE": False, "MAX_EVENTS_PER_VOTER": 10**9}
 
 
-def test_load_with_repeats_and_cut_connections_loses_and_doubles_nothing(project, tmp_path):
+def database_url() -> str:
     settings = connection.settings_dict
-    url = (
+    return (
         f"postgres://{settings['USER']}@{settings['HOST'] or '127.0.0.1'}:"
         f"{settings['PORT'] or 5432}/{settings['NAME']}"
     )
+
+
+def test_load_with_repeats_and_cut_connections_loses_and_doubles_nothing(project, tmp_path):
+    url = database_url()
     server = Gunicorn(url, tmp_path, SETTINGS)
     server.start()
     try:
@@ -60,11 +64,7 @@ def test_the_load_clients_command_checks_every_answer_against_the_database(proje
     from tests.loadclient import Report, stored_counts
     from tests.services import ROOT
 
-    settings = connection.settings_dict
-    url = (
-        f"postgres://{settings['USER']}@{settings['HOST'] or '127.0.0.1'}:"
-        f"{settings['PORT'] or 5432}/{settings['NAME']}"
-    )
+    url = database_url()
     server = Gunicorn(url, tmp_path, SETTINGS)
     server.start()
     log = tmp_path / "answers.json"

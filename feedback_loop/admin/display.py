@@ -49,15 +49,7 @@ def short_id(value: str, link: str = "") -> SafeString | str:
 
 def short_datetime(when: datetime | None) -> SafeString | str:
     """A moment in a narrow column: the day as short_date() writes it, and the time."""
-    if when is None:
-        return "-"
-    local = timezone.localtime(when)
-    return format_html(
-        '<time class="fl-nowrap" datetime="{}" title="{}">{}</time>',
-        when.isoformat(),
-        date_format(local, "DATETIME_FORMAT"),
-        date_format(local, _day(local) + " H:i"),
-    )
+    return _time_tag(when, " H:i")
 
 
 def _day(local: datetime) -> str:
@@ -67,6 +59,10 @@ def _day(local: datetime) -> str:
 def short_date(when: datetime | None) -> SafeString | str:
     """A date in a narrow column: the day, with the month's short name (and the year, if not
     this one); the whole date and time, in the site's format, in its title."""
+    return _time_tag(when, "")
+
+
+def _time_tag(when: datetime | None, time_format: str) -> SafeString | str:
     if when is None:
         return "-"
     local = timezone.localtime(when)
@@ -74,7 +70,7 @@ def short_date(when: datetime | None) -> SafeString | str:
         '<time class="fl-nowrap" datetime="{}" title="{}">{}</time>',
         when.isoformat(),
         date_format(local, "DATETIME_FORMAT"),
-        date_format(local, _day(local)),
+        date_format(local, _day(local) + time_format),
     )
 
 
