@@ -61,8 +61,18 @@ def test_a_thumbs_down_and_an_edit_end_up_as_a_reviewed_dpo_pair(page, demo_proj
     assert list(review.error_modes.values_list("slug", flat=True)) == ["format"]
 
     # The export a DPO trainer loads.
-    response = page.request.get(f"/admin/feedback_loop/dataset/{dataset.pk}/export/?format=dpo")
+    export = f"/admin/feedback_loop/dataset/{dataset.pk}/export/?format=dpo"
+    page.goto(export)
+    expect(page.locator("#content-main")).to_contain_text("1 rows from 1 items.")
+    response = page.request.get(export + "&download=1")
     assert response.ok
     assert "dpo-pairs.dpo.jsonl" in response.headers["content-disposition"]
     [pair] = [json.loads(line) for line in response.text().splitlines()]
-    assert pair == {"prompt": question, "chosen": fixed, "rejected": model_answer}
+    # TRL's conversational form: the question as the user's turn, the answers as the
+    # assistant's. The user edited the answer's source (the demo gives the widget its Markdown).
+    assert pair == {
+        "id": pair["id"],
+        "prompt": [{"role": "user", "content": question}],
+        "chosen": [{"role": "assistant", "content": fixed}],
+        "rejected": [{"role": "assistant", "content": model_answer}],
+    }
