@@ -9,6 +9,24 @@ from feedback_loop.conf import app_settings
 from feedback_loop.models import Trace
 
 MODEL_NAME = "stand-in-1"
+SYSTEM_PROMPT = "You are the demo's stand-in model. Answer briefly."
+
+
+def _history(session_id: str, question: str, before=None) -> list[dict[str, str]]:
+    """The conversation the model saw: the system prompt, the session's earlier turns (up to
+    ``before``, for a regeneration), and the question."""
+    earlier = Trace.objects.filter(
+        project__public_key=app_settings.DEFAULT_PROJECT, session_id=session_id
+    ).order_by("created_at")
+    if before is not None:
+        earlier = earlier.filter(created_at__lt=before.created_at)
+    turns = [{"role": "system", "content": SYSTEM_PROMPT}]
+    for trace in earlier[:20]:
+        turns += [
+            {"role": "user", "content": trace.input},
+            {"role": "assistant", "content": trace.output},
+        ]
+    return [*turns, {"role": "user", "content": question}]
 
 
 def _session_id(request) -> str:
@@ -35,6 +53,7 @@ def chat(request):
                 uuid.uuid4().hex,
                 input=previous.input,
                 output=model.answer(previous.input, attempt),
+                messages=_history(session_id, previous.input, before=previous),
                 model=MODEL_NAME,
                 session_id=session_id,
                 regenerated_from=previous.key,
@@ -45,6 +64,7 @@ def chat(request):
                 uuid.uuid4().hex,
                 input=question,
                 output=model.answer(question),
+                messages=_history(session_id, question),
                 model=MODEL_NAME,
                 session_id=session_id,
             )

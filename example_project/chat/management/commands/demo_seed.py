@@ -71,6 +71,10 @@ class Command(BaseCommand):
                 f"seed-{index:02d}",
                 input=question,
                 output=model.answer(question),
+                messages=[
+                    {"role": "system", "content": "You are the demo's stand-in model."},
+                    {"role": "user", "content": question},
+                ],
                 model="stand-in-1" if index % 3 else "stand-in-0",
                 session_id=f"seed-session-{index % 3}",
                 user_id=f"user-{index % 4}",
