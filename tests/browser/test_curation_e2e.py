@@ -6,6 +6,7 @@ import json
 from django.contrib.auth import get_user_model
 from playwright.sync_api import expect
 
+from example_project.chat.views import SYSTEM_PROMPT
 from feedback_loop.models import Dataset, DatasetKind, Review, Trace
 from tests.browser.helpers import toolbar, wait_sent, wait_until
 from tests.browser.test_widget import ask
@@ -68,11 +69,15 @@ def test_a_thumbs_down_and_an_edit_end_up_as_a_reviewed_dpo_pair(page, demo_proj
     assert response.ok
     assert "dpo-pairs.dpo.jsonl" in response.headers["content-disposition"]
     [pair] = [json.loads(line) for line in response.text().splitlines()]
-    # TRL's conversational form: the question as the user's turn, the answers as the
-    # assistant's. The user edited the answer's source (the demo gives the widget its Markdown).
+    # TRL's conversational form: the conversation the demo recorded (its system prompt, then the
+    # question), the answers as the assistant's turns. The user edited the answer's source (the
+    # demo gives the widget its Markdown).
     assert pair == {
         "id": pair["id"],
-        "prompt": [{"role": "user", "content": question}],
+        "prompt": [
+            {"role": "system", "content": SYSTEM_PROMPT},
+            {"role": "user", "content": question},
+        ],
         "chosen": [{"role": "assistant", "content": fixed}],
         "rejected": [{"role": "assistant", "content": model_answer}],
     }
