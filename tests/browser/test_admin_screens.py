@@ -98,7 +98,8 @@ def test_the_events_list_keeps_ids_on_one_line_and_links_the_trace(page, negativ
     assert page.locator("#changelist-form .results").evaluate(OVERFLOW) == 0
     row.locator("td.field-trace a").click()
     expect(page).to_have_url(re.compile(f"/admin/feedback_loop/trace/{negative.pk}/change/$"))
-    expect(page.get_by_role("heading", name="Input", exact=True)).to_be_visible()
+    # The demo records each answer's conversation: its system prompt and the question.
+    expect(page.get_by_role("heading", name="Conversation (2 messages)")).to_be_visible()
 
 
 def status(page):
