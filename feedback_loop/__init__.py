@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.2.0"
-__all__ = ["__version__", "record_trace", "sign_trace"]
+__all__ = ["__version__", "evaluate", "record_trace", "sign_trace"]
 
 if TYPE_CHECKING:
+    from feedback_loop.evaluation import evaluate
     from feedback_loop.tokens import sign_trace
     from feedback_loop.traces import record_trace
 
@@ -18,6 +19,10 @@ def __getattr__(name: str) -> Any:
         from feedback_loop.traces import record_trace
 
         return record_trace
+    if name == "evaluate":
+        from feedback_loop.evaluation import evaluate
+
+        return evaluate
     if name == "sign_trace":
         from feedback_loop.tokens import sign_trace
 

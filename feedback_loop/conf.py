@@ -90,6 +90,14 @@ DEFAULTS: dict[str, Any] = {
     "EXPORT_MAX_LENGTH": 100_000,
     "EXPORT_TOKEN_COUNTER": None,
     "EXPORT_REDACTOR": None,
+    # Evaluation (feedback_loop.evaluate, feedback_loop_eval). EVAL_JUDGE: the LLM judge's
+    # OpenAI-compatible chat-completions endpoint, {"BASE_URL": ..., "MODEL": ..., "API_KEY": ...,
+    # "TIMEOUT": seconds, "MAX_RETRIES": n, "RATE": "60/min"}; None: no judge.
+    # ERROR_MODE_SCORERS: {error mode slug: scorer (dotted path or callable)} for custom modes.
+    # EVAL_TASKS: the tasks (dotted paths) the server API may start an experiment with.
+    "EVAL_JUDGE": None,
+    "ERROR_MODE_SCORERS": {},
+    "EVAL_TASKS": [],
     # Suggests error modes for negative traces: a callable (trace, events) -> slugs.
     "TRIAGE_CLASSIFIER": "feedback_loop.triage.suggest_error_modes",
     # Rows deleted per statement by the retention task.

@@ -1,6 +1,6 @@
 """The data model, one module per concept: projects, traces, feedback events (and the table of
 signal kinds), conversations, curation (error modes, reviews), preference pairs, datasets,
-processing failures."""
+experiments, processing failures."""
 
 from feedback_loop.models.conversations import Conversation, Message
 from feedback_loop.models.curation import ErrorMode, Review, ReviewStatus
@@ -25,6 +25,7 @@ from feedback_loop.models.events import (
     is_bound_voter,
     trace_keys_q,
 )
+from feedback_loop.models.experiments import Experiment, ExperimentResult, ExperimentStatus
 from feedback_loop.models.failures import ProcessingFailure
 from feedback_loop.models.pairs import PairSource, PreferencePair
 from feedback_loop.models.projects import Project
@@ -44,6 +45,9 @@ __all__ = [
     "DatasetVersionItem",
     "ErrorMode",
     "EventKind",
+    "Experiment",
+    "ExperimentResult",
+    "ExperimentStatus",
     "FeedbackEvent",
     "Message",
     "PairSource",
