@@ -12,7 +12,7 @@ import asyncio
 import inspect
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -127,12 +127,13 @@ def run(
             "item_id", "pk"
         )
     )
-    todo = (row for row in rows(experiment.dataset, experiment.version) if row.id not in done)
+    source = rows(experiment.dataset, experiment.version)
+    todo = (row for row in source if row.id not in done)
     count = len(done)
     if progress:
         progress(count, total)
+    batch: list[ExperimentResult] = []
     try:
-        batch: list[ExperimentResult] = []
         for outcome in _outcomes(todo, call, named, concurrency):
             batch.append(_result(experiment, outcome, version_items))
             count += 1
@@ -143,9 +144,14 @@ def run(
                 progress(count, total)
         _save(batch)
     except BaseException:
-        # Stopped (Ctrl-C, a lost database): what was written stays; --resume goes on from it.
-        Experiment.objects.filter(pk=experiment.pk).update(status=ExperimentStatus.FAILED)
-        experiment.status = ExperimentStatus.FAILED
+        # Stopped (Ctrl-C, a lost worker): the items finished so far are kept, so --resume
+        # goes on from them; then the experiment says it did not finish.
+        try:
+            source.close()  # the server-side cursor, now rather than when collected
+            _save(batch)
+        finally:
+            Experiment.objects.filter(pk=experiment.pk).update(status=ExperimentStatus.FAILED)
+            experiment.status = ExperimentStatus.FAILED
         raise
     finish(experiment)
 
@@ -169,8 +175,10 @@ def _outcomes(
             pending.add(pool.submit(_attempt, item, call, named))
             if len(pending) >= window:
                 finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                yield from (future.result() for future in finished)
-        for future in pending:
+                # The items that finished are yielded (and kept) before one that was stopped.
+                for future in sorted(finished, key=lambda f: f.exception() is not None):
+                    yield future.result()
+        for future in as_completed(pending):
             yield future.result()
 
 
