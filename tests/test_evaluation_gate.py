@@ -5,6 +5,7 @@ and the gate names it and exits 1."""
 
 import io
 import json
+import re
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -68,7 +69,7 @@ def regression_set(project, post_events):
                     value=None,
                     text=edit,
                     metadata={"text_format": "source"},
-                )  # fmt: skip
+                )
             )
         response = post_events(project, events)
         assert response.status_code == 200, response.content
@@ -149,7 +150,7 @@ def test_the_gate_names_the_item_the_new_prompt_broke_and_exits_1(regression_set
 
 
 def test_every_result_keeps_its_reason_and_a_failing_task_is_recorded_not_fatal(regression_set):
-    out, err, code = run_eval(
+    _, err, code = run_eval(
         "Support regressions", "--task", "tests.eval_tasks:answer_broken",
         "--scorer", "error_mode", "--scorer", "refusal",
     )  # fmt: skip
@@ -181,7 +182,7 @@ def test_an_interrupted_run_resumes_without_redoing_finished_items(regression_se
     assert len(kept) == len(eval_tasks.CALLS) - 1  # all but the interrupted item
 
     eval_tasks.CALLS.clear()
-    _, err, code = run_eval(
+    _, _, code = run_eval(
         "Support regressions", "--task", "tests.eval_tasks:answer_v1_counted", "--resume"
     )
     assert code == 0
@@ -193,18 +194,15 @@ def test_an_interrupted_run_resumes_without_redoing_finished_items(regression_se
 
 
 def test_clear_errors_for_what_cannot_run(regression_set):
-    with pytest.raises(CommandError, match="cannot import the task 'tests.eval_tasks:nope'"):
-        run_eval("Support regressions", "--task", "tests.eval_tasks:nope")
-    with pytest.raises(CommandError, match="no scorer named 'exactly'; the built-in scorers"):
-        run_eval(
-            "Support regressions", "--task", "tests.eval_tasks:answer_v1", "--scorer", "exactly"
-        )
-    with pytest.raises(CommandError, match="no experiment 'nightly'"):
-        run_eval(
-            "Support regressions", "--task", "tests.eval_tasks:answer_v1", "--baseline", "nightly"
-        )
-    with pytest.raises(CommandError, match="No unfinished experiment on Support regressions"):
-        run_eval("Support regressions", "--task", "tests.eval_tasks:answer_v1", "--resume")
-    with pytest.raises(CommandError, match="No dataset 'Nope'"):
-        run_eval("Nope", "--task", "tests.eval_tasks:answer_v1")
+    task = ("--task", "tests.eval_tasks:answer_v1")
+    for args, message in [
+        (("--task", "tests.eval_tasks:nope"), "cannot import the task 'tests.eval_tasks:nope'"),
+        ((*task, "--scorer", "exactly"), "no scorer named 'exactly'; the built-in scorers"),
+        ((*task, "--baseline", "nightly"), "no experiment 'nightly'"),
+        ((*task, "--resume"), "No unfinished experiment on Support regressions"),
+    ]:
+        with pytest.raises(CommandError, match=re.escape(message)):
+            run_eval("Support regressions", *args)
+    with pytest.raises(CommandError, match=re.escape("No dataset 'Nope'")):
+        run_eval("Nope", *task)
     assert not Experiment.objects.exists()

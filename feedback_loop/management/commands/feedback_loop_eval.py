@@ -164,7 +164,7 @@ class Command(BaseCommand):
                         str(len(change.improved)),
                         str(len(change.regressed)),
                         str(change.unchanged),
-                    ]  # fmt: skip
+                    ]
                     if change
                     else ["-", "-", "-", "-"]
                 )
