@@ -10,7 +10,7 @@ from django.test import override_settings
 from feedback_loop import evaluate
 from feedback_loop.evaluation import Score
 from feedback_loop.evaluation.error_modes import error_mode, shape
-from feedback_loop.evaluation.scoring import UnknownScorer, resolve
+from feedback_loop.evaluation.registry import UnknownScorer, resolve
 from feedback_loop.internal.datasets import Row
 from tests.factories import DatasetFactory, DatasetItemFactory
 

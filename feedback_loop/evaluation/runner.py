@@ -20,7 +20,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from feedback_loop.evaluation.scoring import Score, Scorer, resolve
+from feedback_loop.evaluation.registry import resolve
+from feedback_loop.evaluation.scoring import Score, Scorer
 from feedback_loop.evaluation.summary import summarise
 from feedback_loop.internal.datasets import Row, freeze, rows
 from feedback_loop.models import (

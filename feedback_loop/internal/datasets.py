@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -184,7 +184,7 @@ _ROW_FIELDS = ("input", "messages", "expected_output", "output", "chosen", "reje
 
 def rows(
     dataset: Dataset, version: DatasetVersion | None = None, *, groups: bool = False
-) -> Iterator[Row]:
+) -> Generator[Row, None, None]:
     """The items of the dataset (or of one frozen version), in order, read in chunks;
     ``groups`` also reads what splits go by (the end user, the session, when it was made)."""
     if version is not None:

@@ -4,7 +4,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 
 from feedback_loop.evaluation import runner
-from feedback_loop.evaluation.scoring import UnknownScorer, resolve
+from feedback_loop.evaluation.registry import UnknownScorer, resolve
 from feedback_loop.evaluation.summary import TOLERANCE, Comparison, compare
 from feedback_loop.management.progress import Progress, find_dataset
 from feedback_loop.models import Experiment
