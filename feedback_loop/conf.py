@@ -193,6 +193,8 @@ def validate(user_settings: dict[str, Any]) -> list[str]:
             )
         elif name == "ENQUEUE_ON_CAPTURE" and not isinstance(value, bool):
             problems.append("FEEDBACK_LOOP['ENQUEUE_ON_CAPTURE'] must be True or False.")
+        elif name == "EVAL_JUDGE":
+            problems.extend(_judge_problems(value))
         elif name in IMPORT_STRINGS:
             if isinstance(value, str):
                 try:
@@ -218,6 +220,57 @@ def _is_seconds(value: Any) -> bool:
     return value is None or (
         isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < 1e9
     )
+
+
+def _judge_problems(judge: Any) -> list[str]:
+    """Problems with ``EVAL_JUDGE``: None, or the judge's endpoint and how to call it."""
+    from urllib.parse import urlsplit
+
+    keys = ("BASE_URL", "MODEL", "API_KEY", "TIMEOUT", "MAX_RETRIES", "RATE", "BACKOFF")
+    where = "FEEDBACK_LOOP['EVAL_JUDGE']"
+    if judge is None:
+        return []
+    if not isinstance(judge, dict):
+        return [
+            f"{where} must be None or a dict such as {{'BASE_URL': 'https://api.openai.com/v1', "
+            f"'MODEL': 'gpt-4o-mini', 'API_KEY': ...}}, not {judge!r}."
+        ]
+    problems = [
+        f"{where}[{key!r}] is not a key of the judge's settings ({', '.join(keys)})."
+        for key in judge
+        if key not in keys
+    ]
+    url = judge.get("BASE_URL")
+    parts = urlsplit(url) if isinstance(url, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+        problems.append(
+            f"{where}['BASE_URL'] must be an http(s) URL such as 'https://api.openai.com/v1', "
+            f"not {url!r}."
+        )
+    model = judge.get("MODEL")
+    if not isinstance(model, str) or not model.strip():
+        problems.append(f"{where}['MODEL'] must be a model's name, not {model!r}.")
+    if not isinstance(judge.get("API_KEY") or "", str):
+        problems.append(f"{where}['API_KEY'] must be a string or None.")
+    if "TIMEOUT" in judge and (judge["TIMEOUT"] is None or not _is_seconds(judge["TIMEOUT"])):
+        problems.append(
+            f"{where}['TIMEOUT'] must be a number of seconds > 0, not {judge['TIMEOUT']!r}."
+        )
+    retries = judge.get("MAX_RETRIES", 0)
+    if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 100:
+        problems.append(
+            f"{where}['MAX_RETRIES'] must be an integer from 0 to 100, not {retries!r}."
+        )
+    backoff = judge.get("BACKOFF", 0)
+    if isinstance(backoff, bool) or not isinstance(backoff, int | float) or not 0 <= backoff < 1e9:
+        problems.append(f"{where}['BACKOFF'] must be a number of seconds >= 0, not {backoff!r}.")
+    try:
+        parse_rate(judge.get("RATE"))
+    except ValueError as exc:
+        problems.append(f"{where}['RATE']: {exc}.")
+    except TypeError:
+        problems.append(f"{where}['RATE'] must be a string such as '60/min' or None.")
+    return problems
 
 
 class AppSettings:

@@ -193,9 +193,12 @@ def _request(config: JudgeConfig, messages: list[dict[str, str]]) -> str:
     except ValueError as exc:  # an unusable BASE_URL
         raise JudgeError(f"cannot call the judge at {config.base_url!r}: {exc}") from exc
     try:
-        return json.loads(raw)["choices"][0]["message"]["content"]
-    except (ValueError, LookupError, TypeError) as exc:
-        raise _Malformed(f"not a chat completion: {_clip(raw.decode('utf-8', 'replace'))}") from exc
+        content = json.loads(raw)["choices"][0]["message"]["content"]
+    except (ValueError, LookupError, TypeError):
+        content = None
+    if not isinstance(content, str):  # not a chat completion, or one without text
+        raise _Malformed(f"not a chat completion's text: {_clip(raw.decode('utf-8', 'replace'))}")
+    return content
 
 
 def ask(config: JudgeConfig, messages: list[dict[str, str]], parse: Callable[[str], T]) -> T:
@@ -244,7 +247,7 @@ def parse_verdict(content: str) -> tuple[float, str]:
         raise _Malformed(f"the score {score!r} is not a number from 0 to 1")
     if not isinstance(reason, str) or not reason.strip():
         raise _Malformed(f"the reason {reason!r} is not a sentence")
-    return float(score), reason.strip()
+    return float(score), _clip(reason.strip(), 500)
 
 
 def parse_claims(content: str) -> list[str]:
@@ -295,8 +298,9 @@ class Judge:
 
     @property
     def version(self) -> str:
-        config = load_config()
-        key = "\0".join((config.model if config else "", self.rubric, PROMPT_VERSION))
+        raw = app_settings.EVAL_JUDGE
+        model = str(raw.get("MODEL") or "") if isinstance(raw, dict) else ""
+        key = "\0".join((model, self.rubric, PROMPT_VERSION))
         return hashlib.sha256(key.encode()).hexdigest()[:12]
 
     def __call__(self, item: Any, output: str) -> Score:
