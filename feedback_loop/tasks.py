@@ -146,10 +146,23 @@ def apply_retention() -> dict[str, dict[str, int]] | None:
     return _until_soft_limit("Retention", apply_all_retention)
 
 
+@shared_task(base=_LimitedTask, name="feedback_loop.apply_scoring_rules", **_RELIABLE)
+def apply_scoring_rules(limit: int | None = None) -> dict[str, int] | None:
+    """Score the new traces of each active scoring rule (never twice per scorer version), at
+    most SCORES_PER_RUN scorer calls per rule (evaluation/online.py); a backlog takes runs."""
+    from feedback_loop.evaluation.online import apply_scoring_rules as run
+
+    return _until_soft_limit("Online scoring", lambda: run(limit))
+
+
 BEAT_SCHEDULE = {
     "feedback-loop-sweep": {"task": "feedback_loop.sweep", "schedule": 60.0},
     "feedback-loop-dataset-rules": {
         "task": "feedback_loop.apply_dataset_rules",
+        "schedule": 300.0,
+    },
+    "feedback-loop-scoring-rules": {
+        "task": "feedback_loop.apply_scoring_rules",
         "schedule": 300.0,
     },
     "feedback-loop-retention": {

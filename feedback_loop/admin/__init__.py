@@ -4,6 +4,7 @@
   actions (``trace_actions``) and list filters (``queue_filters``); review mode (``review_mode``,
   with ``claims``) and the dashboard (``dashboard``, drawn by ``charts``) hang off its URLs;
 - ``datasets``: datasets, their items, exports and frozen versions;
+- ``scoring``: online scoring's rules, and a trace's automated scores (page panel, queue column);
 - ``projects``, ``events``, ``pairs``, ``reviews``, ``error_modes``, ``failures``;
 - shared: ``access`` (a curator sees only their projects), ``confirm`` (the one confirmation
   page), ``display`` (icons, short texts), ``diff`` (the bounded edit diff).
@@ -18,6 +19,7 @@ from feedback_loop.admin.failures import ProcessingFailureAdmin
 from feedback_loop.admin.pairs import PreferencePairAdmin
 from feedback_loop.admin.projects import ProjectAdmin
 from feedback_loop.admin.reviews import ReviewAdmin
+from feedback_loop.admin.scoring import ScoringRuleAdmin
 from feedback_loop.admin.traces import TraceAdmin
 from feedback_loop.models import (
     Dataset,
@@ -29,6 +31,7 @@ from feedback_loop.models import (
     ProcessingFailure,
     Project,
     Review,
+    ScoringRule,
     Trace,
 )
 
@@ -42,3 +45,4 @@ admin.site.register(Dataset, DatasetAdmin)
 admin.site.register(DatasetItem, DatasetItemAdmin)
 admin.site.register(DatasetVersion, DatasetVersionAdmin)
 admin.site.register(ProcessingFailure, ProcessingFailureAdmin)
+admin.site.register(ScoringRule, ScoringRuleAdmin)

@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 
 from feedback_loop.admin import charts
 from feedback_loop.admin.access import scoped
+from feedback_loop.evaluation import online
 from feedback_loop.internal import access, stats
 from feedback_loop.internal.caches import DASHBOARD_DAYS, dashboard_key, remember
 from feedback_loop.models import NEEDS_REVIEW, SIGNALS, Project, Review, ReviewStatus, Trace
@@ -87,7 +88,25 @@ def compute(request) -> dict:
         "reviewed_chart": charts.share_bar(
             backlog["reviewed"], backlog["total"], label=_("Share of negative traces reviewed")
         ),
+        "agreement": _agreement(traces.filter(last_signal_at__gte=now - timedelta(days=days))),
+        "agreement_min_n": online.AGREEMENT_MIN_N,
     }
+
+
+def _agreement(traces) -> list[dict]:
+    """Automated scores vs users: per scorer, on the window's traces with a thumbs verdict and
+    a score, the share that agree and Cohen's kappa (figures only from AGREEMENT_MIN_N on)."""
+    return [
+        {
+            "scorer": row.scorer,
+            "n": row.n,
+            "agree": row.agree,
+            "enough": row.enough,
+            "percent": _percent(row.share),
+            "kappa": None if row.kappa is None else round(row.kappa, 2),
+        }
+        for row in online.agreement(traces)
+    ]
 
 
 def _percent(share: float | None) -> int | None:

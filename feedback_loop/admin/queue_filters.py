@@ -7,6 +7,7 @@ from django.contrib import admin
 from django.db.models import Exists, OuterRef, Q
 from django.utils.translation import gettext_lazy as _
 
+from feedback_loop.evaluation import online
 from feedback_loop.models import (
     NEEDS_REVIEW,
     SIGNALS,
@@ -14,6 +15,7 @@ from feedback_loop.models import (
     ErrorMode,
     Review,
     ReviewStatus,
+    ScoringRule,
     Sentiment,
 )
 
@@ -163,4 +165,27 @@ class ModelFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         if self.value() is not None:
             return queryset.filter(model=self.value())
+        return queryset
+
+
+class FailingScoreFilter(admin.SimpleListFilter):
+    """Traces whose newest automated score by a scorer (one the user's scoring rules name)
+    fails (below 0.5)."""
+
+    title = _("automated score")
+    parameter_name = "failing"
+
+    def lookups(self, request, model_admin):
+        from feedback_loop.internal import access
+
+        rules = access.scope(ScoringRule.objects.all(), request.user, "project")
+        return [
+            (name, _("failing %(scorer)s") % {"scorer": name})
+            for name in online.scorer_names(rules)
+        ]
+
+    def queryset(self, request, queryset):
+        scorer = self.value()
+        if scorer:
+            return online.failing(queryset, scorer)
         return queryset

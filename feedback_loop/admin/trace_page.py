@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from feedback_loop import conversations
 from feedback_loop.admin.diff import diff
 from feedback_loop.admin.display import events_url
+from feedback_loop.admin.scoring import scores_context
 from feedback_loop.conversations import text_of
 from feedback_loop.internal.markup import unlike_edit
 from feedback_loop.internal.rollup import is_trivial_edit, squash
@@ -159,6 +160,7 @@ def trace_context(trace: Trace) -> dict:
         "timeline_truncated": len(events) == TIMELINE_LIMIT,
         **edit_diffs(trace),
         "pairs": list(PreferencePair.objects.filter(trace=trace)[:20]),
+        **scores_context(trace),
     }
 
 

@@ -20,12 +20,14 @@ from feedback_loop.admin.access import ProjectScopedAdmin, ScopedRelatedFilter
 from feedback_loop.admin.display import events_url, short_date, short_id, short_text, signal_icons
 from feedback_loop.admin.queue_filters import (
     ErrorModeFilter,
+    FailingScoreFilter,
     LabelFilter,
     ModelFilter,
     ReviewedFilter,
     SentimentFilter,
     SignalFilter,
 )
+from feedback_loop.admin.scoring import failing_scorers
 from feedback_loop.admin.trace_actions import TraceActions
 from feedback_loop.admin.trace_page import (
     ReviewInline,
@@ -53,6 +55,7 @@ class TraceAdmin(TraceActions, ProjectScopedAdmin):
         "signals_strength",
         "sentiment_badge",
         "error_modes",
+        "automated",
         "short_input",
         "last_signal",
     ]
@@ -63,6 +66,7 @@ class TraceAdmin(TraceActions, ProjectScopedAdmin):
         ErrorModeFilter,
         LabelFilter,
         ModelFilter,
+        FailingScoreFilter,
         ("last_signal_at", admin.DateFieldListFilter),
         ("project", ScopedRelatedFilter),
     ]
@@ -112,7 +116,12 @@ class TraceAdmin(TraceActions, ProjectScopedAdmin):
             super()
             .get_queryset(request)
             .select_related("project", "review")
-            .prefetch_related("suggested_error_modes", "review__error_modes")
+            .prefetch_related(
+                "suggested_error_modes",
+                "review__error_modes",
+                # The failing scores column: each scorer's newest score.
+                "scores",
+            )
         )
 
     def get_search_results(self, request, queryset, search_term):
@@ -164,6 +173,10 @@ class TraceAdmin(TraceActions, ProjectScopedAdmin):
                 ", ".join(f"{m.name}?" for m in suggested),
             )
         return html or "-"
+
+    @admin.display(description=_("failing scores"))
+    def automated(self, trace: Trace):
+        return failing_scorers(trace)
 
     @admin.display(description=_("input · model"))
     def short_input(self, trace: Trace):

@@ -31,7 +31,8 @@ from django.db.models import FloatField, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from feedback_loop import conversations
-from feedback_loop.evaluation.scoring import REFERENCE_FREE, Score, Scorer, UnknownScorer, resolve
+from feedback_loop.evaluation.registry import REFERENCE_FREE, UnknownScorer, resolve
+from feedback_loop.evaluation.scoring import Score, Scorer
 from feedback_loop.filters import matching_traces
 from feedback_loop.internal.datasets import RULE_OVERLAP, Row
 from feedback_loop.models import ScoringRule, Sentiment, Trace, TraceScore
@@ -56,6 +57,10 @@ _REASON_CHARS = 2000
 def check_scorer(name: str) -> None:
     """A scoring rule's scorer: one needing no expected output (``REFERENCE_FREE``) or a
     dotted path to the host's own, that resolves; raises ValidationError."""
+    try:
+        resolve(name)
+    except (UnknownScorer, ImportError) as exc:
+        raise ValidationError("%(error)s", code="unknown_scorer", params={"error": exc}) from None
     base = name.partition(":")[0]
     if base not in REFERENCE_FREE and "." not in base:
         raise ValidationError(
@@ -64,10 +69,6 @@ def check_scorer(name: str) -> None:
             code="needs_reference",
             params={"name": name, "known": ", ".join(REFERENCE_FREE)},
         )
-    try:
-        resolve(name)
-    except (UnknownScorer, ImportError) as exc:
-        raise ValidationError("%(error)s", code="unknown_scorer", params={"error": exc}) from None
 
 
 if check_scorer not in scoring_models.scorer_checks:

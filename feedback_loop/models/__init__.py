@@ -29,6 +29,7 @@ from feedback_loop.models.experiments import Experiment, ExperimentResult, Exper
 from feedback_loop.models.failures import ProcessingFailure
 from feedback_loop.models.pairs import PairSource, PreferencePair
 from feedback_loop.models.projects import Project
+from feedback_loop.models.scoring import ScoringRule, TraceScore
 from feedback_loop.models.traces import NEEDS_REVIEW, Sentiment, Trace, TraceKey
 
 __all__ = [
@@ -56,10 +57,12 @@ __all__ = [
     "Project",
     "Review",
     "ReviewStatus",
+    "ScoringRule",
     "Sentiment",
     "Signal",
     "Trace",
     "TraceKey",
+    "TraceScore",
     "claimed_voter",
     "content_digest",
     "counters_of_kind",
