@@ -4,6 +4,7 @@
   actions (``trace_actions``) and list filters (``queue_filters``); review mode (``review_mode``,
   with ``claims``) and the dashboard (``dashboard``, drawn by ``charts``) hang off its URLs;
 - ``datasets``: datasets, their items, exports and frozen versions;
+- ``experiments``: experiments (their pages and comparisons in ``experiment_pages``);
 - ``scoring``: online scoring's rules, and a trace's automated scores (page panel, queue column);
 - ``projects``, ``events``, ``pairs``, ``reviews``, ``error_modes``, ``failures``;
 - shared: ``access`` (a curator sees only their projects), ``confirm`` (the one confirmation
@@ -15,6 +16,7 @@ from django.contrib import admin
 from feedback_loop.admin.datasets import DatasetAdmin, DatasetItemAdmin, DatasetVersionAdmin
 from feedback_loop.admin.error_modes import ErrorModeAdmin
 from feedback_loop.admin.events import FeedbackEventAdmin
+from feedback_loop.admin.experiments import ExperimentAdmin
 from feedback_loop.admin.failures import ProcessingFailureAdmin
 from feedback_loop.admin.pairs import PreferencePairAdmin
 from feedback_loop.admin.projects import ProjectAdmin
@@ -26,6 +28,7 @@ from feedback_loop.models import (
     DatasetItem,
     DatasetVersion,
     ErrorMode,
+    Experiment,
     FeedbackEvent,
     PreferencePair,
     ProcessingFailure,
@@ -44,5 +47,6 @@ admin.site.register(PreferencePair, PreferencePairAdmin)
 admin.site.register(Dataset, DatasetAdmin)
 admin.site.register(DatasetItem, DatasetItemAdmin)
 admin.site.register(DatasetVersion, DatasetVersionAdmin)
+admin.site.register(Experiment, ExperimentAdmin)
 admin.site.register(ProcessingFailure, ProcessingFailureAdmin)
 admin.site.register(ScoringRule, ScoringRuleAdmin)
