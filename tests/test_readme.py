@@ -518,7 +518,7 @@ def test_the_readmes_demo_commands_do_what_it_says(tmp_path):
         assert (tmp_path / "regression-set-v1.jsonl").exists()
         rows = [json.loads(line) for line in export.splitlines() if line.startswith("{")]
         assert rows and all({"prompt", "chosen", "rejected"} <= set(row) for row in rows)
-        assert "input,expected_output" in export  # the CSV written to standard output
+        assert "id,input,messages,expected_output,output" in export  # the CSV on standard output
         proof = readme["demo-proof"].replace("--seconds 60", "--seconds 3 --clients 4")
         proof = proof.replace(
             "--exclude-checks", "--max-examples 2 --phases fuzzing --exclude-checks"
