@@ -9,6 +9,7 @@ class FeedbackLoopConfig(AppConfig):
 
     def ready(self) -> None:
         from feedback_loop import checks, signals  # noqa: F401  (registers checks and receivers)
+        from feedback_loop.evaluation import online  # noqa: F401  (a scoring rule's scorer check)
         from feedback_loop.filters import check_rule
         from feedback_loop.models import datasets
 
