@@ -14,6 +14,7 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from feedback_loop import exports, record_trace, sign_trace
+from feedback_loop.evaluation import evaluate
 from feedback_loop.internal.datasets import add_traces, count_items, freeze
 from feedback_loop.internal.erasure import Forgotten, forget_user
 from feedback_loop.internal.pipeline import process_events
@@ -198,12 +199,20 @@ def world(project, post_events, admin_client, django_capture_on_commit_callbacks
         datasets[kind] = Dataset.objects.create(project=project, name=kind, kind=kind)
         add_traces(datasets[kind], every_trace)
         freeze(datasets[kind], note="v1")
+    # An experiment on the regression set whose answers repeat what the users wrote.
+    regression = datasets["regression"]
+    echo = evaluate(regression, _echo, scorers=["exact"], version=regression.versions.get())
+    assert echo.results.filter(output__contains=alice.edit).exists()
     assert datasets["regression"].items.filter(expected_output=alice.edit).exists()
     assert datasets["golden"].items.filter(expected_output=alice.shown2).exists()
     assert datasets["preference"].items.filter(rejected=alice.shown1).exists()
     assert admin_client.get(f"{ADMIN}/trace/dashboard/").status_code == 200
     assert admin_client.get(f"{ADMIN}/trace/").status_code == 200
     return alice, bob
+
+
+def _echo(item) -> str:
+    return f"{item.input} {item.expected_output}"
 
 
 def test_erasing_a_user_leaves_none_of_their_text_anywhere(world, client, secret):

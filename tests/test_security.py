@@ -53,9 +53,11 @@ def objects(project):
         DatasetItem,
         DatasetVersion,
         ErrorMode,
+        Experiment,
         FeedbackEvent,
         PreferencePair,
         ProcessingFailure,
+        ScoringRule,
     )
 
     event = FeedbackEvent.objects.create(
@@ -65,13 +67,19 @@ def objects(project):
     pair = PreferencePair.objects.create(
         project=project, source="edit", trace=trace, chosen="a", rejected="b", dedupe_key="k"
     )
+    version = DatasetVersion.objects.create(dataset=dataset, number=1)
+    experiment = Experiment.objects.create(
+        project=project, dataset=dataset, version=version, name="E", task="t"
+    )
     return {
         "project": project.pk,
         "trace": trace.pk,
         "review": review.pk,
         "dataset": dataset.pk,
         "datasetitem": DatasetItem.objects.create(dataset=dataset, input="x").pk,
-        "datasetversion": DatasetVersion.objects.create(dataset=dataset, number=1).pk,
+        "datasetversion": version.pk,
+        "experiment": experiment.pk,
+        "scoringrule": ScoringRule.objects.create(project=project, name="R", scorers=[]).pk,
         "errormode": ErrorMode.objects.create(project=project, slug="s", name="S").pk,
         "feedbackevent": event.pk,
         "preferencepair": pair.pk,

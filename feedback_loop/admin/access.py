@@ -11,11 +11,14 @@ from feedback_loop.models import (
     DatasetItem,
     DatasetVersion,
     ErrorMode,
+    Experiment,
+    ExperimentResult,
     FeedbackEvent,
     PreferencePair,
     ProcessingFailure,
     Project,
     Review,
+    ScoringRule,
     Trace,
 )
 
@@ -31,6 +34,9 @@ PROJECT_PATHS = {
     DatasetVersion: "dataset__project",
     PreferencePair: "project",
     ProcessingFailure: "project",
+    Experiment: "project",
+    ExperimentResult: "experiment__project",
+    ScoringRule: "project",
 }
 
 

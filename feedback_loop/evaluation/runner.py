@@ -221,10 +221,14 @@ def _score(scorer: Scorer, item: Row, outcome: _Outcome) -> Score:
 
 def _result(experiment: Experiment, outcome: _Outcome, version_items: dict) -> ExperimentResult:
     item_id = outcome.item.id
+    if item_id.isdigit():
+        version_item = version_items.get(int(item_id))
+    else:  # "v3-41": a frozen item whose live item is gone, by its own id
+        version_item = int(item_id.rpartition("-")[2])
     return ExperimentResult(
         experiment=experiment,
         item_id=item_id,
-        version_item_id=version_items.get(int(item_id)) if item_id.isdigit() else None,
+        version_item_id=version_item,
         output=outcome.output,
         scores=outcome.scores,
         error=outcome.error,
@@ -234,6 +238,8 @@ def _result(experiment: Experiment, outcome: _Outcome, version_items: dict) -> E
 
 def _save(batch: list[ExperimentResult]) -> None:
     if batch:
+        # Stored in the dataset's order, whatever order the threads finished in.
+        batch.sort(key=lambda result: result.version_item_id or 0)
         with transaction.atomic():
             # Append-only: an item that already has its result keeps it.
             ExperimentResult.objects.bulk_create(batch, ignore_conflicts=True)

@@ -3,6 +3,7 @@ of an experiment with its baseline, item by item."""
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,7 +69,8 @@ def _mean(values: list[float]) -> float | None:
 def _percentile(values: list[float], share: float) -> float | None:
     if not values:
         return None
-    return round(values[min(len(values) - 1, int(share * len(values)))], 3)
+    rank = max(1, math.ceil(share * len(values)))  # nearest rank
+    return round(values[rank - 1], 3)
 
 
 @dataclass

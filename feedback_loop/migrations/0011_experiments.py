@@ -176,7 +176,7 @@ class Migration(migrations.Migration):
                     models.ForeignKey(
                         blank=True,
                         null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
+                        on_delete=django.db.models.deletion.CASCADE,
                         related_name="+",
                         to="feedback_loop.datasetversionitem",
                         verbose_name="item",

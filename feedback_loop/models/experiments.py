@@ -104,9 +104,11 @@ class ExperimentResult(models.Model):
         max_length=32,
         help_text=_("The dataset item's id, the same in every version: what comparisons go by."),
     )
+    # Erasing an end user's data deletes their frozen items, and with them what a task answered
+    # to those items (an answer may repeat what the user wrote).
     version_item = models.ForeignKey(
         DatasetVersionItem,
-        on_delete=models.SET_NULL,
+        on_delete=models.CASCADE,
         null=True,
         blank=True,
         related_name="+",
