@@ -98,7 +98,9 @@ def item_of(dataset, question: str) -> str:
     return str(dataset.items.get(input=question).pk)
 
 
-def test_the_gate_names_the_item_the_new_prompt_broke_and_exits_1(regression_set, tmp_path):
+def test_the_gate_names_the_item_the_new_prompt_broke_and_exits_1(
+    regression_set, tmp_path, admin_client
+):
     out, err, code = run_eval(
         "Support regressions", "--task", "tests.eval_tasks:answer_v1",
         "--scorer", "error_mode", "--metadata", "prompt=v1",
@@ -140,6 +142,16 @@ def test_the_gate_names_the_item_the_new_prompt_broke_and_exits_1(regression_set
         item_of(regression_set, "How do I reset my password?"),
     }
     assert set(document["comparison"]["scorers"][0]["improved"]) == fixed
+
+    # The admin's comparison shows the same: the broken item first, its outputs and reasons.
+    response = admin_client.get(f"/admin/feedback_loop/experiment/{second.pk}/compare/{first.pk}/")
+    assert response.status_code == 200
+    rows = [(row["item_id"], row["kind"]) for row in response.context["item_rows"]]
+    assert rows[0] == (colours, "regressed")
+    assert {item for item, kind in rows if kind == "improved"} == fixed
+    text = response.content.decode()
+    section = text[text.index(f"#{colours}") :]
+    assert "format: plain text, where the user&#x27;s version has list" in section
 
     # Without the flag the same comparison is printed, and the run passes.
     out, _, code = run_eval(
