@@ -195,6 +195,8 @@ def validate(user_settings: dict[str, Any]) -> list[str]:
             problems.append("FEEDBACK_LOOP['ENQUEUE_ON_CAPTURE'] must be True or False.")
         elif name == "EVAL_JUDGE":
             problems.extend(_judge_problems(value))
+        elif name == "EVAL_TASKS":
+            problems.extend(_eval_task_problems(value))
         elif name in IMPORT_STRINGS:
             if isinstance(value, str):
                 try:
@@ -213,6 +215,33 @@ def validate(user_settings: dict[str, Any]) -> list[str]:
                 f"FEEDBACK_LOOP[{soft_name!r}] ({soft}) must be below {hard_name} ({hard}): "
                 "the soft limit lets a task record what failed before the hard one kills it."
             )
+    return problems
+
+
+def _eval_task_problems(tasks: Any) -> list[str]:
+    """Problems with ``EVAL_TASKS``: a list or tuple of importable dotted paths, each
+    "pkg.module.function" or "pkg.module:function"."""
+    where = "FEEDBACK_LOOP['EVAL_TASKS']"
+    if not isinstance(tasks, list | tuple):
+        return [
+            f"{where} must be a list of dotted paths such as 'myapp.evals:answer', not {tasks!r}."
+        ]
+    problems = []
+    for task in tasks:
+        parts = task.replace(":", ".").split(".") if isinstance(task, str) else []
+        if len(parts) < 2 or task.count(":") > 1 or not all(p.isidentifier() for p in parts):
+            problems.append(
+                f"{where}: {task!r} is not a dotted path such as 'myapp.evals.answer' or "
+                "'myapp.evals:answer'."
+            )
+            continue
+        try:
+            found = import_string(task.replace(":", "."))
+        except ImportError as exc:
+            problems.append(f"{where}: cannot import {task!r} ({exc}).")
+            continue
+        if not callable(found):
+            problems.append(f"{where}: {task!r} is not a function.")
     return problems
 
 

@@ -170,3 +170,40 @@ BEAT_SCHEDULE = {
         "schedule": crontab(minute=17, hour=3),
     },
 }
+
+
+@shared_task(base=_LimitedTask, name="feedback_loop.run_experiment", **_RELIABLE)
+def run_experiment(experiment_pk: int, concurrency: int = 4) -> str | None:
+    """Run an experiment the server API started: its items without a result (so a message
+    delivered again, after a worker died, goes on where it stopped), then its summary. Only a
+    task of EVAL_TASKS runs. Returns the experiment's status; it is "failed" if the task cannot
+    be loaded or the run stopped at PERIODIC_SOFT_TIME_LIMIT (feedback_loop_eval --resume goes
+    on from its results)."""
+    from feedback_loop.evaluation.runner import load_task, run, scorers_of
+    from feedback_loop.models import Experiment, ExperimentStatus
+
+    experiment = (
+        Experiment.objects.select_related("dataset", "version").filter(pk=experiment_pk).first()
+    )
+    if experiment is None or experiment.status == ExperimentStatus.FINISHED:
+        return None if experiment is None else experiment.status
+
+    def failed(reason: str, *args) -> str:
+        logger.error("Experiment %s failed: " + reason, experiment_pk, *args)
+        Experiment.objects.filter(pk=experiment_pk).update(status=ExperimentStatus.FAILED)
+        return ExperimentStatus.FAILED
+
+    allowed = {str(task) for task in app_settings.EVAL_TASKS}
+    if experiment.task not in allowed:
+        return failed("its task %r is not in this worker's EVAL_TASKS.", experiment.task)
+    try:
+        call = load_task(experiment.task)
+        named = list(scorers_of(experiment))
+    except (ValueError, ImportError) as exc:
+        return failed("%s", exc)
+    try:
+        run(experiment, call, named, concurrency=max(1, int(concurrency)))
+    except SoftTimeLimitExceeded:
+        # run() marked it failed and kept the results written so far.
+        logger.warning("Experiment %s stopped at PERIODIC_SOFT_TIME_LIMIT.", experiment_pk)
+    return experiment.status

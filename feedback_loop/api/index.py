@@ -20,6 +20,10 @@ ENDPOINTS = [
     ("dataset_traces", "dataset-traces", {"pk": "{id}"}, "POST", "add traces to a dataset"),
     ("dataset_versions", "dataset-versions", {"pk": "{id}"}, "POST", "freeze a version"),
     ("dataset_export", "dataset-export", {"pk": "{id}"}, "GET", "stream an export"),
+    ("experiments", "experiments", {}, "GET, POST", "list experiments; start one"),
+    ("experiment", "experiment-detail", {"pk": "{id}"}, "GET", "one experiment, its summary"),
+    ("experiment_results", "experiment-results", {"pk": "{id}"}, "GET", "its results"),
+    ("experiment_compare", "experiment-compare", {"pk": "{id}"}, "GET", "compare with a baseline"),
 ]
 
 

@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from feedback_loop.api import dataset_views, views
+from feedback_loop.api import dataset_views, experiment_views, views
 from feedback_loop.api.base import not_found
 from feedback_loop.api.index import api_index
 
@@ -30,6 +30,22 @@ urlpatterns = [
         "datasets/<str:pk>/export",
         dataset_views.DatasetExportView.as_view(),
         name="dataset-export",
+    ),
+    path("experiments", experiment_views.ExperimentListView.as_view(), name="experiments"),
+    path(
+        "experiments/<str:pk>",
+        experiment_views.ExperimentDetailView.as_view(),
+        name="experiment-detail",
+    ),
+    path(
+        "experiments/<str:pk>/results",
+        experiment_views.ExperimentResultsView.as_view(),
+        name="experiment-results",
+    ),
+    path(
+        "experiments/<str:pk>/compare",
+        experiment_views.ExperimentCompareView.as_view(),
+        name="experiment-compare",
     ),
     # Anything else under the API answers a JSON 404, never the site's HTML error page.
     re_path(r"^[\s\S]*$", not_found, name="not-found"),
