@@ -7,9 +7,9 @@
 Needs PostgreSQL and Redis on loopback, wrk, Debian's Chromium and widget/node_modules (the
 README's set-up). Runs, each in its own process: bench/capture.py (gunicorn + wrk),
 bench/pipeline.py (Celery workers on Redis), bench/widget_size.mjs, bench/widget.py
-(Chromium), bench/curation.py, bench/diff_pages.py, bench/triage_bounds.py. Each writes its
-own results; this collects them into bench/results/bench-<time>.md and .json and prints the
-table.
+(Chromium), bench/curation.py, bench/diff_pages.py, bench/triage_bounds.py, bench/evaluate.py
+(on PostgreSQL and on SQLite). Each writes its own results; this collects them into
+bench/results/bench-<time>.md and .json and prints the table.
 """
 
 from __future__ import annotations
@@ -54,6 +54,21 @@ def steps(quick: bool) -> dict[str, tuple[list[str], str]]:
             [PY, "bench/triage_bounds.py", "--repeat", "5" if quick else "15"]
             + (["--skip-old"] if quick else []),
             "triage-bounds-",
+        ),
+        "evaluate": (
+            [PY, "bench/evaluate.py", "--items", "2000" if quick else "10000"],
+            "evaluate-postgres-",
+        ),
+        "evaluate-sqlite": (
+            [
+                PY,
+                "bench/evaluate.py",
+                "--items",
+                "2000" if quick else "10000",
+                "--database-url",
+                "sqlite:///bench/results/evaluate.sqlite3",
+            ],
+            "evaluate-sqlite-",
         ),
     }
 
@@ -218,6 +233,20 @@ def rows_from(results: dict[str, dict]) -> list[tuple[str, str, str, str]]:
                     f"{row['classifier_ratio']}x, {row['pipeline_ratio']}x",
                 )
             )
+    for name in ("evaluate", "evaluate-sqlite"):
+        evaluated = results.get(name)
+        if evaluated:
+            bare = evaluated["bare"]
+            for row in evaluated["rows"]:
+                rows.append(
+                    (
+                        f"{row['row']} on {evaluated['server']}, {evaluated['items']:,} items, "
+                        "no-op task, 7 scorers",
+                        f"{row['items_per_s']:,} items/s",
+                        f"bare loop over the jsonl export: {bare['items_per_s']:,} items/s",
+                        f"overhead {row['overhead']}x",
+                    )
+                )
     return rows
 
 
