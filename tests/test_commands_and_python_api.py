@@ -89,11 +89,12 @@ def test_create_project_with_a_bad_origin_is_a_command_error(origin):
 
 def test_public_functions_import_from_the_package():
     import feedback_loop
-    from feedback_loop import record_trace, sign_trace
+    from feedback_loop import evaluate, record_trace, sign_trace
 
     assert callable(record_trace)
     assert callable(sign_trace)
-    assert set(feedback_loop.__all__) == {"__version__", "record_trace", "sign_trace"}
+    assert callable(evaluate)
+    assert set(feedback_loop.__all__) == {"__version__", "evaluate", "record_trace", "sign_trace"}
     with pytest.raises(AttributeError):
         _ = feedback_loop.not_a_function
 

@@ -36,7 +36,7 @@ from feedback_loop.models import (
 # What a task is given: one dataset item (id, input, messages, expected_output, output, metadata).
 Item = Row
 Progress = Callable[[int, int], None]
-_BATCH = 100
+_BATCH = 1000
 
 
 @dataclass
@@ -169,6 +169,9 @@ def _outcomes(
     items: Iterator[Row], call: Callable[[Row], str], named: list, concurrency: int
 ) -> Iterator[_Outcome]:
     """Each item's outcome as it completes, with at most a few items per thread in flight."""
+    if concurrency == 1:  # in this thread, in the dataset's order, with no pool to wait on
+        yield from (_attempt(item, call, named) for item in items)
+        return
     window = concurrency * 4
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="fl-eval") as pool:
         pending: set[Future] = set()
