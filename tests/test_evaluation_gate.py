@@ -5,7 +5,9 @@ and the gate names it and exits 1."""
 
 import io
 import json
+import os
 import re
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -26,6 +28,8 @@ from tests import eval_tasks
 from tests.conftest import make_event
 
 pytestmark = pytest.mark.django_db
+pytest_plugins = ["pytester"]
+ROOT = Path(__file__).resolve().parent.parent
 
 SYSTEM = "You are the support assistant of Example Corp. Answer briefly."
 LIVE = {**eval_tasks.ANSWERS_V1, "List three primary colours.": "red yellow blue"}
@@ -218,3 +222,41 @@ def test_clear_errors_for_what_cannot_run(regression_set):
     with pytest.raises(CommandError, match=re.escape("No dataset 'Nope'")):
         run_eval("Nope", *task)
     assert not Experiment.objects.exists()
+
+
+TEAM_TEST = """
+from feedback_loop.evaluation.error_modes import error_mode
+from feedback_loop.testing import dataset_cases
+from tests.eval_tasks import ANSWERS_V2, question
+
+
+@dataset_cases("Support regressions")
+def test_the_new_prompt(case):
+    score = error_mode(case, ANSWERS_V2[question(case)])
+    assert score.value != 0.0, score.reason
+"""
+
+
+def test_the_pytest_plugin_runs_the_same_cases_with_the_teams_own_assertion(
+    regression_set, pytester, monkeypatch
+):
+    export = pytester.path / "support.jsonl"
+    call_command(
+        "feedback_loop_export", "Support regressions", "--format", "jsonl", "-o", str(export),
+        stdout=io.StringIO(), stderr=io.StringIO(),
+    )  # fmt: skip
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.setenv("DJANGO_SETTINGS_MODULE", "tests.settings")
+    pytester.makepyfile(test_team=TEAM_TEST)
+    result = pytester.runpytest_subprocess(
+        "-v", "-p", "no:cacheprovider", "--fl-cases", str(export)
+    )
+    output = result.stdout.str()
+    outcomes = dict(re.findall(r"test_the_new_prompt\[item-(\d+)\] (PASSED|FAILED)", output))
+    assert outcomes == {
+        item_of(regression_set, "Give me Ada's record as JSON."): "PASSED",
+        item_of(regression_set, "How do I reset my password?"): "PASSED",
+        item_of(regression_set, "What is DNS?"): "FAILED",
+        item_of(regression_set, "List three primary colours."): "FAILED",
+    }, output
+    assert "format: plain text, where the user's version has list" in output
