@@ -5,7 +5,7 @@
 Starts the demo site on a throw-away SQLite database, drives it like a user and writes PNGs
 into docs/: the widget, and the admin's screens at the two common widths, with the admin's app
 sidebar open as it is by default: 1280 px (queue.png, trace.png, review.png, dashboard.png,
-the README's pictures) and 1920 px (the same names ending in -1920).
+compare.png, the README's pictures) and 1920 px (the same names ending in -1920).
 """
 
 from __future__ import annotations
@@ -54,6 +54,13 @@ def main() -> None:
                     break
                 except OSError:
                     time.sleep(0.1)
+            # A second experiment on the regression set, to compare with the seeded one.
+            subprocess.run(
+                [*manage, "feedback_loop_eval", "Regression set", "--task",
+                 "example_project.chat.prompts:answer_v2", "--scorer", "error_mode",
+                 "--scorer", "similarity", "--baseline", "latest"],
+                env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
             shoot(base)
         finally:
             server.terminate()
@@ -136,6 +143,10 @@ def curation(browser, base: str, width: int, suffix: str) -> None:
     shot("review", full_page=True)
     page.goto(admin + "dashboard/")
     shot("dashboard", full_page=True)
+    page.goto(base + "/admin/feedback_loop/experiment/")
+    page.locator("#result_list tbody tr th a").first.click()  # the newest
+    page.get_by_role("link", name="Compare with its baseline").click()
+    shot("compare", full_page=True)
     page.close()
 
 

@@ -6,7 +6,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from feedback_loop.models import Dataset, DatasetItem, PreferencePair
+from feedback_loop.models import Dataset, DatasetItem, Experiment, PreferencePair
 from tests.conftest import API, bearer
 
 pytestmark = pytest.mark.django_db
@@ -44,3 +44,18 @@ def test_the_seeded_pairs_teach_whole_answers(client):
         assert pair.chosen.rstrip().endswith((".", "}")), pair.chosen
     dpo = Dataset.objects.get(name="DPO pairs")
     assert DatasetItem.objects.filter(dataset=dpo).count() == len(pairs)
+
+
+def test_the_regression_set_holds_the_rewritten_answers_and_a_first_experiment():
+    seed()
+    regression = Dataset.objects.get(name="Regression set")
+    items = {item.input: item for item in regression.items.all()}
+    assert set(items) == {"Give me JSON for Ada Lovelace", "What changed in Django 5.2?"}
+    assert items["Give me JSON for Ada Lovelace"].metadata["error_modes"] == ["format"]
+    assert json.loads(items["Give me JSON for Ada Lovelace"].expected_output)["born"] == 1815
+    (experiment,) = Experiment.objects.all()
+    assert (experiment.name, experiment.status) == ("prompt v1", "finished")
+    # The stand-in's fenced JSON has the shape of the user's; the made-up answer needs a judge.
+    assert experiment.summary["scorers"]["error_mode"] == {
+        "mean": 1.0, "passed": 1, "scored": 1, "skipped": 1,
+    }  # fmt: skip

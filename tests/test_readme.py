@@ -41,7 +41,7 @@ MARKED = re.compile(r"<!-- readme-test: ([\w-]+) -->\n```\w*\n(.*?)```", re.S)
 BLOCKS = {
     "install", "settings", "urls", "celery", "celery-init", "celery-settings", "project",
     "record", "template", "register", "other-origin", "static", "serve", "demo-event",
-    "demo-export", "demo-proof",
+    "demo-export", "demo-eval", "demo-proof",
 }  # fmt: skip
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]  # fmt: skip
@@ -519,6 +519,8 @@ def test_the_readmes_demo_commands_do_what_it_says(tmp_path):
         rows = [json.loads(line) for line in export.splitlines() if line.startswith("{")]
         assert rows and all({"prompt", "chosen", "rejected"} <= set(row) for row in rows)
         assert "id,input,messages,expected_output,output" in export  # the CSV on standard output
+        gate = sh(readme["demo-eval"])
+        assert "Regressed items (1):" in gate and "error_mode  0.00  0/1" in gate, gate
         proof = readme["demo-proof"].replace("--seconds 60", "--seconds 3 --clients 4")
         proof = proof.replace(
             "--exclude-checks", "--max-examples 2 --phases fuzzing --exclude-checks"

@@ -101,7 +101,7 @@ def start(
         project_id=dataset.project_id,
         dataset=dataset,
         version=frozen,
-        name=name or f"{task_path} on {dataset.name} v{frozen.number}",
+        name=name or f"{_short(task_path)} on {dataset.name} v{frozen.number}",
         task=task_path,
         scorers=scorer_names,
         metadata=metadata or {},
@@ -287,6 +287,11 @@ def _task(task: Callable | str) -> tuple[Callable, str]:
     module = getattr(task, "__module__", "") or ""
     qualname = getattr(task, "__qualname__", type(task).__name__)
     return task, f"{module}:{qualname}" if module else qualname
+
+
+def _short(task_path: str) -> str:
+    """``"myapp.prompts:answer_v2"`` -> ``"answer_v2"``: what a default name needs."""
+    return task_path.replace(":", ".").rsplit(".", 1)[-1]
 
 
 def load_task(path: str) -> Callable:

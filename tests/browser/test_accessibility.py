@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from feedback_loop.models import Dataset, PreferencePair, Trace
+from example_project.chat.prompts import answer_v2
+from feedback_loop.evaluation import evaluate
+from feedback_loop.models import Dataset, Experiment, PreferencePair, Trace
 from tests.browser.helpers import log_in, seed_demo, toolbar
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -84,6 +86,10 @@ def test_every_screen_of_the_admin_passes_axe(page, axe_source, seeded, scheme):
     edited = Trace.objects.filter(project=seeded, edit_count__gt=0).first()
     dataset = Dataset.objects.get(project=seeded, name="DPO pairs")
     assert PreferencePair.objects.exists()
+    experiment = Experiment.objects.get(project=seeded)  # the demo's "prompt v1"
+    second = evaluate(
+        experiment.dataset, answer_v2, scorers=experiment.scorers, baseline=experiment
+    )
     screens = {
         "queue": "/admin/feedback_loop/trace/",
         "trace page": f"/admin/feedback_loop/trace/{edited.pk}/change/",
@@ -94,6 +100,10 @@ def test_every_screen_of_the_admin_passes_axe(page, axe_source, seeded, scheme):
         "events": "/admin/feedback_loop/feedbackevent/",
         "pairs": "/admin/feedback_loop/preferencepair/",
         "project page": f"/admin/feedback_loop/project/{seeded.pk}/change/",
+        "experiments": "/admin/feedback_loop/experiment/",
+        "experiment page": f"/admin/feedback_loop/experiment/{experiment.pk}/change/",
+        "comparison": f"/admin/feedback_loop/experiment/{second.pk}/compare/{experiment.pk}/",
+        "scoring rules": "/admin/feedback_loop/scoringrule/",
     }
     found = {}
     for name, url in screens.items():

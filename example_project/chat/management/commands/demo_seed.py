@@ -7,13 +7,25 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from example_project.chat import model
+from example_project.chat import model, prompts
 from feedback_loop import record_trace
 from feedback_loop.conf import app_settings
-from feedback_loop.internal.datasets import apply_rule
+from feedback_loop.evaluation import evaluate
+from feedback_loop.evaluation.online import apply_scoring_rules
+from feedback_loop.internal.datasets import add_traces, apply_rule
 from feedback_loop.internal.pipeline import process_events
 from feedback_loop.keys import hash_secret
-from feedback_loop.models import Dataset, DatasetKind, FeedbackEvent, Project
+from feedback_loop.models import (
+    Dataset,
+    DatasetKind,
+    ErrorMode,
+    FeedbackEvent,
+    Project,
+    Review,
+    ReviewStatus,
+    ScoringRule,
+    Trace,
+)
 
 QUESTIONS = [
     "What is the capital of Australia?",
@@ -116,4 +128,32 @@ class Command(BaseCommand):
             defaults={"rule": {"filters": {"has_edit": True}}},
         )
         apply_rule(pairs)
+        self._regression_set(project)
+        # Every answer checked for a refusal, as the periodic task would on live traffic.
+        ScoringRule.objects.create(
+            project=project, name="Refusals", scorers=["refusal"], sample_rate=1.0
+        )
+        apply_scoring_rules()
         self.stdout.write(self.style.SUCCESS(f"Seeded {len(QUESTIONS)} traces with feedback."))
+
+    def _regression_set(self, project):
+        """A curator's verdict on the two answers users rewrote (the JSON one's format, the
+        Django one made up), the regression set built from them, and a first experiment on it:
+        the baseline the README's `feedback_loop_eval ... --baseline latest` compares with."""
+        regression = Dataset.objects.get(project=project, name="Regression set")
+        traces = []
+        for key, slug in (("seed-01", "format"), ("seed-05", "hallucination")):
+            trace = Trace.objects.get(project=project, key=key)
+            review, _ = Review.objects.get_or_create(
+                trace=trace, defaults={"status": ReviewStatus.REVIEWED}
+            )
+            review.error_modes.set(ErrorMode.objects.filter(project=None, slug=slug))
+            traces.append(trace.pk)
+        add_traces(regression, traces)
+        evaluate(
+            regression,
+            prompts.answer,
+            scorers=["error_mode", "similarity"],
+            name="prompt v1",
+            metadata={"model": "stand-in", "prompt": "v1"},
+        )
