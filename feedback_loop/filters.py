@@ -20,6 +20,7 @@ from feedback_loop.models import (
     Trace,
     counters_of_kind,
 )
+from feedback_loop.models.scoring import failing
 
 
 class StrictBooleanField(forms.Field):
@@ -115,6 +116,11 @@ class TraceFilter(filters.FilterSet):
     user_id = filters.CharFilter()
     has_edit = BoolFilter(method="filter_has_edit")
     reviewed = BoolFilter(method="filter_reviewed")
+    failing_score = filters.CharFilter(
+        method="filter_failing_score",
+        help_text="A scorer of the online scoring rules whose newest score of the trace fails "
+        "(is below 0.5), e.g. refusal.",
+    )
 
     class Meta:
         model = Trace
@@ -141,6 +147,9 @@ class TraceFilter(filters.FilterSet):
     def filter_reviewed(self, queryset, name, value):
         done = Exists(Review.objects.filter(trace=OuterRef("pk"), status=ReviewStatus.REVIEWED))
         return queryset.filter(done if value else ~done)
+
+    def filter_failing_score(self, queryset, name, value):
+        return failing(queryset, value)
 
 
 class EventFilter(filters.FilterSet):

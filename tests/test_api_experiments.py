@@ -258,7 +258,7 @@ def test_post_starts_an_experiment_that_eager_celery_finishes(api, dataset, runs
     assert fresh.status_code == 202
     assert fresh.json()["version"] == 2  # frozen for it
     assert fresh.json()["baseline"] is None
-    assert fresh.json()["name"] == f"{TASK} on capitals v2"
+    assert fresh.json()["name"] == "answer on capitals v2"  # the task's function, the version
     assert DatasetVersion.objects.filter(dataset=dataset).count() == 2
 
 

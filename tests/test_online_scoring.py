@@ -344,3 +344,30 @@ def test_a_real_worker_scores_new_traces_and_the_dashboard_shows_agreement(admin
     apply_scoring_rules.delay()
     wait_for(lambda: stored(project) == 7, 60, "the worker to score the new trace", 0.1)
     assert TraceScore.objects.get(trace__key="refused4").value == 0.0
+
+
+def test_the_api_and_dataset_rules_filter_traces_by_a_failing_automated_score(
+    project, client, secret
+):
+    from feedback_loop.internal.datasets import apply_rule
+    from feedback_loop.models import Dataset
+    from tests.conftest import API, bearer
+
+    for key, output in (("refused", REFUSAL), ("answered", GOOD)):
+        record_trace(project, key, input="Capital of Australia?", output=output)
+    rule(project)
+    online.apply_scoring_rules()
+    response = client.get(f"{API}/traces", {"failing_score": "refusal"}, **bearer(secret))
+    assert response.status_code == 200
+    assert [t["trace_id"] for t in response.json()["results"]] == ["refused"]
+    # A scorer nothing scored fails nothing.
+    nothing = client.get(f"{API}/traces", {"failing_score": "json_valid"}, **bearer(secret))
+    assert nothing.json()["results"] == []
+    # A hard test set from the live refusals, by a dataset rule.
+    refusals = Dataset.objects.create(
+        project=project, name="Refusals", rule={"filters": {"failing_score": "refusal"}}
+    )
+    assert apply_rule(refusals) == 1
+    assert list(refusals.items.values_list("input", "output")) == [
+        ("Capital of Australia?", REFUSAL)
+    ]

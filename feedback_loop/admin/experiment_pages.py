@@ -10,9 +10,7 @@ from typing import Any
 
 from django.core.paginator import Page, Paginator
 from django.db import transaction
-from django.db.models import F, FloatField, Q, QuerySet
-from django.db.models.fields.json import KeyTextTransform, KeyTransform
-from django.db.models.functions import Cast
+from django.db.models import F, QuerySet
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
@@ -20,9 +18,10 @@ from django.utils.translation import gettext as _
 from feedback_loop import conversations
 from feedback_loop.admin import charts
 from feedback_loop.admin.diff import diff
-from feedback_loop.evaluation.summary import PASS, compare
+from feedback_loop.evaluation.summary import compare
 from feedback_loop.models import (
     NEEDS_REVIEW,
+    PASS,
     Experiment,
     ExperimentResult,
     Review,
@@ -36,28 +35,6 @@ ITEM_ORDER = (F("version_item_id").asc(nulls_last=True), "id")
 SEND_BATCH = 200
 # One colour per scorer, in the order the experiment names them (then again from the start).
 PALETTE = (charts._LINE, charts.GOOD, "#8a5a00", "#7b4fb5", "#2f7f8f", charts.BAD)
-
-
-# -- failures ------------------------------------------------------------------------------------
-
-
-def failures(results: QuerySet[ExperimentResult], scorers: list[str]) -> QuerySet:
-    """The results with an error or a score under PASS on some scorer (skipped ones, with no
-    value, are not failures), filtered in the database."""
-    values = {
-        f"fl_score_{i}": Cast(KeyTextTransform("value", KeyTransform(name, "scores")), FloatField())
-        for i, name in enumerate(scorers)
-    }
-    failed = ~Q(error="")
-    for alias in values:
-        failed |= Q(**{f"{alias}__lt": PASS})
-    return results.alias(**values).filter(failed)
-
-
-def is_failure(result: ExperimentResult) -> bool:
-    """The same test as failures(), on one result."""
-    values = (score.get("value") for score in (result.scores or {}).values())
-    return bool(result.error) or any(v is not None and v < PASS for v in values)
 
 
 # -- the experiment's page -----------------------------------------------------------------------
@@ -119,7 +96,7 @@ def experiment_context(request, experiment: Experiment) -> dict[str, Any]:
     results = experiment.results.select_related("version_item").order_by(*ITEM_ORDER)
     failures_only = request.GET.get("failures") == "1"
     if failures_only:
-        results = failures(results, list(experiment.scorers))
+        results = results.failed(list(experiment.scorers))
     page = page_of(request, results)
     return {
         "summary_rows": summary_rows(experiment),
@@ -134,7 +111,7 @@ def experiment_context(request, experiment: Experiment) -> dict[str, Any]:
                 "input": item_input(result),
                 "expected": result.version_item.expected_output if result.version_item else "",
                 "scores": score_rows(result.scores or {}, list(experiment.scorers)),
-                "failed": is_failure(result),
+                "failed": result.failed,
             }
             for result in page.object_list
         ],
@@ -311,14 +288,14 @@ def send_to_queue(experiment: Experiment, *, failures_only: bool) -> tuple[int, 
         .order_by(*ITEM_ORDER)
     )
     if failures_only:
-        results = failures(results, list(experiment.scorers))
+        results = results.failed(list(experiment.scorers))
     total = new = 0
     batch: dict[str, dict[str, Any]] = {}
     failed: set[str] = set()
     for result in results.iterator(chunk_size=SEND_BATCH):
         key = trace_key(experiment, result.item_id)
         batch[key] = _trace_fields(experiment, result)
-        if is_failure(result):
+        if result.failed:
             failed.add(key)
         if len(batch) >= SEND_BATCH:
             new += _record(experiment, batch, failed)

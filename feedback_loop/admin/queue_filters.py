@@ -18,6 +18,7 @@ from feedback_loop.models import (
     ScoringRule,
     Sentiment,
 )
+from feedback_loop.models.scoring import failing
 
 
 class DefaultListFilter(admin.SimpleListFilter):
@@ -187,5 +188,5 @@ class FailingScoreFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         scorer = self.value()
         if scorer:
-            return online.failing(queryset, scorer)
+            return failing(queryset, scorer)
         return queryset

@@ -11,7 +11,6 @@ from rest_framework.reverse import reverse
 
 from feedback_loop.api.serializers import JSONObjectField, StrictCharField
 from feedback_loop.conf import app_settings
-from feedback_loop.evaluation.summary import PASS
 from feedback_loop.models import Experiment, ExperimentResult, ExperimentStatus
 
 MAX_CONCURRENCY = 16
@@ -98,18 +97,6 @@ class BaselineField(serializers.Field):
         return value
 
 
-def is_failed(result: ExperimentResult) -> bool:
-    """An error, or a score below 0.5 from any scorer (skipped scores do not count)."""
-    if result.error:
-        return True
-    return any(
-        isinstance(score, dict)
-        and isinstance(score.get("value"), int | float)
-        and score["value"] < PASS
-        for score in (result.scores or {}).values()
-    )
-
-
 class ExperimentSerializer(serializers.ModelSerializer):
     url = serializers.SerializerMethodField(help_text="This experiment in the server API.")
     project = serializers.CharField(source="project.public_key")
@@ -193,7 +180,7 @@ class ExperimentResultSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_failed(self, result) -> bool:
-        return is_failed(result)
+        return result.failed
 
 
 class ExperimentListQuerySerializer(serializers.Serializer):

@@ -7,8 +7,7 @@ from __future__ import annotations
 import logging
 
 from django.db import transaction
-from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
-from django.db.models.fields.json import KeyTransform
+from django.db.models import Count, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils.decorators import method_decorator
@@ -31,7 +30,7 @@ from feedback_loop.api.pagination import NewestFirstPagination
 from feedback_loop.api.schema import ErrorSerializer
 from feedback_loop.conf import app_settings
 from feedback_loop.evaluation import runner
-from feedback_loop.evaluation.summary import PASS, TOLERANCE, compare
+from feedback_loop.evaluation.summary import TOLERANCE, compare
 from feedback_loop.models import Dataset, Experiment, ExperimentResult, ExperimentStatus
 
 logger = logging.getLogger("feedback_loop.api")
@@ -236,25 +235,13 @@ class ExperimentResultsView(ExperimentViews, generics.ListAPIView):
             "version_item"
         )
         if self.query()["failed"] == "true":
-            results = failed(results, experiment.scorers)
+            results = results.failed(list(experiment.scorers))
         return results
 
     def experiment(self) -> Experiment:
         if not hasattr(self, "_experiment"):
             self._experiment = super().experiment()
         return self._experiment
-
-
-def failed(results, scorers: list[str]):
-    """The results with an error, or a score below PASS from one of ``scorers`` (a skipped score,
-    null, does not count)."""
-    condition = ~Q(error="")
-    for index, name in enumerate(scorers):
-        alias = f"_score_{index}"
-        results = results.alias(**{alias: KeyTransform("value", KeyTransform(name, "scores"))})
-        # >= 0 as well: on PostgreSQL a JSON null sorts below every number.
-        condition |= Q(**{f"{alias}__lt": PASS, f"{alias}__gte": 0})
-    return results.filter(condition)
 
 
 @extend_schema_view(

@@ -27,7 +27,7 @@ from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.core.exceptions import ValidationError
-from django.db.models import FloatField, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from feedback_loop import conversations
@@ -35,7 +35,7 @@ from feedback_loop.evaluation.registry import REFERENCE_FREE, UnknownScorer, res
 from feedback_loop.evaluation.scoring import Score, Scorer
 from feedback_loop.filters import matching_traces
 from feedback_loop.internal.datasets import RULE_OVERLAP, Row
-from feedback_loop.models import ScoringRule, Sentiment, Trace, TraceScore
+from feedback_loop.models import PASS, ScoringRule, Sentiment, Trace, TraceScore
 from feedback_loop.models import scoring as scoring_models
 
 logger = logging.getLogger("feedback_loop.online_scoring")
@@ -44,8 +44,6 @@ logger = logging.getLogger("feedback_loop.online_scoring")
 SCORES_PER_RUN = 500
 # Traces read, scored and written at a time.
 _CHUNK = 100
-# A score below this fails; at or above it passes (as a user's thumbs up or down).
-PASS = 0.5
 # Below this many traces with both a score and a user's verdict, the dashboard shows no figures.
 AGREEMENT_MIN_N = 5
 _REASON_CHARS = 2000
@@ -248,21 +246,6 @@ def latest(scores: Iterable[TraceScore]) -> list[TraceScore]:
         if kept is None or (score.created_at, score.pk) > (kept.created_at, kept.pk):
             newest[score.scorer] = score
     return [newest[name] for name in sorted(newest)]
-
-
-def latest_value(scorer: str) -> Subquery:
-    """The value of a trace's newest score by ``scorer`` (for ``Trace`` querysets)."""
-    return Subquery(
-        TraceScore.objects.filter(trace=OuterRef("pk"), scorer=scorer)
-        .order_by("-created_at", "-pk")
-        .values("value")[:1],
-        output_field=FloatField(),
-    )
-
-
-def failing(traces: QuerySet[Trace], scorer: str) -> QuerySet[Trace]:
-    """The traces whose newest score by ``scorer`` fails."""
-    return traces.annotate(_fl_latest_score=latest_value(scorer)).filter(_fl_latest_score__lt=PASS)
 
 
 def scorer_names(rules: QuerySet[ScoringRule]) -> list[str]:

@@ -8,11 +8,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from feedback_loop.models import Experiment
+from feedback_loop.models import PASS, Experiment
 
 # A score has to move by more than this for an item to count as improved or regressed.
 TOLERANCE = 0.05
-PASS = 0.5
 
 
 def summarise(experiment: Experiment) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from feedback_loop.models.events import (
     is_bound_voter,
     trace_keys_q,
 )
-from feedback_loop.models.experiments import Experiment, ExperimentResult, ExperimentStatus
+from feedback_loop.models.experiments import PASS, Experiment, ExperimentResult, ExperimentStatus
 from feedback_loop.models.failures import ProcessingFailure
 from feedback_loop.models.pairs import PairSource, PreferencePair
 from feedback_loop.models.projects import Project
@@ -35,6 +35,7 @@ from feedback_loop.models.traces import NEEDS_REVIEW, Sentiment, Trace, TraceKey
 __all__ = [
     "COUNTED_BY_KIND",
     "NEEDS_REVIEW",
+    "PASS",
     "SIGNALS",
     "SIGNALS_BY_NAME",
     "VOTE_KINDS",

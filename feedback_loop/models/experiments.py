@@ -8,10 +8,15 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
+from django.db.models.fields.json import KeyTransform
 from django.utils.translation import gettext_lazy as _
 
 from feedback_loop.models.datasets import Dataset, DatasetVersion, DatasetVersionItem
 from feedback_loop.models.projects import Project
+
+# A score at or above this passes: what "passed", "failures" and agreement with users go by.
+PASS = 0.5
 
 
 class ExperimentStatus(models.TextChoices):
@@ -93,6 +98,22 @@ class Experiment(models.Model):
         return self.name
 
 
+class ExperimentResultQuerySet(models.QuerySet):
+    def failed(self, scorers: list[str]) -> ExperimentResultQuerySet:
+        """The results with an error, or a score below PASS from one of ``scorers`` (a skipped
+        score, null, is no failure), filtered in the database."""
+        values = {
+            f"_fl_score_{i}": KeyTransform("value", KeyTransform(name, "scores"))
+            for i, name in enumerate(scorers)
+        }
+        condition = ~Q(error="")
+        for alias in values:
+            # Compared as JSON: SQLite reads a null as NULL (no match); PostgreSQL orders a
+            # jsonb null below every number, hence the >= 0 as well.
+            condition |= Q(**{f"{alias}__lt": PASS, f"{alias}__gte": 0})
+        return self.alias(**values).filter(condition)
+
+
 class ExperimentResult(models.Model):
     """What the task answered for one item, and each scorer's score with its reason."""
 
@@ -125,6 +146,8 @@ class ExperimentResult(models.Model):
     latency_ms = models.FloatField(_("latency (ms)"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
+    objects = ExperimentResultQuerySet.as_manager()
+
     class Meta:
         verbose_name = _("experiment result")
         verbose_name_plural = _("experiment results")
@@ -137,3 +160,13 @@ class ExperimentResult(models.Model):
 
     def __str__(self) -> str:
         return f"{self.experiment} #{self.item_id}"
+
+    @property
+    def failed(self) -> bool:
+        """The same test as ``ExperimentResult.objects.failed()``, on this result."""
+        values = (
+            score.get("value") for score in (self.scores or {}).values() if isinstance(score, dict)
+        )
+        return bool(self.error) or any(
+            isinstance(v, int | float) and not isinstance(v, bool) and v < PASS for v in values
+        )

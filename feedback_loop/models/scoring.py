@@ -13,9 +13,11 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils.translation import gettext_lazy as _
 
 from feedback_loop.models.datasets import validate_rule
+from feedback_loop.models.experiments import PASS
 from feedback_loop.models.projects import Project
 from feedback_loop.models.traces import Trace
 
@@ -131,3 +133,18 @@ class TraceScore(models.Model):
     @property
     def failing(self) -> bool:
         return self.value is not None and self.value < 0.5
+
+
+def newest_score(scorer: str) -> Subquery:
+    """The value of a trace's newest score by ``scorer`` (to annotate ``Trace`` querysets)."""
+    return Subquery(
+        TraceScore.objects.filter(trace=OuterRef("pk"), scorer=scorer)
+        .order_by("-created_at", "-pk")
+        .values("value")[:1],
+        output_field=models.FloatField(),
+    )
+
+
+def failing(traces: QuerySet[Trace], scorer: str) -> QuerySet[Trace]:
+    """The traces whose newest score by ``scorer`` fails (is below PASS)."""
+    return traces.annotate(_fl_newest_score=newest_score(scorer)).filter(_fl_newest_score__lt=PASS)
