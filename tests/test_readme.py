@@ -515,8 +515,10 @@ def test_the_readmes_demo_commands_do_what_it_says(tmp_path):
         assert json.loads(out)["accepted"] == 1
         export = sh(readme["demo-export"])
         assert (tmp_path / "dpo-pairs.dpo.jsonl").exists()
-        assert (tmp_path / "regression-set-v1.jsonl").exists()
-        rows = [json.loads(line) for line in export.splitlines() if line.startswith("{")]
+        assert (tmp_path / "regression-set-v2.jsonl").exists()
+        rows = [
+            json.loads(line) for line in export.splitlines() if line.startswith('{"id": ')
+        ]  # the curl's dpo rows
         assert rows and all({"prompt", "chosen", "rejected"} <= set(row) for row in rows)
         assert "id,input,messages,expected_output,output" in export  # the CSV on standard output
         gate = sh(readme["demo-eval"])
