@@ -288,28 +288,18 @@ def test_the_dashboard_says_when_there_is_not_enough_data(admin_client, project)
 
 def test_scoring_rules_in_the_admin(admin_client, project):
     url = f"{ADMIN}/scoringrule/add/"
-    response = admin_client.post(
-        url,
-        {
-            "project": project.pk,
-            "name": "refusals",
-            "filters": '{"model": "gpt-4o"}',
-            "sample_rate": "0.25",
-            "scorers": '["exact"]',
-            "active": "on",
-        },
-    )
+    form = {
+        "project": project.pk,
+        "name": "refusals",
+        "filters": '{"model": "gpt-4o"}',
+        "sample_rate": "0.25",
+        "active": "on",
+    }
+    response = admin_client.post(url, {**form, "scorers": '["exact"]'})
     assert "needs an expected output" in page(response)
     response = admin_client.post(
         url,
-        {
-            "project": project.pk,
-            "name": "refusals",
-            "filters": '{"model": "gpt-4o"}',
-            "sample_rate": "0.25",
-            "scorers": '["refusal"]',
-            "active": "on",
-        },
+        {**form, "scorers": '["refusal"]'},
     )
     assert response.status_code == 302
     assert ScoringRule.objects.get().scorers == ["refusal"]

@@ -196,10 +196,8 @@ def test_answers(case):
 """
 
 
-def test_one_test_per_item_named_by_its_id_and_the_teams_assertion_fails_the_missed_one(
-    inner, real_database
-):
-    result, output = inner(TEAM_TEST)
+def assert_the_team_test_ran(output: str, real_database) -> None:
+    """One test per item, by its id; the team's assertion fails the third (the missed one)."""
     first, second, third = real_database.item_ids
     assert ran(output) == {
         f"test_answers[item-{first}]": "PASSED",
@@ -207,6 +205,13 @@ def test_one_test_per_item_named_by_its_id_and_the_teams_assertion_fails_the_mis
         f"test_answers[item-{third}]": "FAILED",
     }, output
     assert "AssertionError: {'error_modes': ['length']}" in output
+
+
+def test_one_test_per_item_named_by_its_id_and_the_teams_assertion_fails_the_missed_one(
+    inner, real_database
+):
+    result, output = inner(TEAM_TEST)
+    assert_the_team_test_ran(output, real_database)
     assert "assert 'Green' == 'Blue'" in output
     assert result.ret == 1
 
@@ -271,13 +276,7 @@ def test_cases_from_a_jsonl_export_without_the_database(inner, real_database, tm
     # No database at all: a SQLite file in a folder that does not exist.
     nowhere = {"ENGINE": "django.db.backends.sqlite3", "NAME": str(tmp_path / "no" / "db")}
     result, output = inner(TEAM_TEST, "--fl-cases", str(real_database.export), database=nowhere)
-    first, second, third = real_database.item_ids
-    assert ran(output) == {
-        f"test_answers[item-{first}]": "PASSED",
-        f"test_answers[item-{second}]": "PASSED",
-        f"test_answers[item-{third}]": "FAILED",
-    }, output
-    assert "AssertionError: {'error_modes': ['length']}" in output
+    assert_the_team_test_ran(output, real_database)
 
     # NAME=FILE is that dataset's file; another dataset's tests still read the database.
     result, output = inner(
