@@ -12,6 +12,7 @@ from django.utils import timezone
 from feedback_loop import record_trace
 from feedback_loop.evaluation import online
 from feedback_loop.evaluation.scoring import Score
+from feedback_loop.internal.statistics import cohen_kappa, kappa_of_table, wilson
 from feedback_loop.models import ScoringRule, Trace, TraceScore
 from feedback_loop.tasks import apply_scoring_rules
 from tests.curation import ADMIN, add, page, run
@@ -181,10 +182,22 @@ def test_a_rule_names_only_scorers_that_need_no_expected_output(project):
 
 def test_kappa_of_a_table():
     # Perfect agreement; chance agreement; a constant rater (kappa undefined).
-    assert online.kappa({(True, True): 3, (False, False): 3}) == 1
+    assert kappa_of_table({(True, True): 3, (False, False): 3}) == 1
     chance = {(True, True): 1, (True, False): 1, (False, True): 1, (False, False): 1}
-    assert online.kappa(chance) == 0
-    assert online.kappa({(True, True): 4}) is None
+    assert kappa_of_table(chance) == pytest.approx(0)
+    assert kappa_of_table({(True, True): 4}) is None
+    # The textbook example (Wikipedia, "Cohen's kappa"): 50 proposals, two readers, 20 yes/yes,
+    # 5 yes/no, 10 no/yes, 15 no/no: observed 0.7, chance 0.5, kappa 0.4.
+    readers = [("yes", "yes")] * 20 + [("yes", "no")] * 5 + [("no", "yes")] * 10
+    assert cohen_kappa(readers + [("no", "no")] * 15) == pytest.approx(0.4)
+
+
+def test_wilson_intervals_hold_their_level_and_stay_inside_0_and_1():
+    assert wilson(0, 0) is None
+    low, high = wilson(0, 10)
+    assert low == 0 and 0.27 < high < 0.28  # the textbook 0/10: [0, 0.278]
+    low, high = wilson(81, 263)  # Newcombe (1998), table I: 0.2553 to 0.3662
+    assert low == pytest.approx(0.2553, abs=1e-4) and high == pytest.approx(0.3662, abs=1e-4)
 
 
 # -- what a curator sees -----------------------------------------------------------------------

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from feedback_loop.evaluation.registry import REFERENCE_FREE, UnknownScorer, res
 from feedback_loop.evaluation.scoring import Score, Scorer
 from feedback_loop.filters import matching_traces
 from feedback_loop.internal.datasets import RULE_OVERLAP, Row
+from feedback_loop.internal.statistics import kappa_of_table
 from feedback_loop.models import PASS, ScoringRule, Sentiment, Trace, TraceScore
 from feedback_loop.models import scoring as scoring_models
 
@@ -271,23 +271,6 @@ class Agreement:
         return self.n >= AGREEMENT_MIN_N
 
 
-def kappa(table: dict[tuple[bool, bool], int]) -> float | None:
-    """Cohen's kappa of a 2x2 table {(scorer passes, user positive): count}; None when chance
-    alone explains every verdict (both raters always say the same one thing)."""
-    n = sum(table.values())
-    if not n:
-        return None
-    observed = (table.get((True, True), 0) + table.get((False, False), 0)) / n
-    expected = 0.0
-    for verdict in (True, False):
-        by_scorer = sum(c for (s, _u), c in table.items() if s is verdict) / n
-        by_users = sum(c for (_s, u), c in table.items() if u is verdict) / n
-        expected += by_scorer * by_users
-    if math.isclose(expected, 1.0):
-        return None
-    return (observed - expected) / (1 - expected)
-
-
 def agreement(traces: QuerySet[Trace]) -> list[Agreement]:
     """For each scorer, over these traces with a user's verdict (positive or negative) and a
     score (its newest, not skipped): how often they agree (a pass with a thumbs up, a fail with
@@ -311,7 +294,7 @@ def agreement(traces: QuerySet[Trace]) -> list[Agreement]:
             scorer=scorer,
             n=sum(table.values()),
             agree=table[(True, True)] + table[(False, False)],
-            kappa=kappa(table),
+            kappa=kappa_of_table(table),
         )
         for scorer, table in sorted(tables.items())
     ]
