@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Hashable, Iterable, Mapping
+from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any
 
@@ -58,3 +59,65 @@ def kappa_of_table(table: Mapping[tuple[Any, Any], int]) -> float | None:
 def cohen_kappa(pairs: Iterable[tuple[Hashable, Hashable]]) -> float | None:
     """Cohen's kappa of paired labels ``[(rater A, rater B), ...]``."""
     return kappa_of_table(Counter(pairs))
+
+
+@dataclass(frozen=True)
+class Difference:
+    """Rate A minus rate B with its interval (Newcombe's hybrid score interval, from the two
+    Wilson intervals), and what it says."""
+
+    rate_a: float | None
+    rate_b: float | None
+    low: float | None
+    high: float | None
+    # "better", "worse" (for A, given which direction is good) or "can't tell yet".
+    verdict: str
+    # Answers per side that would tell this difference apart at this level with 80% power, less
+    # the answers the smaller side has; None when there is no difference to tell (or no data).
+    more_needed: int | None
+
+
+BETTER, WORSE, CANT_TELL = "better", "worse", "can't tell yet"
+
+
+def compare_rates(
+    a_hits: int,
+    a_n: int,
+    b_hits: int,
+    b_n: int,
+    *,
+    higher_is_better: bool = True,
+    confidence: float = 0.95,
+    power: float = 0.8,
+) -> Difference:
+    """Compare two proportions (A against B): the difference's interval, a verdict that is
+    "better" or "worse" only when the whole interval is on one side of 0, and how many more
+    answers per side it would take to tell the observed difference apart."""
+    a, b = wilson(a_hits, a_n, confidence), wilson(b_hits, b_n, confidence)
+    if a is None or b is None:
+        return Difference(
+            a_hits / a_n if a_n else None, b_hits / b_n if b_n else None, None, None,
+            CANT_TELL, None,
+        )  # fmt: skip
+    p1, p2 = a_hits / a_n, b_hits / b_n
+    d = p1 - p2
+    low = d - math.sqrt((p1 - a[0]) ** 2 + (b[1] - p2) ** 2)
+    high = d + math.sqrt((a[1] - p1) ** 2 + (p2 - b[0]) ** 2)
+    if low > 0 or high < 0:
+        verdict = BETTER if (low > 0) == higher_is_better else WORSE
+    else:
+        verdict = CANT_TELL
+    return Difference(
+        p1, p2, low, high, verdict, _more_needed(p1, p2, min(a_n, b_n), confidence, power)
+    )
+
+
+def _more_needed(p1: float, p2: float, have: int, confidence: float, power: float) -> int | None:
+    """The usual two-proportion sample size per group, less what the smaller group has."""
+    d = abs(p1 - p2)
+    if d == 0:
+        return None
+    z_a, z_b = z_score(confidence), NormalDist().inv_cdf(power)
+    mean = (p1 + p2) / 2
+    root = z_a * math.sqrt(2 * mean * (1 - mean)) + z_b * math.sqrt(p1 * (1 - p1) + p2 * (1 - p2))
+    return max(0, math.ceil(root * root / (d * d)) - have)
