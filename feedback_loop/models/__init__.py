@@ -1,7 +1,8 @@
 """The data model, one module per concept: projects, traces, feedback events (and the table of
 signal kinds), conversations, curation (error modes, reviews), preference pairs, datasets,
-experiments, processing failures."""
+experiments, online scoring, alerts, processing failures."""
 
+from feedback_loop.models.alerts import Alert, AlertKind, AlertRule
 from feedback_loop.models.conversations import Conversation, Message
 from feedback_loop.models.curation import ErrorMode, Review, ReviewStatus
 from feedback_loop.models.datasets import (
@@ -39,6 +40,9 @@ __all__ = [
     "SIGNALS",
     "SIGNALS_BY_NAME",
     "VOTE_KINDS",
+    "Alert",
+    "AlertKind",
+    "AlertRule",
     "Conversation",
     "Dataset",
     "DatasetItem",
