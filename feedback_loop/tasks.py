@@ -155,8 +155,17 @@ def apply_scoring_rules(limit: int | None = None) -> dict[str, int] | None:
     return _until_soft_limit("Online scoring", lambda: run(limit))
 
 
+@shared_task(base=_LimitedTask, name="feedback_loop.check_alerts", **_RELIABLE)
+def check_alerts() -> dict[str, int] | None:
+    """Check every active alert rule; an episode is posted once, when it opens."""
+    from feedback_loop.internal.alerts import check_all
+
+    return _until_soft_limit("Alerts", check_all)
+
+
 BEAT_SCHEDULE = {
     "feedback-loop-sweep": {"task": "feedback_loop.sweep", "schedule": 60.0},
+    "feedback-loop-alerts": {"task": "feedback_loop.check_alerts", "schedule": 300.0},
     "feedback-loop-dataset-rules": {
         "task": "feedback_loop.apply_dataset_rules",
         "schedule": 300.0,

@@ -50,6 +50,8 @@ def objects(project):
     review = Review.objects.create(trace=trace)
     dataset = Dataset.objects.create(project=project, name="D")
     from feedback_loop.models import (
+        Alert,
+        AlertRule,
         DatasetItem,
         DatasetVersion,
         ErrorMode,
@@ -68,6 +70,9 @@ def objects(project):
         project=project, source="edit", trace=trace, chosen="a", rejected="b", dedupe_key="k"
     )
     version = DatasetVersion.objects.create(dataset=dataset, number=1)
+    alert_rule = AlertRule.objects.create(
+        project=project, name="A", kind="above", metric="edit", threshold=0.5
+    )
     experiment = Experiment.objects.create(
         project=project, dataset=dataset, version=version, name="E", task="t"
     )
@@ -80,6 +85,8 @@ def objects(project):
         "datasetversion": version.pk,
         "experiment": experiment.pk,
         "scoringrule": ScoringRule.objects.create(project=project, name="R", scorers=[]).pk,
+        "alertrule": alert_rule.pk,
+        "alert": Alert.objects.create(rule=alert_rule, message="m").pk,
         "errormode": ErrorMode.objects.create(project=project, slug="s", name="S").pk,
         "feedbackevent": event.pk,
         "preferencepair": pair.pk,

@@ -6,6 +6,7 @@
 - ``datasets``: datasets, their items, exports and frozen versions;
 - ``experiments``: experiments (their pages and comparisons in ``experiment_pages``);
 - ``scoring``: online scoring's rules, and a trace's automated scores (page panel, queue column);
+- ``alerts``: alert rules and the episodes they opened;
 - ``projects``, ``events``, ``pairs``, ``reviews``, ``error_modes``, ``failures``;
 - shared: ``access`` (a curator sees only their projects), ``confirm`` (the one confirmation
   page), ``display`` (icons, short texts), ``diff`` (the bounded edit diff).
@@ -13,6 +14,7 @@
 
 from django.contrib import admin
 
+from feedback_loop.admin.alerts import AlertAdmin, AlertRuleAdmin
 from feedback_loop.admin.datasets import DatasetAdmin, DatasetItemAdmin, DatasetVersionAdmin
 from feedback_loop.admin.error_modes import ErrorModeAdmin
 from feedback_loop.admin.events import FeedbackEventAdmin
@@ -24,6 +26,8 @@ from feedback_loop.admin.reviews import ReviewAdmin
 from feedback_loop.admin.scoring import ScoringRuleAdmin
 from feedback_loop.admin.traces import TraceAdmin
 from feedback_loop.models import (
+    Alert,
+    AlertRule,
     Dataset,
     DatasetItem,
     DatasetVersion,
@@ -50,3 +54,5 @@ admin.site.register(DatasetVersion, DatasetVersionAdmin)
 admin.site.register(Experiment, ExperimentAdmin)
 admin.site.register(ProcessingFailure, ProcessingFailureAdmin)
 admin.site.register(ScoringRule, ScoringRuleAdmin)
+admin.site.register(AlertRule, AlertRuleAdmin)
+admin.site.register(Alert, AlertAdmin)

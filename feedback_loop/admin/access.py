@@ -7,6 +7,8 @@ from django.contrib import admin
 
 from feedback_loop.internal import access
 from feedback_loop.models import (
+    Alert,
+    AlertRule,
     Dataset,
     DatasetItem,
     DatasetVersion,
@@ -37,6 +39,8 @@ PROJECT_PATHS = {
     Experiment: "project",
     ExperimentResult: "experiment__project",
     ScoringRule: "project",
+    AlertRule: "project",
+    Alert: "rule__project",
 }
 
 

@@ -10,7 +10,6 @@ from django.utils.translation import gettext_lazy as _
 
 from feedback_loop.admin.access import ProjectScopedAdmin, ScopedRelatedFilter
 from feedback_loop.evaluation import online  # also gives the rules' form its scorer check
-from feedback_loop.internal import access
 from feedback_loop.models import ScoringRule, Trace, TraceScore
 
 
@@ -20,11 +19,6 @@ class ScoringRuleAdmin(ProjectScopedAdmin):
     search_fields = ["name"]
     readonly_fields = ["checked_at"]
     fields = ["project", "name", "filters", "sample_rate", "scorers", "active", "checked_at"]
-
-    def get_queryset(self, request):
-        # Not in access.PROJECT_PATHS: scoped here, by the rule's project.
-        queryset = admin.ModelAdmin.get_queryset(self, request)
-        return access.scope(queryset, request.user, "project")
 
     @admin.display(description=_("scorers"))
     def scorer_list(self, rule: ScoringRule) -> str:
