@@ -56,6 +56,9 @@ DEFAULTS: dict[str, Any] = {
     "MAX_PAGE_SIZE": 500,
     # Public key of the project the template tags use when none is given.
     "DEFAULT_PROJECT": None,
+    # The release new traces get when their recorder names none (record_trace, POST traces):
+    # a string such as the deployment's git commit; None: no release.
+    "DEFAULT_RELEASE": None,
     # Where the template tag points the widget; None means reverse("feedback_loop:events").
     "ENDPOINT_URL": None,
     # Where the template tag loads the widget from; None: the app's own versioned URL
@@ -190,6 +193,13 @@ def validate(user_settings: dict[str, Any]) -> list[str]:
         elif name in TIME_LIMITS.keys() | TIME_LIMITS.values() and not _is_seconds(value):
             problems.append(
                 f"FEEDBACK_LOOP[{name!r}] must be a number of seconds > 0 or None, not {value!r}."
+            )
+        elif name == "DEFAULT_RELEASE" and not (
+            value is None or (isinstance(value, str) and len(value) <= 200)
+        ):
+            problems.append(
+                "FEEDBACK_LOOP['DEFAULT_RELEASE'] must be None or a string of at most 200 "
+                f"characters (such as the deployment's git commit), not {value!r}."
             )
         elif name == "ENQUEUE_ON_CAPTURE" and not isinstance(value, bool):
             problems.append("FEEDBACK_LOOP['ENQUEUE_ON_CAPTURE'] must be True or False.")

@@ -112,6 +112,7 @@ class TraceFilter(filters.FilterSet):
         method="filter_error_mode", help_text="Slug of a suggested or confirmed error mode."
     )
     model = filters.CharFilter()
+    release = filters.CharFilter(help_text="The release that produced the answer.")
     session_id = filters.CharFilter()
     user_id = filters.CharFilter()
     has_edit = BoolFilter(method="filter_has_edit")

@@ -11,13 +11,13 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from feedback_loop import conversations
-from feedback_loop.conf import MAX_ID_CHARS
+from feedback_loop.conf import MAX_ID_CHARS, app_settings
 from feedback_loop.tokens import MISSING_USER_IDS
 
 logger = logging.getLogger("feedback_loop")
 
 # What a trace's recorder may set, beside its key.
-FIELDS = ("input", "output", "model", "session_id", "user_id", "metadata")
+FIELDS = ("input", "output", "model", "session_id", "user_id", "metadata", "release")
 
 
 class TraceLinkError(ValueError):
@@ -36,6 +36,7 @@ def record_trace(
     metadata: dict[str, Any] | None = None,
     regenerated_from: str | None = None,
     messages: list[dict[str, Any]] | None = None,
+    release: str | None = None,
 ):
     """Store or update the trace ``trace_id`` of ``project`` and return it.
 
@@ -47,6 +48,8 @@ def record_trace(
     a preference pair of the two. ``messages`` is the conversation before the answer in OpenAI's
     chat format (system prompt, earlier turns, ending with the user's turn); ``input`` may then
     be left empty: it becomes the last user turn. A bad conversation raises ConversationError.
+    ``release`` names the host's release that produced the answer (its git commit, a version);
+    a new trace given none gets the ``DEFAULT_RELEASE`` setting.
     """
     from feedback_loop.models import Project, Trace
 
@@ -64,6 +67,7 @@ def record_trace(
         fields["messages"] = conversations.clean(messages)
     # Optional fields left as None keep what an earlier call stored.
     optional = {"model": model, "session_id": session_id, "user_id": user_id, "metadata": metadata}
+    optional["release"] = release
     fields.update({name: value for name, value in optional.items() if value is not None})
     if regenerated_from is not None:
         fields["regenerated_from"] = regenerated_from
@@ -103,6 +107,8 @@ def _upsert(project, traces: dict[str, dict[str, Any]]) -> set[str]:
             fields["input"] = conversations.last_user_text(given["messages"])
         trace = existing.get(key)
         if trace is None:
+            if "release" not in fields:
+                fields["release"] = app_settings.DEFAULT_RELEASE or ""
             created.append(Trace(project=project, key=key, registered=True, **fields))
             continue
         for name, value in fields.items():

@@ -190,3 +190,33 @@ class FailingScoreFilter(admin.SimpleListFilter):
         if scorer:
             return failing(queryset, scorer)
         return queryset
+
+
+class ReleaseFilter(admin.SimpleListFilter):
+    """The releases that produced the answers, newest first (by their newest trace); kept in the
+    cache for a few minutes, as ModelFilter's list is."""
+
+    title = _("release")
+    parameter_name = "release"
+
+    def lookups(self, request, model_admin):
+        from django.core.cache import cache
+        from django.db.models import Max
+
+        from feedback_loop.internal import access
+        from feedback_loop.internal.caches import remember
+        from feedback_loop.models import Trace
+
+        key = f"feedback_loop:trace-releases:{access.scope_key(request.user)}"
+        releases = cache.get(key)
+        if releases is None:
+            traces = access.scope(Trace.objects.exclude(release=""), request.user)
+            newest = traces.values("release").annotate(newest=Max("created_at"))
+            releases = list(newest.order_by("-newest").values_list("release", flat=True)[:50])
+            remember(key, releases, 300)
+        return [(release, release) for release in releases]
+
+    def queryset(self, request, queryset):
+        if self.value() is not None:
+            return queryset.filter(release=self.value())
+        return queryset

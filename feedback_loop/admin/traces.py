@@ -23,6 +23,7 @@ from feedback_loop.admin.queue_filters import (
     FailingScoreFilter,
     LabelFilter,
     ModelFilter,
+    ReleaseFilter,
     ReviewedFilter,
     SentimentFilter,
     SignalFilter,
@@ -66,6 +67,7 @@ class TraceAdmin(TraceActions, ProjectScopedAdmin):
         ErrorModeFilter,
         LabelFilter,
         ModelFilter,
+        ReleaseFilter,
         FailingScoreFilter,
         ("last_signal_at", admin.DateFieldListFilter),
         ("project", ScopedRelatedFilter),
@@ -81,7 +83,10 @@ class TraceAdmin(TraceActions, ProjectScopedAdmin):
     change_form_template = "admin/feedback_loop/trace/change_form.html"
     change_list_template = "admin/feedback_loop/trace/change_list.html"
     fieldsets = [
-        (None, {"fields": ["key", "project", "model", "registered", "regenerated_from"]}),
+        (
+            None,
+            {"fields": ["key", "project", "model", "release", "registered", "regenerated_from"]},
+        ),
         (
             _("Feedback"),
             {

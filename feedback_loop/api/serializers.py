@@ -136,6 +136,13 @@ class TraceInSerializer(serializers.Serializer):
     session_id = StrictCharField(required=False, allow_blank=True, max_length=MAX_ID_CHARS)
     user_id = StrictCharField(required=False, allow_blank=True, max_length=MAX_ID_CHARS)
     metadata = JSONObjectField(required=False)
+    release = StrictCharField(
+        required=False,
+        allow_blank=True,
+        max_length=200,
+        help_text="The release that produced the answer (a git commit, a version); a new trace "
+        "without one gets the DEFAULT_RELEASE setting.",
+    )
     messages = MessagesField(
         required=False,
         help_text="The conversation before the answer (system prompt, earlier turns), ending "
@@ -223,6 +230,7 @@ class TraceSerializer(serializers.ModelSerializer):
             "messages",
             "output",
             "model",
+            "release",
             "session_id",
             "user_id",
             "metadata",

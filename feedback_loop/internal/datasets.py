@@ -88,7 +88,11 @@ def _add_batch(dataset: Dataset, trace_pks: list[int]) -> int:
                 messages=messages.get(pair.trace_id, []),
                 chosen=pair.chosen,
                 rejected=pair.rejected,
-                metadata={"source": pair.source, "trace_id": pair.trace.key},
+                metadata={
+                    "source": pair.source,
+                    "trace_id": pair.trace.key,
+                    "release": pair.trace.release,
+                },
                 dedupe_key=f"pair:{pair.pk}",
             )
             for pair in PreferencePair.objects.filter(
@@ -116,6 +120,7 @@ def _add_batch(dataset: Dataset, trace_pks: list[int]) -> int:
                     metadata={
                         "trace_id": trace.key,
                         "model": trace.model,
+                        "release": trace.release,
                         "sentiment": trace.sentiment,
                         "error_modes": [m.slug for m in review.error_modes.all()] if review else [],
                     },

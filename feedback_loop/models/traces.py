@@ -54,6 +54,12 @@ class Trace(models.Model):
     input = models.TextField(_("input"), blank=True)
     output = models.TextField(_("output"), blank=True)
     model = models.CharField(_("model"), max_length=200, blank=True)
+    release = models.CharField(
+        _("release"),
+        max_length=200,
+        blank=True,
+        help_text=_("The host's release that produced the answer, e.g. its git commit."),
+    )
     session_id = models.CharField(_("session id"), max_length=MAX_ID_CHARS, blank=True)
     user_id = models.CharField(_("end user id"), max_length=MAX_ID_CHARS, blank=True)
     metadata = models.JSONField(_("metadata"), default=dict, blank=True)
@@ -126,6 +132,7 @@ class Trace(models.Model):
             models.Index(fields=["-strength", "-id"], name="fl_trace_strength"),
             models.Index(fields=["sentiment"], name="fl_trace_sentiment"),
             models.Index(fields=["project", "model"], name="fl_trace_model"),
+            models.Index(fields=["project", "release"], name="fl_trace_release"),
             models.Index(fields=["project", "session_id"], name="fl_trace_session"),
             models.Index(fields=["project", "user_id"], name="fl_trace_user"),
         ]
