@@ -21,6 +21,7 @@ from feedback_loop.models import (
     counters_of_kind,
 )
 from feedback_loop.models.scoring import failing
+from feedback_loop.where import WhereField
 
 
 class StrictBooleanField(forms.Field):
@@ -97,6 +98,10 @@ def _reason_q(slugs, field="reasons"):
     return q
 
 
+class WhereFilter(filters.CharFilter):
+    field_class = WhereField
+
+
 class TraceFilter(filters.FilterSet):
     kind = filters.MultipleChoiceFilter(
         choices=EventKind.choices, method="filter_kind", help_text="Has a signal of this kind."
@@ -121,6 +126,11 @@ class TraceFilter(filters.FilterSet):
         method="filter_failing_score",
         help_text="A scorer of the online scoring rules whose newest score of the trace fails "
         "(is below 0.5), e.g. refusal.",
+    )
+    where = WhereFilter(
+        method="filter_where",
+        help_text="An expression over the trace's fields, metadata and newest scores, e.g. "
+        "scores.correctness < 0.5 AND comment IS NOT NULL (see feedback_loop/where.py).",
     )
 
     class Meta:
@@ -151,6 +161,9 @@ class TraceFilter(filters.FilterSet):
 
     def filter_failing_score(self, queryset, name, value):
         return failing(queryset, value)
+
+    def filter_where(self, queryset, name, value):
+        return value.apply(queryset)
 
 
 class EventFilter(filters.FilterSet):

@@ -136,3 +136,219 @@ def test_the_queue_filters_by_release_and_the_trace_page_shows_it(admin_client, 
     assert sorted(listed(narrowed)) == ["a1", "a2"]
     trace = Trace.objects.get(project=two_releases, key="b1")
     assert "v2" in page(admin_client.get(f"{ADMIN}/trace/{trace.pk}/change/"))
+
+
+# -- comparing releases --------------------------------------------------------------------------
+
+
+def seed(project, release, *, up=0, down=0, silent=0, days_ago=0, **with_signal):
+    """Answers of ``release``: ``up`` with a thumbs up, ``down`` with a thumbs down, ``silent``
+    with neither; ``regenerate_count=10`` gives the first 10 of them a regenerate, and so on."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tests.factories import TraceFactory
+
+    when = timezone.now() - timedelta(days=days_ago)
+    traces = []
+    for i in range(up + down + silent):
+        counters = {name: int(i < n) for name, n in with_signal.items()}
+        traces.append(
+            TraceFactory(
+                project=project,
+                release=release,
+                created_at=when,
+                thumbs_up=int(i < up),
+                thumbs_down=int(up <= i < up + down),
+                sentiment="positive" if i < up else "negative" if i < up + down else "none",
+                **counters,
+            )
+        )
+    return traces
+
+
+def by_name(comparison):
+    return {figure.name: figure for figure in comparison.figures}
+
+
+def test_compare_two_releases_with_known_counts(project):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from feedback_loop.internal import releases
+    from feedback_loop.internal.statistics import compare_rates
+
+    seed(project, "v2", up=60, down=40, regenerate_count=10, copy_count=5, edit_count=3)
+    seed(project, "v1", up=40, down=60, regenerate_count=30, copy_count=5, edit_count=3)
+    seed(project, "v1", up=50, days_ago=40)  # outside the window
+    seed(project, "v0", down=7)  # neither A nor B
+    since = timezone.now() - timedelta(days=30)
+    comparison = releases.compare(Trace.objects.all(), "v2", "v1", since=since)
+    assert (comparison.answers_a, comparison.answers_b) == (100, 100)
+    figures = by_name(comparison)
+    satisfaction = figures["satisfaction"]
+    assert satisfaction.difference == compare_rates(60, 100, 40, 100, higher_is_better=True)
+    assert satisfaction.difference.verdict == "better"
+    assert (satisfaction.a.hits, satisfaction.a.n, satisfaction.b.hits, satisfaction.b.n) == (
+        60,
+        100,
+        40,
+        100,
+    )
+    assert satisfaction.a.low < 0.6 < satisfaction.a.high
+    # Fewer regenerates is better; copies, the same share, cannot tell a difference.
+    assert figures["regenerate"].difference == compare_rates(
+        10, 100, 30, 100, higher_is_better=False
+    )
+    assert figures["regenerate"].difference.verdict == "better"
+    assert figures["copy"].difference.verdict == "can't tell yet"
+    assert figures["copy"].difference.more_needed is None
+    assert figures["edit"].unit == "answers" and satisfaction.unit == "votes"
+    # The other way round, v1 is worse.
+    backwards = by_name(releases.compare(Trace.objects.all(), "v1", "v2", since=since))
+    assert backwards["satisfaction"].difference.verdict == "worse"
+    assert backwards["regenerate"].difference.verdict == "worse"
+
+
+def test_a_release_against_the_rest_and_the_error_modes(project):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from feedback_loop.internal import releases
+    from feedback_loop.models import ErrorMode, Review, ReviewStatus
+
+    new = seed(project, "v2", up=1, down=4)
+    seed(project, "v1", up=3, down=1)
+    seed(project, "", up=2, silent=2)  # answers of no release are part of "the rest"
+    hallucination = ErrorMode.objects.get(project=None, slug="hallucination")
+    for trace in new[1:4]:
+        trace.suggested_error_modes.add(hallucination)
+    # Suggested and confirmed on the same answer: counted once.
+    review = Review.objects.create(trace=new[1], status=ReviewStatus.REVIEWED)
+    review.error_modes.add(hallucination)
+    since = timezone.now() - timedelta(days=30)
+    comparison = releases.compare(Trace.objects.all(), "v2", since=since)
+    assert comparison.b is None
+    assert (comparison.answers_a, comparison.answers_b) == (5, 8)
+    figures = by_name(comparison)
+    assert (figures["satisfaction"].b.hits, figures["satisfaction"].b.n) == (5, 6)
+    mode = figures["hallucination"]
+    assert (mode.kind, mode.a.hits, mode.a.n, mode.b.hits, mode.b.n) == ("error_mode", 3, 5, 0, 8)
+    assert mode.higher_is_better is False
+    # Newest first (v1's answers were recorded after v2's); no release is not one.
+    assert releases.releases_seen(Trace.objects.all(), since) == ["v1", "v2"]
+    assert releases.default_pair(["v3", "v2", "v1"]) == ("v3", "v2")
+    assert releases.default_pair(["v3"]) == ("v3", None)
+    assert releases.default_pair([]) == (None, None)
+
+
+@pytest.mark.parametrize("seed_value", [1, 2, 3])
+def test_answers_drawn_from_known_rates_give_the_expected_verdict(project, seed_value):
+    """Releases whose true satisfaction is 75% and 50%, 300 votes each: the verdict is "better",
+    and the interval of the difference holds the true 25 points."""
+    import random
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from feedback_loop.internal import releases
+
+    rng = random.Random(seed_value)
+    for release, p in (("new", 0.75), ("old", 0.5)):
+        ups = sum(rng.random() < p for _ in range(300))
+        seed(project, release, up=ups, down=300 - ups)
+    since = timezone.now() - timedelta(days=1)
+    satisfaction = by_name(releases.compare(Trace.objects.all(), "new", "old", since=since))[
+        "satisfaction"
+    ]
+    assert satisfaction.difference.verdict == "better"
+    assert satisfaction.difference.low < 0.25 < satisfaction.difference.high
+
+
+# -- GET stats/compare ------------------------------------------------------------------------
+
+
+def test_the_compare_endpoint_answers_each_figure(api, project):
+    seed(project, "v2", up=60, down=40)
+    seed(project, "v1", up=40, down=60)
+    response = api.get("/stats/compare", {"a": "v2", "b": "v1", "days": 7})
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert (body["a"], body["b"], body["answers"]) == ("v2", "v1", {"a": 100, "b": 100})
+    first = body["figures"][0]
+    assert first["name"] == "satisfaction" and first["verdict"] == "better"
+    assert first["a"]["hits"] == 60 and first["b"]["n"] == 100
+    assert first["low"] < 0.2 < first["high"] and first["difference"] == pytest.approx(0.2)
+    assert [f["name"] for f in body["figures"][1:5]] == ["regenerate", "edit", "abandon", "copy"]
+    rest = api.get("/stats/compare", {"a": "v2"}).json()
+    assert rest["b"] is None and rest["answers"] == {"a": 100, "b": 100}
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({}, "a"),
+        ({"a": ""}, "a"),
+        ({"a": "v1", "b": "v1"}, "b"),
+        ({"a": "v1", "days": 0}, "days"),
+    ],
+)
+def test_the_compare_endpoint_refuses_a_bad_query(api, params, field):
+    response = api.get("/stats/compare", params)
+    assert response.status_code == 400
+    assert field in response.json()["error"]["fields"]
+
+
+def test_the_compare_endpoint_refuses_an_unknown_parameter(api):
+    response = api.get("/stats/compare", {"a": "v1", "c": "v2"})
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "unknown_parameter"
+
+
+def test_the_compare_endpoint_sees_only_the_keys_project(client, api, project):
+    from feedback_loop.models import Project
+    from tests.conftest import bearer
+
+    other, other_secret = Project.create("Other")
+    seed(project, "v2", up=3)
+    seed(other, "v2", down=5)
+    mine = api.get("/stats/compare", {"a": "v2"}).json()
+    assert mine["figures"][0]["a"]["hits"] == 3 and mine["answers"]["a"] == 3
+    theirs = client.get("/feedback/api/v1/stats/compare", {"a": "v2"}, **bearer(other_secret))
+    assert theirs.json()["answers"]["a"] == 5
+    assert theirs.json()["figures"][0]["a"]["hits"] == 0
+    assert client.get("/feedback/api/v1/stats/compare", {"a": "v2"}).status_code == 401
+
+
+# -- the dashboard's section ---------------------------------------------------------------------
+
+
+def test_the_dashboard_compares_the_newest_release_with_the_one_before(admin_client, project):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    seed(project, "v1", up=40, down=60, regenerate_count=5)
+    seed(project, "v2", up=60, down=40, regenerate_count=3)
+    Trace.objects.filter(release="v1").update(created_at=timezone.now() - timedelta(days=2))
+    text = page(admin_client.get(f"{ADMIN}/trace/dashboard/"))
+    assert "Releases" in text
+    assert '<option value="v2" selected>' in text  # A: the newest
+    assert text.count('<option value="v1" selected>') == 1  # B: the one before
+    assert "better" in text
+    assert "can&#x27;t tell yet: about " in text and " more answers a side" in text
+    assert 'aria-label="v2 against v1: each figure' in text  # the section's one chart
+    assert "6.1 to 32.8 points" in text  # satisfaction's difference, from compare_rates
+    # Against every other answer (an empty B), v1 against v2 (worse), cached apart.
+    swapped = page(admin_client.get(f"{ADMIN}/trace/dashboard/", {"release_a": "v1"}))
+    assert "worse" in swapped
+    rest = page(admin_client.get(f"{ADMIN}/trace/dashboard/", {"release_a": "v1", "release_b": ""}))
+    assert '<option value="" selected>' in rest
+
+
+def test_the_dashboard_without_releases_says_how_to_record_them(admin_client, queue):
+    text = page(admin_client.get(f"{ADMIN}/trace/dashboard/"))
+    assert "No answers with a release in this window" in text

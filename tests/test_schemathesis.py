@@ -72,4 +72,10 @@ def test_every_operation_answers_as_documented(case, keys):
         from schemathesis.specs.openapi.checks import positive_data_acceptance
 
         excluded.append(positive_data_acceptance)
+    if case.operation.path.endswith("/traces") and (case.query or {}).get("where"):
+        # A where expression has a grammar (feedback_loop/where.py) no JSON Schema states; one
+        # that breaks it is a 400 naming the parameter, its position and the reason.
+        from schemathesis.specs.openapi.checks import positive_data_acceptance
+
+        excluded.append(positive_data_acceptance)
     case.call_and_validate(excluded_checks=excluded)

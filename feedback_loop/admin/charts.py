@@ -223,3 +223,93 @@ def share_bar(done: int, total: int, *, label: str) -> SafeString:
 
 
 GOOD, BAD = _GOOD, _BAD
+
+
+# An interval: (rate, low, high), each a share from 0 to 1, or None without data.
+Interval = tuple[float | None, float | None, float | None]
+
+
+def interval_chart(
+    rows: Sequence[tuple[str, Interval, Interval, str, str | None]],
+    *,
+    label: str,
+    names: tuple[str, str] = ("A", "B"),
+    empty: str = "No data yet.",
+) -> SafeString:
+    """Two intervals per figure, one row each: (figure, A's (rate, low, high), B's, the verdict
+    in words, "good", "bad" or None for its marker). A is drawn in the link colour, B in grey;
+    each row has its own scale, from 0 to 5, 10, 20, 50 or 100%, written at its right."""
+    if not rows:
+        return format_html('<p class="help">{}</p>', empty)
+    row_h, label_w, verdict_w = 36, 190, 250
+    plot_l, plot_r = label_w, WIDTH - verdict_w - 48
+    parts = []
+    for i, (name, a, b, verdict, tone) in enumerate(rows):
+        top = i * row_h + 4
+        highs = [v for v in (a[2], b[2]) if v is not None]
+        scale = next((s for s in (0.05, 0.1, 0.2, 0.5) if max(highs, default=0) <= s), 1.0)
+
+        def x(share: float, scale: float = scale) -> float:
+            return plot_l + (plot_r - plot_l) * min(share / scale, 1)
+
+        parts.append(
+            format_html(
+                '<text x="{}" y="{}" text-anchor="end" fill="{}">{}</text>'
+                '<line x1="{}" x2="{}" y1="{}" y2="{}" stroke="{}"/>'
+                '<text x="{}" y="{}" fill="{}">{}%</text>',
+                label_w - 8,
+                top + 19,
+                _TEXT,
+                name[:30],
+                plot_l,
+                plot_l,
+                top + 2,
+                top + 30,
+                _AXIS,
+                plot_r + 6,
+                top + 19,
+                _TEXT,
+                round(scale * 100),
+            )
+        )
+        for (rate, low, high), y, color, side in (
+            (a, top + 10, _LINE, names[0]),
+            (b, top + 24, _TEXT, names[1]),
+        ):
+            if rate is None or low is None or high is None:
+                continue
+            parts.append(
+                format_html(
+                    "<g><title>{} {}: {}% ({}% to {}%)</title>"
+                    '<line x1="{}" x2="{}" y1="{}" y2="{}" stroke="{}" stroke-width="3"/>'
+                    '<circle cx="{}" cy="{}" r="4" fill="{}"/></g>',
+                    side,
+                    name,
+                    round(rate * 100, 1),
+                    round(low * 100, 1),
+                    round(high * 100, 1),
+                    _n(x(low)),
+                    _n(max(x(high), x(low) + 1)),
+                    y,
+                    y,
+                    color,
+                    _n(x(rate)),
+                    y,
+                    color,
+                )
+            )
+        marker = {"good": _GOOD, "bad": _BAD}.get(tone or "", _AXIS)
+        parts.append(
+            format_html(
+                '<rect x="{}" y="{}" width="8" height="8" rx="2" fill="{}"/>'
+                '<text x="{}" y="{}" fill="{}">{}</text>',
+                WIDTH - verdict_w,
+                top + 11,
+                marker,
+                WIDTH - verdict_w + 14,
+                top + 19,
+                _TEXT,
+                verdict[:44],
+            )
+        )
+    return _svg(WIDTH, row_h * len(rows) + 8, label, mark_safe("".join(parts)))

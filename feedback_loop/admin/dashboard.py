@@ -11,7 +11,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from feedback_loop.admin import charts
+from feedback_loop.admin import charts, release_comparison
 from feedback_loop.admin.access import scoped
 from feedback_loop.evaluation import online
 from feedback_loop.internal import access, stats
@@ -28,6 +28,7 @@ def view(model_admin, request):
         "opts": model_admin.opts,
         "title": _("Feedback dashboard"),
         **figures(request),
+        **release_comparison.section(request, *_params(request)),
     }
     return TemplateResponse(request, "admin/feedback_loop/dashboard.html", context)
 

@@ -141,6 +141,44 @@ class LabelFilter(admin.SimpleListFilter):
         return queryset
 
 
+class WhereFilter(admin.SimpleListFilter):
+    """``?where=`` an expression of feedback_loop.where (``scores.correctness < 0.5 AND comment
+    IS NOT NULL``), typed in a box; an invalid one lists nothing, its error above the list."""
+
+    title = _("expression")
+    parameter_name = "where"
+    template = "admin/feedback_loop/trace/where_filter.html"
+
+    def lookups(self, request, model_admin):
+        return [("", _("All"))]  # one choice, so the box always shows
+
+    def choices(self, changelist):
+        # The box's form keeps the other filters, the search and the order (not the page).
+        kept = {k: v for k, v in changelist.filter_params.items() if k != self.parameter_name}
+        yield {
+            "selected": not self.value(),
+            "query_string": changelist.get_query_string(remove=[self.parameter_name]),
+            "display": _("All"),
+            "value": self.value() or "",
+            "kept": [(k, value) for k, values in kept.items() for value in values],
+        }
+
+    def queryset(self, request, queryset):
+        from django.contrib import messages
+        from django.utils.html import format_html
+
+        from feedback_loop import where
+
+        expression = self.value() or ""
+        if not expression.strip():
+            return queryset
+        try:
+            return where.apply(queryset, expression)
+        except where.WhereError as exc:
+            messages.error(request, format_html('<pre class="fl-where-error">{}</pre>', exc))
+            return queryset.none()
+
+
 class ModelFilter(admin.SimpleListFilter):
     """The models traces came from; the list is kept in the cache for a few minutes, as a
     DISTINCT over every trace is the slowest query of the queue page on a large database."""

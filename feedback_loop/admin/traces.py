@@ -27,6 +27,7 @@ from feedback_loop.admin.queue_filters import (
     ReviewedFilter,
     SentimentFilter,
     SignalFilter,
+    WhereFilter,
 )
 from feedback_loop.admin.scoring import failing_scorers
 from feedback_loop.admin.trace_actions import TraceActions
@@ -61,6 +62,7 @@ class TraceAdmin(TraceActions, ProjectScopedAdmin):
         "last_signal",
     ]
     list_filter = [
+        WhereFilter,
         SentimentFilter,
         ReviewedFilter,
         SignalFilter,

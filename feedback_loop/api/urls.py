@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from feedback_loop.api import dataset_views, experiment_views, views
+from feedback_loop.api import dataset_views, experiment_views, release_views, views
 from feedback_loop.api.base import not_found
 from feedback_loop.api.index import api_index
 
@@ -13,6 +13,7 @@ urlpatterns = [
         r"^traces/(?P<trace_id>[\s\S]+)$", views.TraceDetailView.as_view(), name="trace-detail"
     ),
     path("stats", views.StatsView.as_view(), name="stats"),
+    path("stats/compare", release_views.ReleaseComparisonView.as_view(), name="stats-compare"),
     re_path(r"^users/(?P<user_id>[\s\S]+)$", views.UserDataView.as_view(), name="user-data"),
     path("datasets", dataset_views.DatasetListView.as_view(), name="datasets"),
     path("datasets/<str:pk>", dataset_views.DatasetDetailView.as_view(), name="dataset-detail"),

@@ -1,0 +1,97 @@
+"""The dashboard's "Releases" section: release A against release B (or against every other
+answer) over the dashboard's window, each figure's two intervals drawn, the verdict in words
+(internal/releases.py); kept in the cache as the rest of the dashboard is."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+
+from django.core.cache import cache
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from feedback_loop.admin import charts
+from feedback_loop.admin.access import scoped
+from feedback_loop.internal import access, releases
+from feedback_loop.internal.caches import dashboard_key, remember
+from feedback_loop.internal.statistics import BETTER, CANT_TELL, WORSE
+from feedback_loop.models import Trace
+
+CACHE_SECONDS = 60
+
+
+def section(request, project_id: int | None, days: int) -> dict:
+    """The section's context: the releases of the window, the two compared, the chart and a
+    row per figure. ``?release_a=`` and ``?release_b=`` choose (an empty B: the rest)."""
+    chosen_a = request.GET.get("release_a") or ""
+    chosen_b = request.GET.get("release_b")
+    digest = hashlib.sha256(f"{chosen_a}\x00{chosen_b}".encode()).hexdigest()[:16]
+    key = f"{dashboard_key(access.scope_key(request.user), project_id, days)}:releases:{digest}"
+    if not request.GET.get("refresh"):
+        cached = cache.get(key)
+        if cached is not None:
+            return cached
+    result = _compute(request, project_id, days, chosen_a, chosen_b)
+    remember(key, result, CACHE_SECONDS)
+    return result
+
+
+def _compute(request, project_id, days, chosen_a: str, chosen_b: str | None) -> dict:
+    traces = scoped(Trace.objects.all(), request.user)
+    if project_id:
+        traces = traces.filter(project_id=project_id)
+    since = timezone.now() - timedelta(days=days)
+    seen = releases.releases_seen(traces, since)
+    default_a, default_b = releases.default_pair(seen)
+    a = chosen_a or default_a
+    # No B in the URL: the default; an empty one: every other answer.
+    b = (chosen_b or None) if chosen_b is not None else default_b
+    if b == a:
+        b = None
+    context: dict = {"releases": seen, "release_a": a, "release_b": b or "", "release_rows": []}
+    if a is None:
+        return context
+    comparison = releases.compare(traces, a, b, since=since)
+    rows = [_row(figure) for figure in comparison.figures]
+    context.update(
+        release_rows=rows,
+        release_answers=(comparison.answers_a, comparison.answers_b),
+        release_chart=charts.interval_chart(
+            [(r["label"], r["a"], r["b"], r["verdict"], r["tone"]) for r in rows],
+            label=_("%(a)s against %(b)s: each figure's rate with its 95%% interval")
+            % {"a": a, "b": b or _("the rest")},
+            names=(a, b or _("the rest")),
+        ),
+    )
+    return context
+
+
+def _row(figure: releases.Figure) -> dict:
+    d = figure.difference
+    words = {BETTER: _("better"), WORSE: _("worse")}.get(d.verdict)
+    if words is None:
+        words = _(CANT_TELL)
+        if d.more_needed:
+            unit = _("votes") if figure.unit == "votes" else _("answers")
+            words = _("can't tell yet: about %(n)s more %(unit)s a side") % {
+                "n": f"{d.more_needed:,}",
+                "unit": unit,
+            }
+    return {
+        "label": _(figure.label) if figure.kind == "satisfaction" else figure.label,
+        "a": (figure.a.rate, figure.a.low, figure.a.high),
+        "b": (figure.b.rate, figure.b.low, figure.b.high),
+        "a_text": _rate_text(figure.a),
+        "b_text": _rate_text(figure.b),
+        "low": None if d.low is None else round(100 * d.low, 1),
+        "high": None if d.high is None else round(100 * d.high, 1),
+        "verdict": words,
+        "tone": {BETTER: "good", WORSE: "bad"}.get(d.verdict),
+    }
+
+
+def _rate_text(side: releases.Side) -> str:
+    if side.rate is None:
+        return "-"
+    return f"{round(100 * side.rate, 1)}% ({side.hits:,}/{side.n:,})"
