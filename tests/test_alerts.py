@@ -139,3 +139,10 @@ def test_the_admin_lists_rules_and_episodes(admin_client, project):
     assert "Format errors: the format error rate is 100.0%" in text
     assert page(admin_client.get(f"{ADMIN}/alertrule/")).count("Format errors") >= 1
     assert admin_client.get(f"{ADMIN}/alert/add/").status_code == 403
+
+
+def test_a_webhook_is_an_http_url(project):
+    for url in ("ftp://example.com/x", "hooks.slack.com/services/x", "https://", "https://a b/"):
+        with pytest.raises(ValidationError, match="Enter an http:// or https:// URL"):
+            format_rule(project, url)
+    assert format_rule(project, "https://hooks.slack.com/services/T0/B0/x").pk

@@ -81,10 +81,11 @@ class Migration(migrations.Migration):
                 ),
                 (
                     "webhook_url",
-                    models.URLField(
+                    models.CharField(
                         blank=True,
                         help_text='Posted Slack-compatible JSON ({"text": ...}) when an episode opens.',
                         max_length=500,
+                        validators=[feedback_loop.models.alerts.validate_webhook_url],
                         verbose_name="webhook",
                     ),
                 ),
