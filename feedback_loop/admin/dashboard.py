@@ -15,6 +15,7 @@ from feedback_loop.admin import charts, release_comparison
 from feedback_loop.admin.access import scoped
 from feedback_loop.evaluation import online
 from feedback_loop.internal import access, stats
+from feedback_loop.internal import agreement as review_agreement
 from feedback_loop.internal.caches import DASHBOARD_DAYS, dashboard_key, remember
 from feedback_loop.models import NEEDS_REVIEW, SIGNALS, Project, Review, ReviewStatus, Trace
 
@@ -91,6 +92,10 @@ def compute(request) -> dict:
         ),
         "agreement": _agreement(traces.filter(last_signal_at__gte=now - timedelta(days=days))),
         "agreement_min_n": online.AGREEMENT_MIN_N,
+        # Users vs reviewers vs triage: the reviews of the window's traces (internal/agreement.py).
+        "review_agreement": review_agreement.figures(
+            traces.filter(last_signal_at__gte=now - timedelta(days=days))
+        ).as_dict(),
     }
 
 

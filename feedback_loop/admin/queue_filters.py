@@ -230,6 +230,45 @@ class FailingScoreFilter(admin.SimpleListFilter):
         return queryset
 
 
+class AgreementFilter(admin.SimpleListFilter):
+    """Traces whose user's verdict and reviewer's verdict differ (or agree), as the dashboard's
+    agreement counts them (internal/agreement.py). Finished reviews only: a choice also shows
+    every sentiment and every review status, which the queue's defaults would hide."""
+
+    title = _("users vs reviewers")
+    parameter_name = "agreement"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("disagree", _("User and reviewer disagree")),
+            ("agree", _("User and reviewer agree")),
+        ]
+
+    def choices(self, changelist):
+        yield {
+            "selected": self.value() is None,
+            "query_string": changelist.get_query_string(remove=[self.parameter_name]),
+            "display": _("All"),
+        }
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": self.value() == lookup,
+                "query_string": changelist.get_query_string(
+                    {self.parameter_name: lookup, "sentiment": "all", "review": "all"}
+                ),
+                "display": title,
+            }
+
+    def queryset(self, request, queryset):
+        from feedback_loop.internal import agreement
+
+        if self.value() == "disagree":
+            return queryset.filter(agreement.disagreement_q())
+        if self.value() == "agree":
+            return queryset.filter(agreement.agreement_q())
+        return queryset
+
+
 class ReleaseFilter(admin.SimpleListFilter):
     """The releases that produced the answers, newest first (by their newest trace); kept in the
     cache for a few minutes, as ModelFilter's list is."""

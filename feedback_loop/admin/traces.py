@@ -19,6 +19,7 @@ from feedback_loop.admin import dashboard, review_mode
 from feedback_loop.admin.access import ProjectScopedAdmin, ScopedRelatedFilter
 from feedback_loop.admin.display import events_url, short_date, short_id, short_text, signal_icons
 from feedback_loop.admin.queue_filters import (
+    AgreementFilter,
     ErrorModeFilter,
     FailingScoreFilter,
     LabelFilter,
@@ -71,6 +72,7 @@ class TraceAdmin(TraceActions, ProjectScopedAdmin):
         ModelFilter,
         ReleaseFilter,
         FailingScoreFilter,
+        AgreementFilter,
         ("last_signal_at", admin.DateFieldListFilter),
         ("project", ScopedRelatedFilter),
     ]

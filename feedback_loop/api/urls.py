@@ -14,6 +14,7 @@ urlpatterns = [
     ),
     path("stats", views.StatsView.as_view(), name="stats"),
     path("stats/compare", release_views.ReleaseComparisonView.as_view(), name="stats-compare"),
+    path("stats/agreement", views.AgreementStatsView.as_view(), name="stats-agreement"),
     re_path(r"^users/(?P<user_id>[\s\S]+)$", views.UserDataView.as_view(), name="user-data"),
     path("datasets", dataset_views.DatasetListView.as_view(), name="datasets"),
     path("datasets/<str:pk>", dataset_views.DatasetDetailView.as_view(), name="dataset-detail"),

@@ -30,7 +30,7 @@ from feedback_loop.api.serializers import (
     TraceBatchSerializer,
     TraceSerializer,
 )
-from feedback_loop.internal import stats
+from feedback_loop.internal import agreement, stats
 from feedback_loop.internal.erasure import forget_user
 from feedback_loop.models import FeedbackEvent, Review, Trace
 from feedback_loop.tokens import sign_trace
@@ -238,3 +238,34 @@ class StatsView(ServerAPIView):
             since,
         )
         return Response(figures)
+
+
+class AgreementStatsView(ServerAPIView):
+    pagination_class = None
+    filter_backends = ()
+    query_serializer = StatsQuerySerializer
+    required_permissions = {"GET": perms("view_trace")}
+
+    @schema.document(
+        summary="Agreement: users vs reviewers, triage vs reviewers",
+        description=agreement.__doc__,
+        tags=["stats"],
+        parameters=[PROJECT_PARAM, StatsQuerySerializer],
+        responses={
+            200: inline_serializer(
+                "AgreementStats",
+                {
+                    "since": serializers.DateTimeField(),
+                    "min_n": serializers.IntegerField(),
+                    "users_vs_reviewers": serializers.DictField(),
+                    "triage_vs_reviewers": serializers.DictField(),
+                },
+            ),
+            **schema.errors(400, 401, 403, 503),
+        },
+        operation_id="stats_agreement",
+    )
+    def get(self, request, *args, **kwargs):
+        since = timezone.now() - timedelta(days=self.query()["days"])
+        traces = self.scope(Trace.objects.all()).filter(last_signal_at__gte=since)
+        return Response({"since": since, **agreement.figures(traces).as_dict()})
