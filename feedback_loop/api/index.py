@@ -14,6 +14,8 @@ ENDPOINTS = [
     ("traces", "traces", {}, "GET, POST", "list traces; register them and get tokens"),
     ("trace", "trace-detail", {"trace_id": "{trace_id}"}, "GET", "one trace"),
     ("stats", "stats", {}, "GET", "satisfaction, signals, error modes, models"),
+    ("stats_compare", "stats-compare", {}, "GET", "two releases compared, with intervals"),
+    ("stats_agreement", "stats-agreement", {}, "GET", "users vs reviewers, triage vs reviewers"),
     ("user_data", "user-data", {"user_id": "{user_id}"}, "GET, DELETE", "an end user's data"),
     ("datasets", "datasets", {}, "GET, POST", "list and create datasets"),
     ("dataset", "dataset-detail", {"pk": "{id}"}, "GET", "one dataset"),
