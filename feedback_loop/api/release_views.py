@@ -28,11 +28,6 @@ class ReleaseComparisonQuerySerializer(StatsQuerySerializer):
         help_text="Release B (the baseline); left out: every other answer of the window.",
     )
 
-    def validate(self, attrs):
-        if attrs.get("b") == attrs["a"]:
-            raise serializers.ValidationError({"b": ["Name another release than a."]})
-        return attrs
-
 
 class RateSerializer(serializers.Serializer):
     hits = serializers.IntegerField()

@@ -149,6 +149,8 @@ def compare(
     by_side: dict[str, dict[str, int]] = {"a": {}, "b": {}}
     for row in cast(Iterable[dict[str, Any]], rows):
         by_side[row["side"]] = {k: v or 0 for k, v in row.items() if k != "side"}
+    if b == a:  # a release against itself: the same answers on both sides
+        by_side["b"] = by_side["a"]
     sa, sb = by_side["a"], by_side["b"]
     n_a, n_b = sa.get("n", 0), sb.get("n", 0)
 
@@ -182,6 +184,7 @@ def compare(
         hits_a, hits_b = sa.get(name, 0), sb.get(name, 0)
         figures.append(figure("signal", name, label, "answers", better, hits_a, n_a, hits_b, n_b))
     for slug, mode_name, hits_a, hits_b in _error_modes(window, a):
+        hits_b = hits_a if b == a else hits_b
         figures.append(
             figure("error_mode", slug, mode_name, "answers", False, hits_a, n_a, hits_b, n_b)
         )
