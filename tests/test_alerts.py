@@ -146,3 +146,28 @@ def test_a_webhook_is_an_http_url(project):
         with pytest.raises(ValidationError, match="Enter an http:// or https:// URL"):
             format_rule(project, url)
     assert format_rule(project, "https://hooks.slack.com/services/T0/B0/x").pk
+
+
+def test_the_newest_release_worse_than_the_one_before_fires_once(project, webhook):
+    url, received = webhook
+    for release, ups, minutes_ago in (("v1", 80, 120), ("v2", 50, 10)):
+        for made in (answers(project, ups, up=1, minutes_ago=minutes_ago),
+                     answers(project, 100 - ups, down=1, minutes_ago=minutes_ago)):  # fmt: skip
+            Trace.objects.filter(pk__in=[t.pk for t in made]).update(release=release)
+    rule = AlertRule.objects.create(
+        project=project, name="Release", kind="release_worse", metric="satisfaction",
+        webhook_url=url,
+    )  # fmt: skip
+    episode = alerts.check(rule)
+    assert episode is not None
+    assert episode.message.startswith(
+        "Release: satisfaction of release v2 is 50.0% against 80.0% for v1 (100 and 100 votes;"
+    )
+    assert episode.message.endswith("at 95%): worse.")
+    assert received[0]["alert"]["release"] == "v2" and received[0]["alert"]["previous"] == "v1"
+    assert alerts.check(rule) is None and len(received) == 1
+    # Edits: none on either side, nothing to tell.
+    edits = AlertRule.objects.create(
+        project=project, name="Edits", kind="release_worse", metric="edit"
+    )
+    assert alerts.check(edits) is None

@@ -14,13 +14,15 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
-from feedback_loop.internal.statistics import wilson
+from feedback_loop.internal import releases
+from feedback_loop.internal.statistics import WORSE, wilson
 from feedback_loop.models import Alert, AlertKind, AlertRule, Trace
 from feedback_loop.models.alerts import ERROR_MODE_PREFIX, RATE_METRICS
 from feedback_loop.models.events import SIGNALS_BY_NAME
@@ -75,10 +77,47 @@ def read_threshold(rule: AlertRule) -> Reading:
     return Reading(holds, message, rate, details)
 
 
-# kind -> how it is read; the release comparison adds its own when releases exist.
+# The answers the release comparison of an alert looks at.
+RELEASE_WINDOW_DAYS = 30
+
+
+def read_release(rule: AlertRule) -> Reading:
+    """The newest release against the one before it (the dashboard's default pair), on the
+    rule's metric, at the rule's confidence: holds when the newest is worse for sure."""
+    traces = Trace.objects.filter(project_id=rule.project_id)
+    since = timezone.now() - timedelta(days=RELEASE_WINDOW_DAYS)
+    newest, before = releases.default_pair(releases.releases_seen(traces, since))
+    if newest is None or before is None:
+        return Reading(False, f"{rule.name}: fewer than two releases in {RELEASE_WINDOW_DAYS} days")
+    comparison = releases.compare(traces, newest, before, since=since, confidence=rule.confidence)
+    kind, _, name = rule.metric.rpartition(":")
+    figure = next(
+        (
+            f
+            for f in comparison.figures
+            if f.name == name and (f.kind == "error_mode") == bool(kind)
+        ),
+        None,
+    )
+    if figure is None or figure.a.rate is None or figure.b.rate is None:
+        return Reading(False, f"{rule.name}: no {_label(rule.metric)} to compare yet")
+    d = figure.difference
+    holds = d.verdict == WORSE
+    message = (
+        f"{rule.name}: {_label(rule.metric)} of release {newest} is {figure.a.rate:.1%} against "
+        f"{figure.b.rate:.1%} for {before} ({figure.a.n:,} and {figure.b.n:,} {figure.unit}; "
+        f"the difference {d.low:+.1%} to {d.high:+.1%} at {rule.confidence:.0%}): "
+        f"{'worse' if holds else releases.verdict_words(figure)}."
+    )
+    details = {"release": newest, "previous": before, "low": d.low, "high": d.high}
+    return Reading(holds, message, figure.a.rate, details)
+
+
+# kind -> how it is read.
 READERS: dict[str, Callable[[AlertRule], Reading]] = {
     AlertKind.ABOVE: read_threshold,
     AlertKind.BELOW: read_threshold,
+    AlertKind.RELEASE_WORSE: read_release,
 }
 
 
