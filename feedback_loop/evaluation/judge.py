@@ -98,13 +98,17 @@ class RateLimiter:
         self._sleep = sleep
         self._next = 0.0
         self._lock = threading.Lock()
-        self.waits: deque[float] = deque(maxlen=1000)  # the latest waits, for tests and debugging
+        # The latest waits and the slots they reserved (monotonic seconds), for tests and
+        # debugging.
+        self.waits: deque[float] = deque(maxlen=1000)
+        self.slots: deque[float] = deque(maxlen=1000)
 
     def acquire(self) -> float:
         with self._lock:
             now = time.monotonic()
             slot = max(now, self._next)
             self._next = slot + self.interval
+            self.slots.append(slot)
             wait = slot - now
             if wait > 0:
                 self.waits.append(wait)
