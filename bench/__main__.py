@@ -59,6 +59,10 @@ def steps(quick: bool) -> dict[str, tuple[list[str], str]]:
             [PY, "bench/evaluate.py", "--items", "2000" if quick else "10000"],
             "evaluate-postgres-",
         ),
+        "themes": (
+            [PY, "bench/themes.py", "--comments", "20000" if quick else "100000"],
+            "themes-",
+        ),
         "evaluate-sqlite": (
             [
                 PY,
@@ -233,6 +237,20 @@ def rows_from(results: dict[str, dict]) -> list[tuple[str, str, str, str]]:
                     f"{row['classifier_ratio']}x, {row['pipeline_ratio']}x",
                 )
             )
+    themes = results.get("themes")
+    if themes:
+        rows.append(
+            (
+                f"themes in {themes['comments']:,} negative comments (+ as many before), "
+                "built-in TF-IDF + k-means",
+                f"{themes['seconds']} s, peak {themes['peak_rss_mb']} MB "
+                f"(+{themes['rss_growth_mb']} MB)",
+                "",
+                f"{themes['themes']} themes, purity {themes['purity']:.0%} (>= 80%: "
+                + met(themes["purity"] >= 0.8)
+                + ")",
+            )
+        )
     for name in ("evaluate", "evaluate-sqlite"):
         evaluated = results.get(name)
         if evaluated:

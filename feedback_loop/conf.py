@@ -105,12 +105,23 @@ DEFAULTS: dict[str, Any] = {
     "TRIAGE_CLASSIFIER": "feedback_loop.triage.suggest_error_modes",
     # Rows deleted per statement by the retention task.
     "RETENTION_BATCH_SIZE": 1000,
+    # Themes in the comments of negative traces (internal/themes.py): THEME_EMBEDDER, a callable
+    # (texts: list[str]) -> 2-D array-like, one vector per text, None: the built-in TF-IDF
+    # (the clustering needs the "themes" extra, scikit-learn); THEME_MAX_COMMENTS: the newest
+    # texts of a window used.
+    "THEME_EMBEDDER": None,
+    "THEME_MAX_COMMENTS": 100_000,
 }
 
 # Settings holding dotted paths, imported on first access.
-IMPORT_STRINGS: set[str] = {"TRIAGE_CLASSIFIER", "EXPORT_TOKEN_COUNTER", "EXPORT_REDACTOR"}
+IMPORT_STRINGS: set[str] = {
+    "TRIAGE_CLASSIFIER",
+    "EXPORT_TOKEN_COUNTER",
+    "EXPORT_REDACTOR",
+    "THEME_EMBEDDER",
+}
 # Hooks that may be None (off).
-OPTIONAL_HOOKS = {"EXPORT_TOKEN_COUNTER", "EXPORT_REDACTOR"}
+OPTIONAL_HOOKS = {"EXPORT_TOKEN_COUNTER", "EXPORT_REDACTOR", "THEME_EMBEDDER"}
 
 POSITIVE_INTS = {
     "MAX_BATCH_SIZE",
@@ -137,6 +148,7 @@ POSITIVE_INTS = {
     "PROCESS_MAX_ATTEMPTS",
     "RETENTION_BATCH_SIZE",
     "EXPORT_MAX_LENGTH",
+    "THEME_MAX_COMMENTS",
 }
 NON_NEGATIVE_INTS = {
     "CLOCK_SKEW_SECONDS",

@@ -163,7 +163,17 @@ def check_alerts() -> dict[str, int] | None:
     return _until_soft_limit("Alerts", check_all)
 
 
+@shared_task(base=_LimitedTask, name="feedback_loop.refresh_themes", **_RELIABLE)
+def refresh_themes(scope: str | None = None, days: int | None = None) -> dict[str, int] | None:
+    """Find the themes in the comments of negative traces (internal/themes.py) of one set of
+    projects ("all" or "1,2") over ``days``, or of every one the dashboard asked for lately."""
+    from feedback_loop.internal.themes import refresh
+
+    return _until_soft_limit("Themes", lambda: refresh(scope, days))
+
+
 BEAT_SCHEDULE = {
+    "feedback-loop-themes": {"task": "feedback_loop.refresh_themes", "schedule": 3600.0},
     "feedback-loop-sweep": {"task": "feedback_loop.sweep", "schedule": 60.0},
     "feedback-loop-alerts": {"task": "feedback_loop.check_alerts", "schedule": 300.0},
     "feedback-loop-dataset-rules": {

@@ -31,7 +31,27 @@ def view(model_admin, request):
         **figures(request),
         **release_comparison.section(request, *_params(request)),
     }
+    context["themes"] = themes_panel(request)
     return TemplateResponse(request, "admin/feedback_loop/dashboard.html", context)
+
+
+def themes_panel(request) -> dict:
+    """The themes in negative comments (internal/themes.py) as the refresh_themes task left
+    them in the cache; queued when missing or on ``?refresh=1``, never computed in the request
+    (but for Celery's eager mode, where the task runs at once)."""
+    from feedback_loop.internal import themes
+    from feedback_loop.tasks import refresh_themes
+
+    project_id, days = _params(request)
+    ids = access.project_ids_for(request.user)
+    if project_id:
+        ids = frozenset({project_id}) if ids is None or project_id in ids else frozenset()
+    return themes.panel(
+        themes.scope_of(ids),
+        days,
+        lambda scope, d: refresh_themes.apply_async((scope, d), retry=False),
+        refresh=bool(request.GET.get("refresh")),
+    )
 
 
 def figures(request) -> dict:

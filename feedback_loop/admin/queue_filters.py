@@ -297,3 +297,32 @@ class ReleaseFilter(admin.SimpleListFilter):
         if self.value() is not None:
             return queryset.filter(release=self.value())
         return queryset
+
+
+class ThemeFilter(admin.SimpleListFilter):
+    """The traces of one theme of the negative comments (internal/themes.py), as the dashboard
+    links it: ``?theme=<id>``, while its result is in the cache. Its choices are the themes of
+    all the user's projects over 30 days, and the one asked for."""
+
+    title = _("comment theme")
+    parameter_name = "theme"
+
+    def lookups(self, request, model_admin):
+        from feedback_loop.internal import access, themes
+
+        result = themes.cached(themes.scope_of(access.project_ids_for(request.user)), 30) or {}
+        choices = [(theme["id"], theme["label"]) for theme in result.get("themes", ())]
+        asked = self.value()
+        if asked and asked not in dict(choices):
+            found = themes.theme_members(asked)
+            choices.append((asked, found["label"] if found else _("(a theme no longer kept)")))
+        return choices
+
+    def queryset(self, request, queryset):
+        from feedback_loop.internal import themes
+
+        asked = self.value()
+        if not asked:
+            return queryset
+        found = themes.theme_members(asked)
+        return queryset.filter(pk__in=found["traces"]) if found else queryset.none()

@@ -28,6 +28,7 @@ from feedback_loop.admin.queue_filters import (
     ReviewedFilter,
     SentimentFilter,
     SignalFilter,
+    ThemeFilter,
     WhereFilter,
 )
 from feedback_loop.admin.scoring import failing_scorers
@@ -73,6 +74,7 @@ class TraceAdmin(TraceActions, ProjectScopedAdmin):
         ReleaseFilter,
         FailingScoreFilter,
         AgreementFilter,
+        ThemeFilter,
         ("last_signal_at", admin.DateFieldListFilter),
         ("project", ScopedRelatedFilter),
     ]
