@@ -91,8 +91,11 @@ class Command(BaseCommand):
                 session_id=f"seed-session-{index % 3}",
                 user_id=f"user-{index % 4}",
             )
-            trace.created_at = now - timedelta(days=7 - index % 7, minutes=index)
-            trace.save(update_fields=["created_at"])
+            days_ago = 7 - index % 7
+            trace.created_at = now - timedelta(days=days_ago, minutes=index)
+            # The prompt changed three days ago: the dashboard compares the two releases.
+            trace.release = "prompt-v2" if days_ago <= 3 else "prompt-v1"
+            trace.save(update_fields=["created_at", "release"])
             when = trace.created_at + timedelta(seconds=30)
             events = [{"kind": "thumbs", "value": -1 if index % 3 == 0 else 1}]
             if index % 3 == 0:
