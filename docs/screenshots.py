@@ -143,6 +143,10 @@ def curation(browser, base: str, width: int, suffix: str) -> None:
     shot("review", full_page=True)
     page.goto(admin + "dashboard/")
     shot("dashboard", full_page=True)
+    if not suffix:  # the release comparison alone, for the README's monitoring section
+        panel = page.locator("section.fl-panel").filter(has=page.locator("h2", has_text="Releases"))
+        panel.screenshot(path=DOCS / "releases.png")
+        print("wrote docs/releases.png")
     page.goto(base + "/admin/feedback_loop/experiment/")
     page.locator("#result_list tbody tr th a").first.click()  # the newest
     page.get_by_role("link", name="Compare with its baseline").click()

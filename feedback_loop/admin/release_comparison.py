@@ -58,7 +58,8 @@ def _compute(request, project_id, days, chosen_a: str, chosen_b: str | None) -> 
         release_rows=rows,
         release_answers=(comparison.answers_a, comparison.answers_b),
         release_chart=charts.interval_chart(
-            [(r["label"], r["a"], r["b"], r["verdict"], r["tone"]) for r in rows],
+            # The chart says the verdict; the table under it, how many more answers it needs.
+            [(r["label"], r["a"], r["b"], r["verdict"].split(":")[0], r["tone"]) for r in rows],
             label=_("%(a)s against %(b)s: each figure's rate with its 95%% interval")
             % {"a": a, "b": b or _("the rest")},
             names=(a, b or _("the rest")),
