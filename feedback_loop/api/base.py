@@ -209,3 +209,12 @@ def not_found(request, *args, **kwargs):
         {"error": {"code": "not_found", "message": f"No API endpoint at {request.path}."}},
         status=404,
     )
+
+
+class FiguresAPIView(ServerAPIView):
+    """A view of computed figures (stats, a comparison, agreement): one answer, no pages, no
+    list filters; staff need to be able to view traces."""
+
+    pagination_class = None
+    filter_backends = ()
+    required_permissions = {"GET": perms("view_trace")}

@@ -10,7 +10,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from feedback_loop.api import schema
-from feedback_loop.api.base import PROJECT_PARAM, ServerAPIView, perms
+from feedback_loop.api.base import PROJECT_PARAM, FiguresAPIView
 from feedback_loop.api.serializers import StatsQuerySerializer, StrictCharField
 from feedback_loop.internal import releases
 from feedback_loop.models import Trace
@@ -73,12 +73,9 @@ class ReleaseComparisonSerializer(serializers.Serializer):
     figures = ReleaseFigureSerializer(many=True)
 
 
-class ReleaseComparisonView(ServerAPIView):
-    pagination_class = None
-    filter_backends = ()
+class ReleaseComparisonView(FiguresAPIView):
     query_serializer = ReleaseComparisonQuerySerializer
     serializer_class = ReleaseComparisonSerializer
-    required_permissions = {"GET": perms("view_trace")}
 
     @schema.document(
         summary="Compare two releases, or a release against the rest",

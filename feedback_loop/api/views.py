@@ -19,6 +19,7 @@ from feedback_loop.api.base import (
     AlwaysJSON,
     BadRequest,
     Conflict,
+    FiguresAPIView,
     ServerAPIView,
     perms,
 )
@@ -203,11 +204,8 @@ events.cls = EventListView  # type: ignore[attr-defined]
 events.initkwargs = {}  # type: ignore[attr-defined]
 
 
-class StatsView(ServerAPIView):
-    pagination_class = None
-    filter_backends = ()
+class StatsView(FiguresAPIView):
     query_serializer = StatsQuerySerializer
-    required_permissions = {"GET": perms("view_trace")}
 
     @schema.document(
         summary="Satisfaction over time, by error mode, by model, by kind",
@@ -240,11 +238,8 @@ class StatsView(ServerAPIView):
         return Response(figures)
 
 
-class AgreementStatsView(ServerAPIView):
-    pagination_class = None
-    filter_backends = ()
+class AgreementStatsView(FiguresAPIView):
     query_serializer = StatsQuerySerializer
-    required_permissions = {"GET": perms("view_trace")}
 
     @schema.document(
         summary="Agreement: users vs reviewers, triage vs reviewers",
