@@ -1,4 +1,4 @@
-"""Benchmark of the themes in negative comments (feedback_loop/internal/themes.py): the built-in
+"""Benchmark of the themes in negative comments (feedback_loop/internal/themes.py and clusters.py): the built-in
 TF-IDF embedder and the clustering on synthetic comments, in this process (no database).
 
 Run from the repository root::
@@ -122,16 +122,16 @@ def main() -> int:
     django.setup()
     import sklearn
 
-    from feedback_loop.internal import themes
+    from feedback_loop.internal import clusters
 
     window, planted = comments(args.comments, 1, [4, 3, 3, 2, 2, 1, 1, 1])
     before, _planted = comments(args.comments, 2, [2, 3, 4, 2, 1, 2, 1, 1])
-    themes.find_themes(window[:500], before[:500], themes.tfidf_embedder)  # imports, warm-up
+    clusters.find_themes(window[:500], before[:500], clusters.tfidf_embedder)  # imports, warm-up
     rss_before = peak_rss_mb()
     times, found = [], []
     for _ in range(args.repeat):
         started = time.perf_counter()
-        found = themes.find_themes(window, before, themes.tfidf_embedder)
+        found = clusters.find_themes(window, before, clusters.tfidf_embedder)
         times.append(time.perf_counter() - started)
     seconds = statistics.median(times)
     rss_after = peak_rss_mb()

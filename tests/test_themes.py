@@ -10,7 +10,7 @@ import pytest
 from django.test import override_settings
 
 from feedback_loop.conf import validate
-from feedback_loop.internal import themes
+from feedback_loop.internal import clusters, themes
 from feedback_loop.models import Sentiment, Trace
 from tests.curation import ADMIN, add, listed, page
 
@@ -87,7 +87,7 @@ def groups(found, names) -> list[Counter]:
 def test_three_planted_themes_come_back_as_those_three(seed):
     rows = planted(seed=seed)
     names = [name for name, _text in rows]
-    found = themes.find_themes([text for _name, text in rows], embedder=themes.tfidf_embedder)
+    found = clusters.find_themes([text for _name, text in rows], embedder=clusters.tfidf_embedder)
     assert len(found) == 3
     by_theme = {}
     for theme, members in zip(found, groups(found, names), strict=True):
@@ -105,9 +105,9 @@ def test_three_planted_themes_come_back_as_those_three(seed):
 
 
 def test_a_corpus_too_small_or_of_stop_words_has_no_themes():
-    assert themes.find_themes(["too long"] * 3) == []
-    assert themes.find_themes(["the", "and it", "of", "to the", "is", "was"]) == []
-    same = themes.find_themes(["way too long"] * 10)
+    assert clusters.find_themes(["too long"] * 3) == []
+    assert clusters.find_themes(["the", "and it", "of", "to the", "is", "was"]) == []
+    same = clusters.find_themes(["way too long"] * 10)
     assert [(t.count, t.label) for t in same] == [(10, "long, way")]
 
 
@@ -116,7 +116,7 @@ def test_the_previous_window_is_assigned_to_the_nearest_theme_and_gives_the_tren
     now = [text for _name, text in rows]
     before = [text for name, text in planted(seed=5) if name != "refusal"]
     before += [text for name, text in planted(seed=6) if name == "length"]
-    found = themes.find_themes(now, before)
+    found = clusters.find_themes(now, before)
     format_, length, refusal = (next(t for t in found if term in t.terms) for term in KEYS)
     # Each within a comment or two of what was planted: 20 now, and 20, 40 and 0 before.
     assert format_.count >= 19 and 19 <= format_.previous_count <= 21 and format_.trend == "flat"
@@ -125,11 +125,11 @@ def test_the_previous_window_is_assigned_to_the_nearest_theme_and_gives_the_tren
 
 
 def test_trend_needs_a_change_of_three_and_of_a_fifth():
-    assert themes.trend(5, 3) == "flat"  # +2
-    assert themes.trend(6, 3) == "up"
-    assert themes.trend(100, 90) == "flat"  # +10, a ninth
-    assert themes.trend(80, 100) == "down"
-    assert themes.trend(0, 0) == "flat"
+    assert clusters.trend(5, 3) == "flat"  # +2
+    assert clusters.trend(6, 3) == "up"
+    assert clusters.trend(100, 90) == "flat"  # +10, a ninth
+    assert clusters.trend(80, 100) == "down"
+    assert clusters.trend(0, 0) == "flat"
 
 
 def test_an_edit_counts_by_the_words_it_added_and_removed():
@@ -158,7 +158,7 @@ def test_a_custom_theme_embedder_is_used():
     rows = planted(seed=7)
     CALLS.clear()
     with override_settings(FEEDBACK_LOOP={"THEME_EMBEDDER": "tests.test_themes.keyword_embedder"}):
-        found = themes.find_themes([text for _name, text in rows], ["why refused"])
+        found = clusters.find_themes([text for _name, text in rows], ["why refused"])
     assert CALLS == [61]  # both windows at once
     names = [name for name, _text in rows]
     assert sorted(theme.count for theme in found) == [20, 20, 20]
@@ -169,7 +169,7 @@ def test_a_custom_theme_embedder_is_used():
 
 def test_an_embedder_must_return_one_row_per_text():
     with pytest.raises(ValueError, match="one row per text"):
-        themes.find_themes(["a b"] * 10, embedder=lambda texts: [[1.0, 0.0]])
+        clusters.find_themes(["a b"] * 10, embedder=lambda texts: [[1.0, 0.0]])
 
 
 def test_the_settings_are_checked():
