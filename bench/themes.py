@@ -1,5 +1,5 @@
-"""Benchmark of the themes in negative comments (feedback_loop/internal/themes.py and clusters.py): the built-in
-TF-IDF embedder and the clustering on synthetic comments, in this process (no database).
+"""Benchmark of the themes in negative comments (feedback_loop/internal/clusters.py): the
+built-in TF-IDF embedder and the clustering on synthetic comments, in this process (no database).
 
 Run from the repository root::
 
