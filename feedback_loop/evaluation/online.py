@@ -33,8 +33,8 @@ from feedback_loop import conversations
 from feedback_loop.evaluation.registry import REFERENCE_FREE, UnknownScorer, resolve
 from feedback_loop.evaluation.scoring import Score, Scorer
 from feedback_loop.filters import matching_traces
+from feedback_loop.internal import agreement as review_agreement
 from feedback_loop.internal.datasets import RULE_OVERLAP, Row
-from feedback_loop.internal.statistics import kappa_of_table
 from feedback_loop.models import PASS, ScoringRule, Sentiment, Trace, TraceScore
 from feedback_loop.models import scoring as scoring_models
 
@@ -45,7 +45,7 @@ SCORES_PER_RUN = 500
 # Traces read, scored and written at a time.
 _CHUNK = 100
 # Below this many traces with both a score and a user's verdict, the dashboard shows no figures.
-AGREEMENT_MIN_N = 5
+AGREEMENT_MIN_N = review_agreement.MIN_N
 _REASON_CHARS = 2000
 
 
@@ -253,22 +253,12 @@ def scorer_names(rules: QuerySet[ScoringRule]) -> list[str]:
     return sorted({name for names in rules.values_list("scorers", flat=True) for name in names})
 
 
-@dataclass(frozen=True)
-class Agreement:
+class Agreement(review_agreement.Agreement):
     """How often a scorer agrees with the users' verdicts on the same traces."""
 
-    scorer: str
-    n: int
-    agree: int
-    kappa: float | None
-
     @property
-    def share(self) -> float | None:
-        return self.agree / self.n if self.n else None
-
-    @property
-    def enough(self) -> bool:
-        return self.n >= AGREEMENT_MIN_N
+    def scorer(self) -> str:
+        return self.label
 
 
 def agreement(traces: QuerySet[Trace]) -> list[Agreement]:
@@ -289,12 +279,4 @@ def agreement(traces: QuerySet[Trace]) -> list[Agreement]:
     for (_trace, scorer), (value, sentiment) in newest.items():
         if value is not None:
             tables[scorer][(value >= PASS, sentiment == Sentiment.POSITIVE)] += 1
-    return [
-        Agreement(
-            scorer=scorer,
-            n=sum(table.values()),
-            agree=table[(True, True)] + table[(False, False)],
-            kappa=kappa_of_table(table),
-        )
-        for scorer, table in sorted(tables.items())
-    ]
+    return [Agreement.of(scorer, table) for scorer, table in sorted(tables.items())]

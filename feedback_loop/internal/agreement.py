@@ -34,9 +34,9 @@ cost follows the number of reviews, not of traces or events.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from django.contrib.auth import get_user_model
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
@@ -71,10 +71,10 @@ class Agreement:
     kappa: float | None
     # The 2x2 table: {(user's label, reviewer's label): traces}, labels "bad"/"fine" (per mode:
     # "yes"/"no").
-    table: dict[tuple[str, str], int] = field(default_factory=dict)
+    table: dict[tuple[Any, Any], int] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, label: str, table: dict[tuple[str, str], int]) -> Agreement:
+    def of(cls, label: str, table: Mapping[tuple[Any, Any], int]) -> Self:
         n = sum(table.values())
         agree = sum(count for (a, b), count in table.items() if a == b)
         return cls(label, n, agree, kappa_of_table(table), dict(table))
