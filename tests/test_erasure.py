@@ -192,6 +192,11 @@ def world(project, post_events, admin_client, django_capture_on_commit_callbacks
 
     shared = Trace.objects.get(key="shared")
     assert save_review_from_the_trace_page(admin_client, shared) == alice.edit
+    # A reviewer's answer in review mode keeps its own copy (a Verdict).
+    answer = {"review": shared.review.pk, "status": "reviewed", "notes": "checked"}
+    answer["expected_output"] = alice.edit
+    assert admin_client.post(f"{ADMIN}/trace/review/", answer).status_code == 302
+    assert shared.review.verdicts.get().expected_output == alice.edit
 
     every_trace = Trace.objects.values_list("pk", flat=True)
     datasets = {}
@@ -267,7 +272,7 @@ def test_the_preview_counts_what_the_erasure_removes_and_changes_nothing(world, 
         "pairs": 4,  # session and edit pair of it, her edit of Bob's, Bob's edit of her answer
         "dataset_items": 11,
         "version_items": 11,
-        "reviews_cleared": 1,
+        "reviews_cleared": 2,  # the review of "shared" and its reviewer's verdict
         "traces_cleared": 2,  # unreg-1 and unreg-2
         # Items of unreg-1 and unreg-2 kept for Bob's texts, live and frozen, whose model's
         # answer was what Alice's widget showed.

@@ -1,5 +1,6 @@
 """Review mode hands out the queue one trace at a time: a reviewer claims a pending review for
-CLAIM_MINUTES, and nobody else gets it meanwhile. Claims are taken with
+CLAIM_MINUTES, and nobody else gets it meanwhile; a trace that needs several reviewers'
+verdicts goes to each of them in turn, never twice to the same one. Claims are taken with
 ``SELECT ... FOR UPDATE SKIP LOCKED``, so two reviewers asking at the same moment get two
 different traces rather than waiting for each other."""
 
@@ -26,6 +27,9 @@ def queue(user, project_id: int | None = None):
     )
     if project_id:
         reviews = reviews.filter(trace__project_id=project_id)
+    # A trace that needs several reviewers stays pending until they answered: not for one
+    # who already did.
+    reviews = reviews.exclude(verdicts__reviewer=user) if user.pk else reviews
     return reviews.order_by("-trace__last_signal_at", "-pk")
 
 

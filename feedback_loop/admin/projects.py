@@ -46,7 +46,7 @@ class ProjectAdmin(ProjectScopedAdmin):
         (None, {"fields": ["name", "is_active"]}),
         (_("Keys"), {"fields": ["public_key", "secret_key"]}),
         (_("Security"), {"fields": ["allowed_origins", "require_token"]}),
-        (_("Curators"), {"fields": ["members", "member_groups"]}),
+        (_("Curators"), {"fields": ["members", "member_groups", "reviews_per_trace"]}),
         (_("Data"), {"fields": ["retention_days", "created_at"]}),
     ]
     # Checkboxes, not the admin's filter_horizontal: its widget labels icons with aria-label on

@@ -12,12 +12,8 @@ from django.utils.translation import gettext as _
 
 from feedback_loop.admin import claims
 from feedback_loop.admin.access import scoped
-from feedback_loop.admin.trace_page import (
-    ReviewForm,
-    stamp_review,
-    trace_context,
-    untick_dismissed,
-)
+from feedback_loop.admin.trace_page import ReviewForm, trace_context
+from feedback_loop.internal import verdicts
 from feedback_loop.internal.datasets import add_traces
 from feedback_loop.models import Dataset, Review, ReviewStatus
 
@@ -89,18 +85,20 @@ def _answer(model_admin, request, project_id: int | None):
     form = ReviewForm(request.POST, instance=review, trace=review.trace)
     if not form.is_valid():
         return _page(model_admin, request, project_id, review, form)
-    saved = form.save(commit=False)
+    data = form.cleaned_data
+    status = data["status"]
     if action == "dismiss":
-        saved.status = ReviewStatus.DISMISSED
-    elif saved.status == ReviewStatus.PENDING:
-        saved.status = ReviewStatus.REVIEWED
-    stamp_review(saved, request.user)
-    saved.save()
-    form.save_m2m()
-    untick_dismissed(saved)
-    model_admin.log_change(request, review.trace, f"Review: {saved.status}.")
+        status = ReviewStatus.DISMISSED
+    elif status == ReviewStatus.PENDING:
+        status = ReviewStatus.REVIEWED
+    outcome = verdicts.record(
+        review,
+        request.user,
+        verdicts.Answer(status, tuple(data["error_modes"]), data["expected_output"], data["notes"]),
+    )
+    model_admin.log_change(request, review.trace, f"Review: {status}.")
     _remember(request, review)
-    messages.success(request, _said(saved))
+    messages.success(request, _said(outcome.review, status, outcome))
     return HttpResponseRedirect(_url(project_id))
 
 
@@ -110,15 +108,50 @@ def _remember(request, review: Review) -> None:
     request.session["fl_review_history"] = [*history, review.pk][-HISTORY:]
 
 
-def _said(review: Review) -> str:
-    """What review mode confirms once an answer is saved (the next trace is shown then)."""
+def _said(review: Review, status: str, outcome: verdicts.Outcome) -> str:
+    """What review mode confirms once an answer is saved (the next trace is shown then); with
+    several reviewers per trace, how many answered and, now that this one has, what the
+    others said."""
     key = review.trace.key
-    if review.status == ReviewStatus.DISMISSED:
+    if outcome.needed == 1:
+        return _said_of(key, status, review.error_modes.all())
+    mine = next(v for v in review.verdicts.all() if v not in outcome.earlier)
+    said = _said_of(key, status, mine.error_modes.all())
+    if outcome.settled:
+        said += " " + _("All %(n)d reviewers answered; the review says: %(verdict)s.") % {
+            "n": outcome.needed,
+            "verdict": verdict_words(review.status, review.error_modes.all()),
+        }
+    else:
+        said += " " + _("%(given)d of %(n)d reviewers answered; it stays in the queue.") % {
+            "given": outcome.given,
+            "n": outcome.needed,
+        }
+    if outcome.earlier:
+        said += " " + _("Earlier: %(verdicts)s.") % {
+            "verdicts": "; ".join(
+                f"{v.reviewer or '-'} {verdict_words(v.status, v.error_modes.all())}"
+                for v in outcome.earlier
+            )
+        }
+    return said
+
+
+def _said_of(key: str, status: str, modes) -> str:
+    if status == ReviewStatus.DISMISSED:
         return _("Dismissed trace %(id)s.") % {"id": key}
-    modes = ", ".join(mode.name for mode in review.error_modes.all())
-    if not modes:
+    names = ", ".join(mode.name for mode in modes)
+    if not names:
         return _("Confirmed trace %(id)s as reviewed, with no error mode.") % {"id": key}
-    return _("Confirmed trace %(id)s as reviewed, with %(modes)s.") % {"id": key, "modes": modes}
+    return _("Confirmed trace %(id)s as reviewed, with %(modes)s.") % {"id": key, "modes": names}
+
+
+def verdict_words(status: str, modes) -> str:
+    """ "dismissed", "reviewed (format, length)" or "reviewed (no error mode)"."""
+    if status == ReviewStatus.DISMISSED:
+        return _("dismissed")
+    names = ", ".join(mode.name for mode in modes) or _("no error mode")
+    return _("reviewed (%(modes)s)") % {"modes": names}
 
 
 def _add_to_dataset(request, review: Review) -> None:
@@ -151,5 +184,7 @@ def _page(model_admin, request, project_id: int | None, review: Review | None, f
         "previous_url": _url(project_id, previous) if previous else "",
         "datasets": Dataset.objects.filter(project_id=review.trace.project_id) if review else [],
         **(trace_context(review.trace) if review else {}),
+        "verdicts_needed": verdicts.needed(review) if review else 1,
+        "verdicts_given": review.verdicts.count() if review else 0,
     }
     return TemplateResponse(request, "admin/feedback_loop/trace/review_mode.html", context)

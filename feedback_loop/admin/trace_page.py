@@ -18,6 +18,7 @@ from feedback_loop.admin.diff import diff
 from feedback_loop.admin.display import events_url
 from feedback_loop.admin.scoring import scores_context
 from feedback_loop.conversations import text_of
+from feedback_loop.internal import verdicts
 from feedback_loop.internal.markup import unlike_edit
 from feedback_loop.internal.rollup import is_trivial_edit, squash
 from feedback_loop.models import (
@@ -134,6 +135,19 @@ def stamp_review(review: Review, user) -> None:
     review.reviewed_at = timezone.now() if review.status != ReviewStatus.PENDING else None
     review.claimed_by = None
     review.claimed_until = None
+
+
+def verdicts_context(trace: Trace, user) -> dict:
+    """The reviewers' verdicts on the trace, hidden from a reviewer who has not given theirs
+    while the trace waits for more (internal/verdicts.py)."""
+    review = Review.objects.filter(trace=trace).select_related("trace__project").first()
+    if review is None:
+        return {}
+    shown = list(review.verdicts.select_related("reviewer").prefetch_related("error_modes"))
+    needed = verdicts.needed(review)
+    if shown and not verdicts.visible_to(review, user):
+        return {"verdicts_hidden": len(shown), "verdicts_needed": needed}
+    return {"verdicts": shown, "verdicts_needed": needed}
 
 
 def trace_context(trace: Trace) -> dict:

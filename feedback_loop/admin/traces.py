@@ -38,6 +38,7 @@ from feedback_loop.admin.trace_page import (
     stamp_review,
     trace_context,
     untick_dismissed,
+    verdicts_context,
 )
 from feedback_loop.models import FeedbackEvent, Trace
 
@@ -223,7 +224,7 @@ class TraceAdmin(TraceActions, ProjectScopedAdmin):
         trace = self.get_object(request, object_id)
         extra = dict(extra_context or {})
         if trace is not None:
-            extra.update(trace_context(trace))
+            extra.update(trace_context(trace), **verdicts_context(trace, request.user))
         return super().change_view(request, object_id, form_url, extra)
 
     def save_formset(self, request, form, formset, change):

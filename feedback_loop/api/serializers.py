@@ -331,7 +331,10 @@ class ForgetUserSerializer(serializers.Serializer):
         "them in erased_items."
     )
     reviews_cleared = serializers.IntegerField(
-        help_text="Reviews of other traces whose expected output was their edit; it is emptied."
+        help_text=(
+            "Reviews (and reviewers' verdicts) of other traces whose expected output was "
+            "their edit; it is emptied."
+        )
     )
     traces_cleared = serializers.IntegerField(
         help_text="Unregistered traces whose output came from their events; it is taken again "

@@ -9,6 +9,7 @@ copies such text, exactly, into these columns and nowhere else:
 - ``PreferencePair.prompt``, ``chosen``, ``rejected``: a trace's input and output, an edit's
   text, an event's output (``pipeline``);
 - ``Review.expected_output``: prefilled from the latest edit (``admin.trace_page.ReviewForm``);
+  ``Verdict.expected_output`` likewise (a reviewer's answer in review mode);
 - ``DatasetItem.input``, ``expected_output``, ``chosen``, ``rejected``: a trace's input, the
   review's expected output, an edit or the answer, a pair's texts (``datasets``);
 - ``DatasetVersionItem``: a dataset item's texts and its trace's id, frozen
@@ -46,6 +47,7 @@ from feedback_loop.models import (
     Project,
     Review,
     Trace,
+    Verdict,
 )
 
 _ITEM_TEXTS = ("input", "expected_output", "chosen", "rejected")
@@ -82,6 +84,7 @@ class _Plan:
     items: set[int] = field(default_factory=set)
     version_items: dict[int, int] = field(default_factory=dict)  # pk -> version pk
     reviews: set[int] = field(default_factory=set)
+    verdicts: set[int] = field(default_factory=set)  # reviewers' answers holding the text
     # Items that keep their other texts but held what the user was shown as the model's answer.
     item_answers: set[int] = field(default_factory=set)
     version_answers: set[int] = field(default_factory=set)
@@ -95,7 +98,7 @@ class _Plan:
             pairs=len(self.pairs),
             dataset_items=len(self.items),
             version_items=len(self.version_items),
-            reviews_cleared=len(self.reviews),
+            reviews_cleared=len(self.reviews) + len(self.verdicts),
             traces_cleared=len(self.reseeds),
             answers_cleared=len(self.item_answers) + len(self.version_answers),
             traces_updated=len(self.touched),
@@ -276,6 +279,8 @@ def _plan_copies(plan: _Plan, project: Project, user_id: str, erased: dict[int, 
     )
     reviews = Review.objects.filter(trace_id__in=staying)
     plan.reviews = _pks(_holding(reviews, ("expected_output",), erased, ("trace_id",)))
+    verdicts = Verdict.objects.filter(review__trace_id__in=staying)
+    plan.verdicts = _pks(_holding(verdicts, ("expected_output",), erased, ("review__trace_id",)))
     kept = items.filter(trace_id__in=staying).exclude(pk__in=list(plan.items))
     plan.item_answers = _pks(_holding(kept, ("output",), erased, ("trace_id",)))
 
@@ -372,6 +377,8 @@ def _apply(plan: _Plan, project_pk: int) -> None:
     _delete(PreferencePair, plan.pairs)
     for chunk in _chunks(plan.reviews):
         Review.objects.filter(pk__in=chunk).update(expected_output="", updated_at=now)
+    for chunk in _chunks(plan.verdicts):
+        Verdict.objects.filter(pk__in=chunk).update(expected_output="")
     _delete(FeedbackEvent, plan.events)
     _delete(Trace, plan.traces)
     for pk, fields in plan.reseeds.items():

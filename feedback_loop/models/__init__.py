@@ -4,7 +4,7 @@ experiments, online scoring, alerts, processing failures."""
 
 from feedback_loop.models.alerts import Alert, AlertKind, AlertRule
 from feedback_loop.models.conversations import Conversation, Message
-from feedback_loop.models.curation import ErrorMode, Review, ReviewStatus
+from feedback_loop.models.curation import ErrorMode, Review, ReviewStatus, Verdict
 from feedback_loop.models.datasets import (
     Dataset,
     DatasetItem,
@@ -68,6 +68,7 @@ __all__ = [
     "Trace",
     "TraceKey",
     "TraceScore",
+    "Verdict",
     "claimed_voter",
     "content_digest",
     "counters_of_kind",

@@ -1,4 +1,4 @@
-"""Curation: error modes and reviewers' verdicts on traces."""
+"""Curation: error modes, the trace's review, and each reviewer's verdict on it."""
 
 from __future__ import annotations
 
@@ -95,3 +95,50 @@ class Review(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_status_display()}: {self.trace}"
+
+
+class Verdict(models.Model):
+    """One reviewer's answer on a trace in review mode. The trace's ``Review`` is the verdict
+    that counts; with the project's ``reviews_per_trace`` at N above one it stays pending until
+    N different reviewers answered (each without seeing the others' answers), then takes the
+    majority's (``internal/verdicts.py``). The verdicts stay: reviewer-against-reviewer
+    agreement is measured on them."""
+
+    review = models.ForeignKey(
+        Review, on_delete=models.CASCADE, related_name="verdicts", verbose_name=_("review")
+    )
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("reviewer"),
+    )
+    status = models.CharField(
+        _("status"),
+        max_length=16,
+        choices=[(ReviewStatus.REVIEWED, ReviewStatus.REVIEWED.label),
+                 (ReviewStatus.DISMISSED, ReviewStatus.DISMISSED.label)],
+    )  # fmt: skip
+    error_modes = models.ManyToManyField(
+        ErrorMode, blank=True, related_name="+", verbose_name=_("error modes")
+    )
+    expected_output = models.TextField(_("expected output"), blank=True)
+    notes = models.TextField(_("notes"), blank=True)
+    created_at = models.DateTimeField(_("answered"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("verdict")
+        verbose_name_plural = _("verdicts")
+        ordering = ["review", "created_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["review", "reviewer"],
+                condition=Q(reviewer__isnull=False),
+                name="fl_verdict_one_per_reviewer",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_status_display()} by {self.reviewer or '-'}"

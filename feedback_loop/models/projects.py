@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from feedback_loop import keys
 from feedback_loop.origins import parse_allowlist, validate_allowlist
+
+# Review mode hands a trace to at most this many reviewers.
+MAX_REVIEWS_PER_TRACE = 5
 
 
 class ProjectManager(models.Manager["Project"]):
@@ -58,6 +62,16 @@ class Project(models.Model):
         null=True,
         blank=True,
         help_text=_("Delete traces and events older than this. Empty keeps them forever."),
+    )
+    reviews_per_trace = models.PositiveSmallIntegerField(
+        _("reviews per trace"),
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_REVIEWS_PER_TRACE)],
+        help_text=_(
+            "Review mode hands each trace to this many different reviewers, each without seeing "
+            "the others' verdicts until they answered; the trace's review then takes the "
+            "majority's verdict. Above one, reviewers' agreement with each other is measured."
+        ),
     )
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
