@@ -20,10 +20,13 @@ its values as query parameters. Every comparison is two-valued (a missing or nul
 it false, and its NOT true), and every input ends in the value it names or a ``WhereError``
 that points at the offending token: the length, the nesting and the number of terms are
 bounded, so no expression can exhaust the parser's stack or build an unbounded query.
+
+A metadata path alone (``metadata_path``) and its value as text (``JSONText``) are what the
+figures by segment read (internal/segments.py), by the same rules.
 """
 
-from feedback_loop.where.orm import Where, WhereField, apply, compile_where
-from feedback_loop.where.parser import parse
+from feedback_loop.where.orm import JSONText, Where, WhereField, apply, compile_where
+from feedback_loop.where.parser import metadata_path, parse
 from feedback_loop.where.syntax import (
     MAX_DEPTH,
     MAX_KEYS,
@@ -38,11 +41,13 @@ __all__ = [
     "MAX_KEYS",
     "MAX_LENGTH",
     "MAX_TERMS",
+    "JSONText",
     "Where",
     "WhereError",
     "WhereField",
     "apply",
     "compile_where",
     "field_names",
+    "metadata_path",
     "parse",
 ]

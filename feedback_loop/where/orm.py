@@ -33,13 +33,50 @@ class JSONTypeOf(Func):
 
     def as_sql(self, compiler, connection, **extra_context):  # type: ignore[override]
         column, params = compiler.compile(self.source_expressions[0])
-        # The path as Django's KeyTransform writes it for SQLite: digits index an array.
-        path = "$" + "".join(f"[{k}]" if k.isdigit() else "." + json.dumps(k) for k in self.path)
-        return f"JSON_TYPE({column}, %s)", (*params, path)
+        return f"JSON_TYPE({column}, %s)", (*params, _sqlite_path(self.path))
 
     def as_postgresql(self, compiler, connection, **extra_context):
         column, params = compiler.compile(self.source_expressions[0])
         return f"JSONB_TYPEOF({column} #> %s::text[])", (*params, list(self.path))
+
+
+class JSONText(Func):
+    """A metadata path's value as text, alike on SQLite and PostgreSQL: a string as it is,
+    ``true`` and ``false``, a number as the database writes it (``42``, ``2.5``), an object
+    ``{…}`` and a list ``[…]`` (their text differs between the two); null when the path is
+    missing or its value is null, as ``metadata.<key> IS NULL`` reads it."""
+
+    output_field = CharField()
+
+    def __init__(self, path: tuple[str, ...]):
+        super().__init__(F("metadata"))
+        self.path = path
+
+    def as_sql(self, compiler, connection, **extra_context):  # type: ignore[override]
+        column, params = compiler.compile(self.source_expressions[0])
+        path = _sqlite_path(self.path)
+        # JSON_EXTRACT gives SQL values: 1 for true, a real for 2.5; the type names the booleans.
+        sql = (
+            f"CASE JSON_TYPE({column}, %s) WHEN 'null' THEN NULL WHEN 'true' THEN 'true' "
+            "WHEN 'false' THEN 'false' WHEN 'object' THEN '{…}' WHEN 'array' THEN '[…]' "
+            f"ELSE CAST(JSON_EXTRACT({column}, %s) AS TEXT) END"
+        )
+        return sql, (*params, path, *params, path)
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        column, params = compiler.compile(self.source_expressions[0])
+        keys = list(self.path)
+        sql = (
+            f"CASE JSONB_TYPEOF({column} #> %s::text[]) WHEN 'null' THEN NULL "
+            "WHEN 'object' THEN '{…}' WHEN 'array' THEN '[…]' "
+            f"ELSE {column} #>> %s::text[] END"
+        )
+        return sql, (*params, keys, *params, keys)
+
+
+def _sqlite_path(keys: tuple[str, ...]) -> str:
+    """A path as Django's KeyTransform writes it for SQLite: digits index an array."""
+    return "$" + "".join(f"[{k}]" if k.isdigit() else "." + json.dumps(k) for k in keys)
 
 
 def _lookup(op: str) -> str:

@@ -350,15 +350,42 @@ class Parser:
 
 def parse(source: str) -> Node | Comparison:
     """The expression's tree; raises WhereError."""
+    _check_source(source, "expression", MAX_LENGTH)
+    return Parser(source).parse()
+
+
+def metadata_path(source: str, max_length: int = MAX_LENGTH) -> tuple[str, ...]:
+    """The keys of a metadata path written as an expression writes it (``metadata.plan``,
+    ``metadata.user.locale``: ``("plan",)``, ``("user", "locale")``), its keys checked by the
+    same rules; raises WhereError for anything else."""
+    _check_source(source, "metadata path", max_length)
+    parser = Parser(source)
+    if parser.at("end"):
+        parser.fail("an empty field: expected metadata.<key> \x00", 0)
+    token = parser.tok
+    if token.kind != "field" or token.value[0].lower() != "metadata":
+        bare = token.kind == "field" and len(token.value) == 1 and len(token.text) <= 30
+        hint = f" (did you mean metadata.{token.text}?)" if bare else ""
+        parser.fail(f"expected metadata.<key>, not {parser.describe(token)} \x00{hint}", token.pos)
+    target = parser.target()
+    if not parser.at("end"):
+        parser.fail(
+            f"expected the end after {target.name[:30]!r}, not {parser.describe(parser.tok)} \x00",
+            parser.tok.pos,
+        )
+    return target.path
+
+
+def _check_source(source: str, what: str, max_length: int) -> None:
     if not isinstance(source, str):
-        raise WhereError("an expression is a string \x00", 0, "")
-    if len(source) > MAX_LENGTH:
+        article = "an" if what[0] in "aeiou" else "a"
+        raise WhereError(f"{article} {what} is a string \x00", 0, "")
+    if len(source) > max_length:
         raise WhereError(
-            f"the expression is {len(source):,} characters long; at most {MAX_LENGTH:,} \x00",
-            MAX_LENGTH,
-            source[: MAX_LENGTH + 1],
+            f"the {what} is {len(source):,} characters long; at most {max_length:,} \x00",
+            max_length,
+            source[: max_length + 1],
         )
     for i, c in enumerate(source):
         if c == "\x00" or "\ud800" <= c <= "\udfff":
             raise WhereError("a NUL character or a lone surrogate \x00", i, source)
-    return Parser(source).parse()
