@@ -121,6 +121,13 @@ def default_pair(releases: list[str]) -> tuple[str | None, str | None]:
     return releases[0], releases[1] if len(releases) > 1 else None
 
 
+def window(traces: QuerySet[Trace], a: str, b: str | None, since: datetime) -> QuerySet[Trace]:
+    """The answers compared: those of ``traces`` created since ``since``, of release A or B (of
+    any release without B)."""
+    answers = traces.filter(created_at__gte=since)
+    return answers if b is None else answers.filter(release__in=[a, b])
+
+
 def compare(
     traces: QuerySet[Trace],
     a: str,
@@ -131,21 +138,8 @@ def compare(
 ) -> Comparison:
     """Release ``a`` against ``b`` (or against the rest) over the answers of ``traces`` created
     since ``since`` (``traces`` already limited to the caller's projects)."""
-    window = traces.filter(created_at__gte=since)
-    if b is not None:
-        window = window.filter(release__in=[a, b])
-    counters = {name: SIGNALS_BY_NAME[name].counter for name, _better in SIGNAL_RATES}
-    rows = (
-        window.annotate(side=_side_of(a))
-        .values("side")
-        .annotate(
-            n=Count("pk"),
-            up=Sum("thumbs_up"),
-            down=Sum("thumbs_down"),
-            **{name: Count("pk", filter=Q(**{f"{c}__gt": 0})) for name, c in counters.items()},
-        )
-        .order_by()
-    )
+    answers = window(traces, a, b, since)
+    rows = answers.annotate(side=side_of(a)).values("side").annotate(**counts()).order_by()
     by_side: dict[str, dict[str, int]] = {"a": {}, "b": {}}
     for row in cast(Iterable[dict[str, Any]], rows):
         by_side[row["side"]] = {k: v or 0 for k, v in row.items() if k != "side"}
@@ -153,49 +147,73 @@ def compare(
         by_side["b"] = by_side["a"]
     sa, sb = by_side["a"], by_side["b"]
     n_a, n_b = sa.get("n", 0), sb.get("n", 0)
-
-    def figure(kind, name, label, unit, better, hits_a, total_a, hits_b, total_b) -> Figure:
-        return Figure(
-            kind,
-            name,
-            label,
-            unit,
-            better,
-            _side(hits_a, total_a, confidence),
-            _side(hits_b, total_b, confidence),
-            compare_rates(
-                hits_a,
-                total_a,
-                hits_b,
-                total_b,
-                higher_is_better=better,
-                confidence=confidence,
-            ),
-        )
-
-    up_a, up_b = sa.get("up", 0), sb.get("up", 0)
-    votes_a, votes_b = up_a + sa.get("down", 0), up_b + sb.get("down", 0)
-    figures = [
-        figure("satisfaction", "satisfaction", "Satisfaction", "votes", True,
-               up_a, votes_a, up_b, votes_b),
-    ]  # fmt: skip
+    figures = [satisfaction(sa, sb, confidence)]
     for name, better in SIGNAL_RATES:
         label = str(SIGNALS_BY_NAME[name].label)
         hits_a, hits_b = sa.get(name, 0), sb.get(name, 0)
-        figures.append(figure("signal", name, label, "answers", better, hits_a, n_a, hits_b, n_b))
-    for slug, mode_name, hits_a, hits_b in _error_modes(window, a):
-        hits_b = hits_a if b == a else hits_b
         figures.append(
-            figure("error_mode", slug, mode_name, "answers", False, hits_a, n_a, hits_b, n_b)
+            figure("signal", name, label, "answers", better, hits_a, n_a, hits_b, n_b, confidence)
+        )
+    for slug, mode_name, hits_a, hits_b in _error_modes(answers, a):
+        hits_b = hits_a if b == a else hits_b
+        counted = (hits_a, n_a, hits_b, n_b)
+        figures.append(
+            figure("error_mode", slug, mode_name, "answers", False, *counted, confidence)
         )
     return Comparison(a, b, since, confidence, n_a, n_b, figures)
 
 
-def _error_modes(window: QuerySet[Trace], a: str) -> list[tuple[str, str, int, int]]:
+def counts() -> dict[str, Any]:
+    """The aggregates a group of answers is compared by: answers (``n``), thumbs up and down
+    (current votes, from the rollups), and per compared signal the answers that have one."""
+    counters = {name: SIGNALS_BY_NAME[name].counter for name, _better in SIGNAL_RATES}
+    return {
+        "n": Count("pk"),
+        "up": Sum("thumbs_up"),
+        "down": Sum("thumbs_down"),
+        **{name: Count("pk", filter=Q(**{f"{c}__gt": 0})) for name, c in counters.items()},
+    }
+
+
+def satisfaction(sa: dict[str, int], sb: dict[str, int], confidence: float = 0.95) -> Figure:
+    """Satisfaction of A against B from their ``counts()``: thumbs up among the votes."""
+    up_a, up_b = sa.get("up", 0), sb.get("up", 0)
+    votes_a, votes_b = up_a + sa.get("down", 0), up_b + sb.get("down", 0)
+    return figure("satisfaction", "satisfaction", "Satisfaction", "votes", True,
+                  up_a, votes_a, up_b, votes_b, confidence)  # fmt: skip
+
+
+def figure(
+    kind: str,
+    name: str,
+    label: str,
+    unit: str,
+    better: bool,
+    hits_a: int,
+    total_a: int,
+    hits_b: int,
+    total_b: int,
+    confidence: float = 0.95,
+) -> Figure:
+    return Figure(
+        kind,
+        name,
+        label,
+        unit,
+        better,
+        side(hits_a, total_a, confidence),
+        side(hits_b, total_b, confidence),
+        compare_rates(
+            hits_a, total_a, hits_b, total_b, higher_is_better=better, confidence=confidence
+        ),
+    )
+
+
+def _error_modes(answers: QuerySet[Trace], a: str) -> list[tuple[str, str, int, int]]:
     """(slug, name, answers of A, answers of B) per error mode suggested or confirmed on the
-    window's answers, the most frequent first: one UNION query (which drops a trace's mode
+    answers compared, the most frequent first: one UNION query (which drops a trace's mode
     found in both tables)."""
-    pks = window.values("pk")
+    pks = answers.values("pk")
     suggested = Trace.suggested_error_modes.through.objects.filter(trace__in=pks).values_list(
         "trace_id", "errormode__slug", "errormode__name", "trace__release"
     )
@@ -213,7 +231,7 @@ def _error_modes(window: QuerySet[Trace], a: str) -> list[tuple[str, str, int, i
     return rows[:MAX_ERROR_MODES]
 
 
-def _side_of(a: str, prefix: str = "") -> Case:
+def side_of(a: str, prefix: str = "") -> Case:
     """ "a" for an answer of release A, else "b"."""
     return Case(
         When(**{f"{prefix}release": a}, then=Value("a")),
@@ -233,7 +251,8 @@ def verdict_words(figure: Figure) -> str:
     return CANT_TELL
 
 
-def _side(hits: int, n: int, confidence: float) -> Side:
+def side(hits: int, n: int, confidence: float = 0.95) -> Side:
+    """``hits`` of ``n`` with its Wilson interval."""
     interval = wilson(hits, n, confidence)
     return Side(
         hits,
