@@ -78,4 +78,10 @@ def test_every_operation_answers_as_documented(case, keys):
         from schemathesis.specs.openapi.checks import positive_data_acceptance
 
         excluded.append(positive_data_acceptance)
+    if case.operation.path.endswith("/stats/compare") and "by" in (case.query or {}):
+        # A metadata key is a path of the where language (metadata.plan), read by its scanner
+        # and its rules for keys; one that breaks them is a 400 naming the parameter and why.
+        from schemathesis.specs.openapi.checks import positive_data_acceptance
+
+        excluded.append(positive_data_acceptance)
     case.call_and_validate(excluded_checks=excluded)

@@ -1,5 +1,5 @@
 """``GET stats/compare``: two releases compared, or a release against the rest
-(internal/releases.py)."""
+(internal/releases.py), and with ``by`` per segment of a metadata key (internal/segments.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from feedback_loop.api import schema
 from feedback_loop.api.base import PROJECT_PARAM, FiguresAPIView
 from feedback_loop.api.serializers import StatsQuerySerializer, StrictCharField
-from feedback_loop.internal import releases
+from feedback_loop.internal import releases, segments
 from feedback_loop.models import Trace
 
 
@@ -27,6 +27,19 @@ class ReleaseComparisonQuerySerializer(StatsQuerySerializer):
         trim_whitespace=False,
         help_text="Release B (the baseline); left out: every other answer of the window.",
     )
+    by = StrictCharField(
+        required=False,
+        allow_blank=True,  # refused by validate_by, which says what a key is
+        trim_whitespace=False,
+        help_text="A metadata key to break satisfaction down by, as the where filter writes it: "
+        "metadata.plan, metadata.user.locale.",
+    )
+
+    def validate_by(self, value: str) -> segments.Key:
+        try:
+            return segments.parse_key(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from None
 
 
 class RateSerializer(serializers.Serializer):
@@ -64,6 +77,19 @@ class AnswersSerializer(serializers.Serializer):
     b = serializers.IntegerField()
 
 
+class SegmentComparisonSerializer(serializers.Serializer):
+    group = serializers.ChoiceField(
+        choices=[segments.VALUE, segments.OTHER, segments.NONE],
+        help_text="value: one of the values with the most answers; other: every other value; "
+        "none: the answers without the key (or with null).",
+    )
+    value = serializers.CharField(
+        allow_null=True, help_text="The value as text (true, 42, 2.5); null for other and none."
+    )
+    answers = AnswersSerializer()
+    satisfaction = ReleaseFigureSerializer()
+
+
 class ReleaseComparisonSerializer(serializers.Serializer):
     a = serializers.CharField()
     b = serializers.CharField(allow_null=True, help_text="null: every other answer.")
@@ -71,6 +97,13 @@ class ReleaseComparisonSerializer(serializers.Serializer):
     confidence = serializers.FloatField()
     answers = AnswersSerializer(help_text="Answers (traces created in the window) per side.")
     figures = ReleaseFigureSerializer(many=True)
+    by = serializers.CharField(required=False, help_text="With ?by=: the key, as given.")
+    segments = SegmentComparisonSerializer(
+        many=True,
+        required=False,
+        help_text=f"With ?by=: per segment (the {segments.MAX_VALUES} values with the most "
+        "answers, then other, then none), satisfaction of A against B.",
+    )
 
 
 class ReleaseComparisonView(FiguresAPIView):
@@ -79,7 +112,7 @@ class ReleaseComparisonView(FiguresAPIView):
 
     @schema.document(
         summary="Compare two releases, or a release against the rest",
-        description=releases.__doc__,
+        description=f"{releases.__doc__}\n{segments.__doc__}",
         tags=["stats"],
         operation_id="stats_compare",
         parameters=[PROJECT_PARAM, ReleaseComparisonQuerySerializer],
@@ -88,7 +121,16 @@ class ReleaseComparisonView(FiguresAPIView):
     def get(self, request, *args, **kwargs):
         query = self.query()
         since = timezone.now() - timedelta(days=query["days"])
-        comparison = releases.compare(
-            self.scope(Trace.objects.all()), query["a"], query.get("b"), since=since
-        )
-        return Response(comparison.as_dict())
+        traces = self.scope(Trace.objects.all())
+        comparison = releases.compare(traces, query["a"], query.get("b"), since=since)
+        answer = comparison.as_dict()
+        key = query.get("by")
+        if key is not None:
+            answer["by"] = key.source
+            answer["segments"] = [
+                segment.as_dict()
+                for segment in segments.compare(
+                    traces, key, query["a"], query.get("b"), since=since
+                )
+            ]
+        return Response(answer)
