@@ -1,6 +1,6 @@
 """Segments (issue 16): satisfaction broken down by a metadata key (internal/segments.py), alone
-and in the release comparison, with the intervals and verdicts of the whole; the same answers
-on SQLite and PostgreSQL."""
+and in the release comparison, in the API and on the dashboard, with the intervals and verdicts
+of the whole; the same answers on SQLite and PostgreSQL."""
 
 from datetime import timedelta
 
@@ -11,6 +11,7 @@ from feedback_loop.internal import segments
 from feedback_loop.internal.statistics import compare_rates, wilson
 from feedback_loop.models import Project, Trace
 from tests.conftest import bearer
+from tests.curation import ADMIN, page
 from tests.factories import TraceFactory
 from tests.test_access import ALL, staff
 
@@ -237,9 +238,61 @@ def test_segments_count_only_the_callers_projects(client, api, project):
         ("search", 5),
         ("their-secret", 1),
     ]
-    # A curator of the first project.
+    # A curator of the first project, on the API and on the dashboard.
     client.force_login(staff(perms=ALL, projects=[project]))
     seen = client.get(
         "/feedback/api/v1/stats/compare", {"a": "v2", "by": "metadata.feature"}
     ).json()
     assert [(s["value"], s["answers"]["a"]) for s in seen["segments"]] == [("search", 3)]
+    dashboard = page(client.get(f"{ADMIN}/trace/dashboard/", {"by": "metadata.feature"}))
+    assert "Satisfaction by feature" in dashboard
+    assert "their-secret" not in dashboard
+
+
+# -- the dashboard -----------------------------------------------------------------------------
+
+
+def _percent(share):
+    return round(100 * share, 1)
+
+
+def test_the_dashboard_shows_satisfaction_by_the_chosen_key(admin_client, features):
+    text = page(admin_client.get(f"{ADMIN}/trace/dashboard/", {"by": "metadata.feature"}))
+    assert "Satisfaction by feature" in text
+    assert 'aria-label="Satisfaction by feature: each value' in text  # the chart
+    low, high = wilson(30, 40)
+    assert "75.0%</td>" in text and f"{_percent(low)}% to {_percent(high)}%" in text
+    low, high = wilson(5, 20)
+    assert "25.0%</td>" in text and f"{_percent(low)}% to {_percent(high)}%" in text
+    assert ">(none)</td>" in text
+    assert ">10.0%</td>" in text  # search's regenerate rate
+    # Without ?by= there is no such section; a bad key says what is wrong with it.
+    plain = page(admin_client.get(f"{ADMIN}/trace/dashboard/"))
+    assert "Satisfaction by" not in plain
+    bad = page(admin_client.get(f"{ADMIN}/trace/dashboard/", {"by": "metadata.a'--"}))
+    assert 'class="errornote"' in bad and "is not a metadata key" in bad
+
+
+def test_the_dashboard_keeps_the_breakdown_a_minute_unless_refreshed(admin_client, features):
+    url = f"{ADMIN}/trace/dashboard/"
+    before = page(admin_client.get(url, {"by": "metadata.plan"}))
+    assert ">pro</td>" in before and ">enterprise</td>" not in before
+    answers(features, {"plan": "enterprise"}, up=50)
+    assert ">enterprise</td>" not in page(admin_client.get(url, {"by": "metadata.plan"}))
+    fresh = page(admin_client.get(url, {"by": "metadata.plan", "refresh": 1}))
+    assert ">enterprise</td>" in fresh
+
+
+def test_the_releases_section_breaks_down_by_the_key(admin_client, two_releases):
+    text = page(
+        admin_client.get(
+            f"{ADMIN}/trace/dashboard/",
+            {"release_a": "v2", "release_b": "v1", "by": "metadata.feature"},
+        )
+    )
+    assert "Break down by" in text
+    assert 'aria-label="Satisfaction by feature, v2 against v1: 95% intervals"' in text
+    expected = compare_rates(5, 20, 15, 20)
+    low, high = _percent(expected.low), _percent(expected.high)
+    assert f"{low} to {high} points" in text  # chat's difference
+    assert "25.0% (5/20)" in text and "75.0% (15/20)" in text

@@ -235,10 +235,13 @@ def interval_chart(
     label: str,
     names: tuple[str, str] = ("A", "B"),
     empty: str = "No data yet.",
+    scale: float | None = None,
 ) -> SafeString:
     """Two intervals per figure, one row each: (figure, A's (rate, low, high), B's, the verdict
-    in words, "good", "bad" or None for its marker). A is drawn in the link colour, B in grey;
-    each row has its own scale, from 0 to 5, 10, 20, 50 or 100%, written at its right."""
+    in words, "good", "bad" or None for its marker). A is drawn in the link colour, B in grey
+    (a row without B draws A alone); each row has its own scale, from 0 to 5, 10, 20, 50 or
+    100%, written at its right, unless ``scale`` gives every row one (rows of one figure, to be
+    compared with each other)."""
     if not rows:
         return format_html('<p class="help">{}</p>', empty)
     row_h, label_w, verdict_w = 36, 190, 250
@@ -247,9 +250,11 @@ def interval_chart(
     for i, (name, a, b, verdict, tone) in enumerate(rows):
         top = i * row_h + 4
         highs = [v for v in (a[2], b[2]) if v is not None]
-        scale = next((s for s in (0.05, 0.1, 0.2, 0.5) if max(highs, default=0) <= s), 1.0)
+        row_scale = scale or next(
+            (s for s in (0.05, 0.1, 0.2, 0.5) if max(highs, default=0) <= s), 1.0
+        )
 
-        def x(share: float, scale: float = scale) -> float:
+        def x(share: float, scale: float = row_scale) -> float:
             return plot_l + (plot_r - plot_l) * min(share / scale, 1)
 
         parts.append(
@@ -269,7 +274,7 @@ def interval_chart(
                 plot_r + 6,
                 top + 19,
                 _TEXT,
-                round(scale * 100),
+                round(row_scale * 100),
             )
         )
         for (rate, low, high), y, color, side in (

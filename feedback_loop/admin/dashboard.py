@@ -1,6 +1,6 @@
-"""The dashboard: satisfaction over time, negative traces by error mode and by model, signals by
-kind, the review backlog; figures from the traces' rollups (internal/stats.py), drawn as SVG
-on the server (charts.py), kept a minute in the cache."""
+"""The dashboard: satisfaction over time (and by a metadata key), negative traces by error mode
+and by model, signals by kind, the review backlog; figures from the traces' rollups
+(internal/stats.py), drawn as SVG on the server (charts.py), kept a minute in the cache."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from feedback_loop.admin import charts, release_comparison
+from feedback_loop.admin import charts, release_comparison, segment_breakdown
 from feedback_loop.admin.access import scoped
 from feedback_loop.evaluation import online
 from feedback_loop.internal import access, stats
@@ -30,6 +30,7 @@ def view(model_admin, request):
         "title": _("Feedback dashboard"),
         **figures(request),
         **release_comparison.section(request, *_params(request)),
+        **segment_breakdown.section(request, *_params(request)),
     }
     context["themes"] = themes_panel(request)
     return TemplateResponse(request, "admin/feedback_loop/dashboard.html", context)

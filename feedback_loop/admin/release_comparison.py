@@ -1,6 +1,7 @@
 """The dashboard's "Releases" section: release A against release B (or against every other
 answer) over the dashboard's window, each figure's two intervals drawn, the verdict in words
-(internal/releases.py); kept in the cache as the rest of the dashboard is."""
+(internal/releases.py), and with ``?by=metadata.<key>`` satisfaction per value of the key
+(internal/segments.py); kept in the cache as the rest of the dashboard is."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ from django.core.cache import cache
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from feedback_loop.admin import charts
+from feedback_loop.admin import charts, segment_breakdown
 from feedback_loop.admin.access import scoped
-from feedback_loop.internal import access, releases
+from feedback_loop.internal import access, releases, segments
 from feedback_loop.internal.caches import dashboard_key, remember
 from feedback_loop.internal.statistics import BETTER, CANT_TELL, WORSE
 from feedback_loop.models import Trace
@@ -26,18 +27,22 @@ def section(request, project_id: int | None, days: int) -> dict:
     row per figure. ``?release_a=`` and ``?release_b=`` choose (an empty B: the rest)."""
     chosen_a = request.GET.get("release_a") or ""
     chosen_b = request.GET.get("release_b")
-    digest = hashlib.sha256(f"{chosen_a}\x00{chosen_b}".encode()).hexdigest()[:16]
+    _source, by, _error = segment_breakdown.chosen_key(request)
+    chosen = f"{chosen_a}\x00{chosen_b}\x00{by.source if by else ''}"
+    digest = hashlib.sha256(chosen.encode()).hexdigest()[:16]
     key = f"{dashboard_key(access.scope_key(request.user), project_id, days)}:releases:{digest}"
     if not request.GET.get("refresh"):
         cached = cache.get(key)
         if cached is not None:
             return cached
-    result = _compute(request, project_id, days, chosen_a, chosen_b)
+    result = _compute(request, project_id, days, chosen_a, chosen_b, by)
     remember(key, result, CACHE_SECONDS)
     return result
 
 
-def _compute(request, project_id, days, chosen_a: str, chosen_b: str | None) -> dict:
+def _compute(
+    request, project_id, days, chosen_a: str, chosen_b: str | None, by: segments.Key | None
+) -> dict:
     traces = scoped(Trace.objects.all(), request.user)
     if project_id:
         traces = traces.filter(project_id=project_id)
@@ -65,7 +70,30 @@ def _compute(request, project_id, days, chosen_a: str, chosen_b: str | None) -> 
             names=(a, b or _("the rest")),
         ),
     )
+    if by is not None:
+        context.update(_by_segment(traces, by, a, b, since))
     return context
+
+
+def _by_segment(traces, by: segments.Key, a: str, b: str | None, since) -> dict:
+    """Satisfaction of A against B per value of ``by``: a chart on one scale and a row each."""
+    rows = []
+    for segment in segments.compare(traces, by, a, b, since=since):
+        row = _row(segment.satisfaction)
+        row["label"] = segment_breakdown.label(segment.group, segment.value)
+        rows.append(row)
+    return {
+        "release_by": by.name,
+        "release_segment_rows": rows,
+        "release_segment_chart": charts.interval_chart(
+            [(r["label"], r["a"], r["b"], r["verdict"].split(":")[0], r["tone"]) for r in rows],
+            label=_("Satisfaction by %(key)s, %(a)s against %(b)s: 95%% intervals")
+            % {"key": by.name, "a": a, "b": b or _("the rest")},
+            names=(a, b or _("the rest")),
+            empty=_("No answers in this window."),
+            scale=1.0,
+        ),
+    }
 
 
 def _row(figure: releases.Figure) -> dict:
