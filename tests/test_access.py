@@ -239,10 +239,19 @@ def test_only_superusers_choose_curators_and_a_creator_curates_what_they_make(cl
     assert 'name="members"' not in page  # shown, not editable
     client.post(
         f"{ADMIN}/project/{project.pk}/change/",
-        {"name": "Shared", "is_active": "on", "require_token": "on", "members": [outsider.pk]},
+        {
+            "name": "Shared",
+            "is_active": "on",
+            "require_token": "on",
+            "reviews_per_trace": 1,
+            "members": [outsider.pk],
+        },
     )
     assert list(project.members.all()) == [curator]
-    created = client.post(f"{ADMIN}/project/add/", {"name": "Made by a curator", "is_active": "on"})
+    created = client.post(
+        f"{ADMIN}/project/add/",
+        {"name": "Made by a curator", "is_active": "on", "reviews_per_trace": 1},
+    )
     assert created.status_code == 200  # the page that shows the keys once
     assert list(Project.objects.get(name="Made by a curator").members.all()) == [curator]
 

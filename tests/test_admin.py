@@ -151,6 +151,7 @@ def _add_project(client, **fields):
         "allowed_origins": "https://shop.example.com",
         "require_token": "on",
         "retention_days": "",
+        "reviews_per_trace": "1",
     }
     data.update(fields)
     return client.post(f"{ADMIN}/project/add/", data)
@@ -289,7 +290,12 @@ def test_invalid_allowed_origins_are_a_form_error(admin_client, project, origins
     added = _add_project(admin_client, allowed_origins=origins)
     changed = admin_client.post(
         f"{ADMIN}/project/{project.pk}/change/",
-        {"name": project.name, "is_active": "on", "allowed_origins": origins},
+        {
+            "name": project.name,
+            "is_active": "on",
+            "allowed_origins": origins,
+            "reviews_per_trace": "1",
+        },
     )
 
     for response in (added, changed):
@@ -308,7 +314,12 @@ def test_valid_allowed_origins_are_saved(admin_client, project):
 
     response = admin_client.post(
         f"{ADMIN}/project/{project.pk}/change/",
-        {"name": project.name, "is_active": "on", "allowed_origins": origins},
+        {
+            "name": project.name,
+            "is_active": "on",
+            "allowed_origins": origins,
+            "reviews_per_trace": "1",
+        },
     )
 
     assert response.status_code == 302
