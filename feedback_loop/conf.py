@@ -17,6 +17,8 @@ from django.utils.module_loading import import_string
 
 # Trace, session and user ids are at most this long: the size of their columns, not a setting.
 MAX_ID_CHARS = 128
+# The largest row id or number any database stores (a signed 64-bit integer).
+MAX_ROW_ID = 2**63 - 1
 
 DEFAULTS: dict[str, Any] = {
     # Capture endpoint limits.
@@ -100,6 +102,10 @@ DEFAULTS: dict[str, Any] = {
     # EVAL_TASKS: the tasks (dotted paths) the server API may start an experiment with.
     "EVAL_JUDGE": None,
     "ERROR_MODE_SCORERS": {},
+    # SCORER_ERROR_MODES: {online scoring's scorer name: error mode slug}: a failing score of
+    # the scorer suggests the mode, measured against reviewers' verdicts (precision and recall,
+    # internal/detection.py). A rubric judge goes by its whole name: "judge:Is it made up?".
+    "SCORER_ERROR_MODES": {"judge": "hallucination", "refusal": "refusal", "json_valid": "format"},
     "EVAL_TASKS": [],
     # Suggests error modes for negative traces: a callable (trace, events) -> slugs.
     "TRIAGE_CLASSIFIER": "feedback_loop.triage.suggest_error_modes",

@@ -19,7 +19,15 @@ import pytest
 from django.utils import timezone
 
 from feedback_loop.internal import agreement
-from feedback_loop.models import ErrorMode, FeedbackEvent, Project, ReviewStatus, Trace
+from feedback_loop.models import (
+    ErrorMode,
+    FeedbackEvent,
+    Project,
+    ReviewStatus,
+    Trace,
+    TraceScore,
+    Verdict,
+)
 from tests.conftest import Api
 from tests.curation import ADMIN, listed, page
 from tests.factories import ReviewFactory, TraceFactory, UserFactory
@@ -61,6 +69,10 @@ def vote(trace, value, reasons=(), *, voter="u1", minutes=10):
 def known(project):
     alice = UserFactory(username="alice", is_staff=True)
     bob = UserFactory(username="bob", is_staff=True)
+    # Traces without a review first: trace and review ids differ (a query that mixes them up
+    # finds other traces' modes).
+    for n in range(3):
+        TraceFactory(project=project, key=f"unreviewed-{n}")
     H, F = "hallucination", "format"
     t = {
         # Alice: 3 (bad, bad), 2 (fine, fine), 1 (bad, fine).
@@ -161,6 +173,150 @@ def test_triage_vs_reviewers(known):
     assert (figures.triage.suggested, figures.triage.confirmed, figures.triage.both) == (6, 7, 4)
     assert figures.triage.precision == pytest.approx(4 / 6)
     assert figures.triage.recall == pytest.approx(4 / 7)
+
+
+@pytest.fixture
+def several(project):
+    """Traces answered by several reviewers (Verdicts), in review mode's sense:
+
+        r1  ann bad(H)  bob bad(H)                 agree; H: yes yes
+        r2  ann bad(H)  bob fine                   disagree; H: yes no
+        r3  ann fine    bob fine    cy fine        3 pairs agree; H: no no no
+        r4  ann bad(F)  bob bad(H)                 agree; H: no yes, F: yes no
+        r5  ann bad(H)  bob reviewed, no mode      bob's says nothing: one verdict left
+        r6  ann fine                               one verdict
+
+    Overall pairs 6, agreeing 5. Fleiss: P_i 1, 0, 1, 1 (mean 3/4); labels bad 5, fine 4 of 9:
+    Pe = 41/81; kappa = (3/4 - 41/81) / (40/81) = 79/160. H: pairs 6, agreeing 1 + 0 + 3 + 0."""
+    people = {name: UserFactory(username=name, is_staff=True) for name in ("ann", "bob", "cy")}
+    H, F = mode("hallucination"), mode("format")
+    plan = {
+        "r1": [("ann", REVIEWED, [H]), ("bob", REVIEWED, [H])],
+        "r2": [("ann", REVIEWED, [H]), ("bob", DISMISSED, [])],
+        "r3": [("ann", DISMISSED, []), ("bob", DISMISSED, []), ("cy", DISMISSED, [])],
+        "r4": [("ann", REVIEWED, [F]), ("bob", REVIEWED, [H])],
+        "r5": [("ann", REVIEWED, [H]), ("bob", REVIEWED, [])],
+        "r6": [("ann", DISMISSED, [])],
+    }
+    for key, answers in plan.items():
+        trace = judged(project, key, NEG, PENDING)
+        for name, status, modes in answers:
+            verdict = Verdict.objects.create(
+                review=trace.review, reviewer=people[name], status=status
+            )
+            verdict.error_modes.set(modes)
+    # Before the window: not counted.
+    old = judged(project, "old", NEG, PENDING, days=40)
+    for name in ("ann", "bob"):
+        Verdict.objects.create(review=old.review, reviewer=people[name], status=DISMISSED)
+    return project
+
+
+def test_reviewers_vs_reviewers(several):
+    figures = agreement.figures(_window())
+
+    overall = figures.reviewers
+    assert (overall.traces, overall.pairs, overall.agree) == (4, 6, 5)
+    assert overall.kappa == pytest.approx(79 / 160)
+    modes = {row.label: row for row in figures.reviewers_by_error_mode}
+    assert (modes["hallucination"].pairs, modes["hallucination"].agree) == (6, 4)
+    assert (modes["format"].pairs, modes["format"].agree) == (6, 5)
+    body = figures.as_dict()["reviewers_vs_reviewers"]
+    assert body["all"] == {
+        "n": 4, "pairs": 6, "agree": 5, "share": round(5 / 6, 4),
+        "kappa": pytest.approx(79 / 160, abs=1e-4), "enough": False,
+    }  # fmt: skip
+    assert [row["name"] for row in body["by_error_mode"]] == ["Format", "Hallucination"]
+
+
+def test_review_mode_answers_feed_reviewers_vs_reviewers(project, queue):
+    """The same figures from answers given in review mode (two reviewers per trace)."""
+    from tests.test_admin_review_mode import staff_client
+    from tests.test_review_verdicts import answer
+
+    project.reviews_per_trace = 2
+    project.save()
+    bad = Trace.objects.get(key="bad").review
+    answer(staff_client("ann"), bad, modes=[mode("hallucination")])
+    answer(staff_client("bob"), bad, modes=[mode("hallucination")])
+    long = Trace.objects.get(key="long").review
+    answer(staff_client("ann"), long, modes=[mode("length")])
+    answer(staff_client("bob"), long, do="dismiss")
+
+    overall = agreement.figures(_window()).reviewers
+    assert (overall.traces, overall.pairs, overall.agree) == (2, 2, 1)
+
+
+@pytest.fixture
+def scored(project):
+    """Online scores by scorers mapped to modes, on traces with a reviewer verdict:
+
+        refusal scorer: s1 fails, refusal confirmed     both
+                        s2 fails, dismissed             suggested only
+                        s3 passes (its newest; an older version failed), refusal confirmed
+                        s4 passes, dismissed
+                        s5 fails, pending review        no verdict: left out
+                        s6 skipped (no value)           left out
+        made-up judge:  s1 fails (hallucination not confirmed), s2 passes
+
+    refusal: suggested 2, confirmed 2, both 1 (precision 1/2, recall 1/2)."""
+    R = ["refusal"]
+    traces = {
+        "s1": judged(project, "s1", NEG, REVIEWED, R),
+        "s2": judged(project, "s2", NEG, DISMISSED),
+        "s3": judged(project, "s3", NEG, REVIEWED, R),
+        "s4": judged(project, "s4", POS, DISMISSED),
+        "s5": judged(project, "s5", NEG, PENDING),
+        "s6": judged(project, "s6", NEG, REVIEWED, R),
+    }
+    for key, value in (("s1", 0), ("s2", 0), ("s3", 1), ("s4", 1), ("s5", 0), ("s6", None)):
+        TraceScore.objects.create(trace=traces[key], scorer="refusal", value=value)
+    older = TraceScore.objects.create(
+        trace=traces["s3"], scorer="refusal", scorer_version="0", value=0
+    )
+    TraceScore.objects.filter(pk=older.pk).update(created_at=timezone.now() - timedelta(days=1))
+    TraceScore.objects.create(trace=traces["s1"], scorer="judge:made up?", value=0.2)
+    TraceScore.objects.create(trace=traces["s2"], scorer="judge:made up?", value=0.9)
+    TraceScore.objects.create(trace=traces["s1"], scorer="unmapped", value=0)
+    return traces
+
+
+def test_scorers_vs_reviewers(scored, settings):
+    settings.FEEDBACK_LOOP = {
+        **getattr(settings, "FEEDBACK_LOOP", {}),
+        "SCORER_ERROR_MODES": {"refusal": "refusal", "judge:made up?": "hallucination"},
+    }
+    rows = {row.scorer: row for row in agreement.figures(_window()).scorers}
+
+    assert set(rows) == {"refusal", "judge:made up?"}
+    refusal = rows["refusal"].detection
+    assert (refusal.suggested, refusal.confirmed, refusal.both) == (2, 2, 1)
+    assert refusal.precision == 0.5 and refusal.recall == 0.5
+    judge = rows["judge:made up?"]
+    assert judge.error_mode == "hallucination"
+    assert (judge.detection.suggested, judge.detection.confirmed) == (1, 0)
+    assert judge.detection.precision == 0 and judge.detection.recall is None
+    body = agreement.figures(_window()).as_dict()["scorers_vs_reviewers"]
+    assert {row["scorer"]: row["name"] for row in body} == {
+        "judge:made up?": "Hallucination",
+        "refusal": "Refusal",
+    }
+
+
+def test_the_dashboard_shows_reviewers_and_scorers_agreement(admin_client, several, scored):
+    text = page(
+        admin_client.get(f"{ADMIN}/trace/dashboard/", {"project": several.pk, "refresh": "1"})
+    )
+
+    reviewers = text[text.index('id="fl-reviewers-agreement"') :]
+    reviewers = reviewers[: reviewers.index("</table>")]
+    # Four traces with two or more verdicts: under MIN_N, so no share is claimed.
+    assert "Bad or fine" in reviewers and "Not enough data (n &lt; 5)" in reviewers
+    assert "Hallucination" in reviewers and "Format" in reviewers
+    scorers = text[text.index('id="fl-scorers-agreement"') :]
+    scorers = scorers[: scorers.index("</table>")]
+    assert "refusal" in scorers and "Refusal" in scorers
+    assert "(n = 2)" in scorers  # refusal: 2 failing, 2 confirmed
 
 
 def test_no_data():

@@ -11,6 +11,7 @@ from feedback_loop.internal.statistics import (
     WORSE,
     cohen_kappa,
     compare_rates,
+    fleiss_kappa,
     wilson,
 )
 
@@ -67,3 +68,31 @@ def test_kappa_for_more_than_two_labels():
     assert cohen_kappa(zip(labels, labels, strict=True)) == 1
     # Systematic disagreement on every item is below 0.
     assert cohen_kappa(zip(labels, labels[1:] + labels[:1], strict=True)) < 0
+
+
+def test_fleiss_kappa_matches_the_worked_example():
+    # Fleiss' kappa's textbook example (as on Wikipedia's "Fleiss' kappa" page): 14 raters put
+    # 10 subjects into 5 categories; P-bar 0.378, P_e 0.213, kappa 0.210.
+    rows = [
+        (0, 0, 0, 0, 14),
+        (0, 2, 6, 4, 2),
+        (0, 0, 3, 5, 6),
+        (0, 3, 9, 2, 0),
+        (2, 2, 8, 1, 1),
+        (7, 7, 0, 0, 0),
+        (3, 2, 6, 3, 0),
+        (2, 5, 3, 2, 2),
+        (6, 5, 2, 1, 0),
+        (0, 2, 2, 3, 7),
+    ]
+    subjects = [dict(enumerate(row)) for row in rows]
+    assert round(fleiss_kappa(subjects), 3) == 0.210
+
+
+def test_fleiss_kappa_takes_subjects_rated_by_different_numbers_of_raters():
+    # Perfect agreement is 1 whatever the number of raters; one rater alone says nothing.
+    assert fleiss_kappa([{"bad": 3}, {"fine": 2}, {"bad": 2}, {"fine": 1}]) == 1
+    assert fleiss_kappa([{"bad": 1}]) is None
+    assert fleiss_kappa([{"bad": 2}, {"bad": 3}]) is None  # one label throughout
+    # Two raters who always disagree on a balanced set: below 0.
+    assert fleiss_kappa([{"bad": 1, "fine": 1}] * 4) < 0

@@ -242,7 +242,7 @@ class AgreementStatsView(FiguresAPIView):
     query_serializer = StatsQuerySerializer
 
     @schema.document(
-        summary="Agreement: users vs reviewers, triage vs reviewers",
+        summary="Agreement: users, reviewers, triage and scorers against reviewers",
         description=agreement.__doc__,
         tags=["stats"],
         parameters=[PROJECT_PARAM, StatsQuerySerializer],
@@ -253,7 +253,9 @@ class AgreementStatsView(FiguresAPIView):
                     "since": serializers.DateTimeField(),
                     "min_n": serializers.IntegerField(),
                     "users_vs_reviewers": serializers.DictField(),
+                    "reviewers_vs_reviewers": serializers.DictField(),
                     "triage_vs_reviewers": serializers.DictField(),
+                    "scorers_vs_reviewers": serializers.ListField(child=serializers.DictField()),
                 },
             ),
             **schema.errors(400, 401, 403, 503),

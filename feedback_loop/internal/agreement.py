@@ -1,4 +1,5 @@
-"""Agreement between the users, the reviewers and the triage classifier, on the same traces.
+"""Agreement between the users, the reviewers, the triage classifier and the scorers, on the
+same traces.
 
 **Verdicts.** A trace's *user verdict* is its sentiment: ``positive`` is "fine", ``negative``
 is "bad"; ``mixed`` and ``none`` are no verdict. A trace's *reviewer verdict* is its finished
@@ -19,29 +20,33 @@ names no mode), the reviewer when they confirmed it (a dismissal confirms none).
 with a negative user verdict and no reason are left out of these tables: the user did not say
 which problem it was.
 
-**Triage vs reviewers** (``triage_vs_reviewers``): over the traces the classifier runs on
-(negative or mixed) with a reviewer verdict, the suggested modes (``Trace.suggested_error_modes``)
-against the confirmed ones (none on a dismissed trace): per mode, precision (confirmed among
-suggested, n = suggested) and recall (suggested among confirmed, n = confirmed); overall
-(``all``), the same summed over the modes (micro precision and recall).
+**Reviewers vs reviewers** (``reviewers_vs_reviewers``): where a project asks for several
+reviewers per trace, each one's own verdict (``Verdict``, internal/verdicts.py) on the same
+trace: the share of agreeing pairs of verdicts and Fleiss' kappa (any number of reviewers per
+trace), overall and per mode ("named it" or not).
+
+**Triage and scorers vs reviewers** (``triage_vs_reviewers``, ``scorers_vs_reviewers``):
+precision and recall of the suggested modes against the confirmed ones (internal/detection.py).
 
 Figures come with their n; below ``MIN_N`` the dashboard says there is not enough data, as
-online scoring does. The queries read the reviews (and their modes) of the traces given, and
-the reasons of the judged negative traces' votes, by the events' (project, trace) index: their
-cost follows the number of reviews, not of traces or events.
+online scoring does. Counted in the database by grouped queries over the reviews of the traces
+given (one row per reviewer and verdict); only the judged negative traces' reasons are read, a
+row per vote, by the events' (project, trace) index.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Self
 
 from django.contrib.auth import get_user_model
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
 
-from feedback_loop.internal.statistics import kappa_of_table, wilson
+from feedback_loop.internal import detection
+from feedback_loop.internal.detection import Detection, ScorerDetection
+from feedback_loop.internal.statistics import fleiss_kappa, kappa_of_table, wilson
 from feedback_loop.models import (
     NEEDS_REVIEW,
     ErrorMode,
@@ -50,15 +55,13 @@ from feedback_loop.models import (
     ReviewStatus,
     Sentiment,
     Trace,
-    trace_keys_q,
+    Verdict,
 )
 
 # Below this many traces, no figures (as online scoring's AGREEMENT_MIN_N).
 MIN_N = 5
 BAD, FINE = "bad", "fine"
 _FINISHED = (ReviewStatus.REVIEWED, ReviewStatus.DISMISSED)
-# Traces whose votes' reasons are read per query.
-_KEYS_PER_QUERY = 500
 
 
 @dataclass(frozen=True)
@@ -100,31 +103,35 @@ class Agreement:
 
 
 @dataclass(frozen=True)
-class Detection:
-    """The classifier's suggestions of a mode (or all modes) against the confirmed ones."""
+class RaterAgreement:
+    """Several reviewers' labels on the same traces: the share of agreeing pairs of verdicts
+    and Fleiss' kappa (which takes any number of reviewers per trace)."""
 
     label: str
-    suggested: int  # precision's n
-    confirmed: int  # recall's n
-    both: int
+    traces: int  # with two or more labelled verdicts
+    pairs: int
+    agree: int  # agreeing pairs
+    kappa: float | None
+
+    @classmethod
+    def of(cls, label: str, subjects: list[Counter[str]]) -> Self:
+        rated = [counts for counts in subjects if counts.total() >= 2]
+        pairs = sum(c.total() * (c.total() - 1) // 2 for c in rated)
+        agree = sum(n * (n - 1) // 2 for c in rated for n in c.values())
+        return cls(label, len(rated), pairs, agree, fleiss_kappa(rated))
 
     @property
-    def precision(self) -> float | None:
-        return self.both / self.suggested if self.suggested else None
-
-    @property
-    def recall(self) -> float | None:
-        return self.both / self.confirmed if self.confirmed else None
+    def share(self) -> float | None:
+        return self.agree / self.pairs if self.pairs else None
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "suggested": self.suggested,
-            "confirmed": self.confirmed,
-            "both": self.both,
-            "precision": _round(self.precision),
-            "recall": _round(self.recall),
-            "precision_enough": self.suggested >= MIN_N,
-            "recall_enough": self.confirmed >= MIN_N,
+            "n": self.traces,
+            "pairs": self.pairs,
+            "agree": self.agree,
+            "share": _round(self.share),
+            "kappa": _round(self.kappa),
+            "enough": self.traces >= MIN_N,
         }
 
 
@@ -133,8 +140,11 @@ class Figures:
     users: Agreement
     by_reviewer: list[Agreement]
     by_error_mode: list[Agreement]
+    reviewers: RaterAgreement
+    reviewers_by_error_mode: list[RaterAgreement]
     triage: Detection
     triage_by_error_mode: list[Detection]
+    scorers: list[ScorerDetection]
     mode_names: dict[str, str]
     unclear: int  # reviewed traces with a user verdict but no confirmed mode: left out
 
@@ -148,21 +158,28 @@ class Figures:
                 "by_reviewer": [
                     {"reviewer": row.label or None, **row.as_dict()} for row in self.by_reviewer
                 ],
+                "by_error_mode": [self._mode(row) | row.as_dict() for row in self.by_error_mode],
+            },
+            "reviewers_vs_reviewers": {
+                "all": self.reviewers.as_dict(),
                 "by_error_mode": [
-                    {"error_mode": row.label, "name": self.mode_names.get(row.label, row.label)}
-                    | row.as_dict()
-                    for row in self.by_error_mode
+                    self._mode(row) | row.as_dict() for row in self.reviewers_by_error_mode
                 ],
             },
             "triage_vs_reviewers": {
                 "all": self.triage.as_dict(),
                 "by_error_mode": [
-                    {"error_mode": row.label, "name": self.mode_names.get(row.label, row.label)}
-                    | row.as_dict()
-                    for row in self.triage_by_error_mode
+                    self._mode(row) | row.as_dict() for row in self.triage_by_error_mode
                 ],
             },
+            "scorers_vs_reviewers": [
+                row.as_dict() | {"name": self.mode_names.get(row.error_mode, row.error_mode)}
+                for row in self.scorers
+            ],
         }
+
+    def _mode(self, row: Any) -> dict[str, str]:
+        return {"error_mode": row.label, "name": self.mode_names.get(row.label, row.label)}
 
 
 def _round(value: float | None) -> float | None:
@@ -196,172 +213,190 @@ def agreement_q() -> Q:
 # -- the figures -------------------------------------------------------------------------------
 
 
-@dataclass
-class _Judged:
-    project_id: int
-    key: str
-    sentiment: str
-    status: str
-    reviewer: str
-    modes: set[str] = field(default_factory=set)
-
-    @property
-    def reviewer_verdict(self) -> str | None:
-        if self.status == ReviewStatus.DISMISSED:
-            return FINE
-        return BAD if self.modes else None
-
-    @property
-    def user_verdict(self) -> str | None:
-        if self.sentiment == Sentiment.POSITIVE:
-            return FINE
-        return BAD if self.sentiment == Sentiment.NEGATIVE else None
-
-
 def figures(traces: QuerySet[Trace]) -> Figures:
-    """Users vs reviewers and triage vs reviewers over these traces (already scoped and
-    windowed by the caller)."""
-    username = f"reviewer__{get_user_model().USERNAME_FIELD}"
-    rows = Review.objects.filter(
+    """Users vs reviewers, reviewers vs reviewers, triage and scorers vs reviewers over these
+    traces (already scoped and windowed by the caller)."""
+    finished = Review.objects.filter(
         trace__in=traces.filter(sentiment__in=(Sentiment.POSITIVE, *NEEDS_REVIEW)),
         status__in=_FINISHED,
-    ).values_list(
-        "trace_id",
-        "trace__project_id",
-        "trace__key",
-        "trace__sentiment",
-        "status",
-        username,
-        "error_modes__slug",
     )
-    judged: dict[int, _Judged] = {}
-    for trace_id, project_id, key, sentiment, status, reviewer, slug in rows:
-        item = judged.setdefault(
-            trace_id, _Judged(project_id, key, sentiment, status, reviewer or "")
-        )
-        if slug is not None and status == ReviewStatus.REVIEWED:
-            item.modes.add(slug)
-    with_verdict = {pk: t for pk, t in judged.items() if t.reviewer_verdict is not None}
-
-    users, by_reviewer, unclear = _users_vs_reviewers(judged.values())
-    reasons = _reasons([t for t in with_verdict.values() if t.user_verdict == BAD])
-    by_mode = _modes_of_users(
-        [t for t in with_verdict.values() if t.user_verdict is not None], reasons
-    )
-    triage, triage_by_mode = _triage(traces, with_verdict)
-    slugs = {row.label for row in by_mode} | {row.label for row in triage_by_mode}
+    users, by_reviewer, unclear = _users_vs_reviewers(finished)
+    by_mode = _modes_of_users(finished)
+    reviewers, reviewers_by_mode = _reviewers_vs_reviewers(traces)
+    triage, triage_by_mode = detection.triage(traces)
+    scorers = detection.scorers(traces)
+    slugs = {row.label for row in by_mode} | {row.label for row in reviewers_by_mode}
+    slugs |= {row.label for row in triage_by_mode} | {row.error_mode for row in scorers}
     return Figures(
         users=users,
         by_reviewer=by_reviewer,
         by_error_mode=by_mode,
+        reviewers=reviewers,
+        reviewers_by_error_mode=reviewers_by_mode,
         triage=triage,
         triage_by_error_mode=triage_by_mode,
-        mode_names=_names(slugs, {t.project_id for t in judged.values()}),
+        scorers=scorers,
+        mode_names=_names(slugs, traces),
         unclear=unclear,
     )
 
 
-def _users_vs_reviewers(judged: Iterable[_Judged]) -> tuple[Agreement, list[Agreement], int]:
+def _user_verdict(sentiment: str) -> str | None:
+    if sentiment == Sentiment.POSITIVE:
+        return FINE
+    return BAD if sentiment == Sentiment.NEGATIVE else None
+
+
+def _reviewer_verdict(status: str, confirmed_any: bool) -> str | None:
+    if status == ReviewStatus.DISMISSED:
+        return FINE
+    return BAD if confirmed_any else None
+
+
+def _users_vs_reviewers(finished: QuerySet[Review]) -> tuple[Agreement, list[Agreement], int]:
+    """One grouped query: finished reviews by reviewer, user verdict, status and whether they
+    confirmed a mode."""
+    username = f"reviewer__{get_user_model().USERNAME_FIELD}"
+    rows = (
+        finished.annotate(confirmed_any=detection.confirms_a_mode())
+        .values_list(username, "trace__sentiment", "status", "confirmed_any")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
     overall: Counter[tuple[str, str]] = Counter()
     per_reviewer: dict[str, Counter[tuple[str, str]]] = defaultdict(Counter)
     unclear = 0
-    for trace in judged:
-        user, reviewer = trace.user_verdict, trace.reviewer_verdict
+    for reviewer_name, sentiment, status, confirmed_any, n in rows:
+        user, reviewer = _user_verdict(sentiment), _reviewer_verdict(status, confirmed_any)
         if user is None:
             continue
         if reviewer is None:
-            unclear += 1
+            unclear += n
             continue
-        overall[(user, reviewer)] += 1
-        per_reviewer[trace.reviewer][(user, reviewer)] += 1
-    rows = [Agreement.of(name, table) for name, table in per_reviewer.items()]
-    rows.sort(key=lambda row: (-row.n, row.label))
-    return Agreement.of("all", overall), rows, unclear
+        overall[(user, reviewer)] += n
+        per_reviewer[reviewer_name or ""][(user, reviewer)] += n
+    rows_out = [Agreement.of(name, table) for name, table in per_reviewer.items()]
+    rows_out.sort(key=lambda row: (-row.n, row.label))
+    return Agreement.of("all", overall), rows_out, unclear
 
 
-def _reasons(traces: list[_Judged]) -> dict[tuple[int, str], set[str]]:
-    """The reasons of these traces' current negative votes, by (project id, trace key)."""
-    found: dict[tuple[int, str], set[str]] = defaultdict(set)
-    keys = [(t.project_id, t.key) for t in traces]
-    for start in range(0, len(keys), _KEYS_PER_QUERY):
-        votes = (
-            FeedbackEvent.objects.filter(trace_keys_q(keys[start : start + _KEYS_PER_QUERY]))
-            .votes("negative")
-            .exclude(reasons=[])
-            .current()
-            .values_list("project_id", "trace_key", "reasons")
-        )
-        for project_id, trace_key, reasons in votes:
-            found[(project_id, trace_key)].update(r for r in reasons or [] if isinstance(r, str))
-    return found
-
-
-def _modes_of_users(
-    judged: list[_Judged], reasons: dict[tuple[int, str], set[str]]
-) -> list[Agreement]:
-    """Per mode: the user's reasons against the reviewer's confirmed modes (see the module)."""
-    labelled: list[tuple[set[str], set[str]]] = []
-    for trace in judged:
-        if trace.user_verdict == BAD:
-            said = reasons.get((trace.project_id, trace.key))
-            if not said:
-                continue  # the user did not say which problem
-        else:
-            said = set()
-        labelled.append((said, trace.modes))
-    slugs = {slug for said, confirmed in labelled for slug in said | confirmed}
+def _modes_of_users(finished: QuerySet[Review]) -> list[Agreement]:
+    """Per mode: the user's reasons against the reviewer's confirmed modes (see the module).
+    The positive traces' side is counted in the database; the negative ones need their votes'
+    reasons, read once (one row per such vote)."""
+    judged = detection.with_verdict(finished)
+    links = Review.error_modes.through.objects.filter(review__status=ReviewStatus.REVIEWED)
+    positive = judged.filter(trace__sentiment=Sentiment.POSITIVE)
+    n_positive = positive.count()
+    confirmed_positive = detection.count_by_slug(
+        links.filter(review__in=positive), "errormode__slug"
+    )
+    negative = judged.filter(trace__sentiment=Sentiment.NEGATIVE)
+    said = _reasons(negative)
+    confirmed: dict[int, set[str]] = defaultdict(set)
+    for trace_id, slug in links.filter(review__in=negative).values_list(
+        "review__trace_id", "errormode__slug"
+    ):
+        if trace_id in said:
+            confirmed[trace_id].add(slug)
+    n = n_positive + len(said)
+    slugs = set(confirmed_positive) | {
+        s for modes in (*said.values(), *confirmed.values()) for s in modes
+    }
     rows = []
     for slug in slugs:
-        table: Counter[tuple[str, str]] = Counter(
-            ("yes" if slug in said else "no", "yes" if slug in confirmed else "no")
-            for said, confirmed in labelled
+        yes_yes = sum(1 for pk, modes in said.items() if slug in modes and slug in confirmed[pk])
+        yes = sum(1 for modes in said.values() if slug in modes)
+        both_no_user = confirmed_positive.get(slug, 0) + sum(
+            1 for pk, modes in said.items() if slug not in modes and slug in confirmed[pk]
         )
+        table = {
+            ("yes", "yes"): yes_yes,
+            ("yes", "no"): yes - yes_yes,
+            ("no", "yes"): both_no_user,
+            ("no", "no"): n - yes - both_no_user,
+        }
         rows.append(Agreement.of(slug, table))
     rows.sort(key=lambda row: (-row.n, row.label))
     return rows
 
 
-def _triage(
-    traces: QuerySet[Trace], with_verdict: dict[int, _Judged]
-) -> tuple[Detection, list[Detection]]:
-    """Suggested against confirmed modes on the triaged (negative or mixed) traces judged by a
-    reviewer."""
-    triaged = {pk: t for pk, t in with_verdict.items() if t.sentiment in NEEDS_REVIEW}
-    suggested: dict[int, set[str]] = defaultdict(set)
-    if triaged:
-        links = Trace.suggested_error_modes.through.objects.filter(
-            trace__in=traces.filter(sentiment__in=NEEDS_REVIEW, review__status__in=_FINISHED)
-        ).values_list("trace_id", "errormode__slug")
-        for trace_id, slug in links:
-            if trace_id in triaged:
-                suggested[trace_id].add(slug)
-    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])  # suggested, confirmed, both
-    for pk, trace in triaged.items():
-        for slug in suggested[pk]:
-            counts[slug][0] += 1
-        for slug in trace.modes:
-            counts[slug][1] += 1
-        for slug in suggested[pk] & trace.modes:
-            counts[slug][2] += 1
-    rows = [Detection(slug, *figures) for slug, figures in counts.items()]
-    rows.sort(key=lambda row: (-max(row.suggested, row.confirmed), row.label))
-    total = Detection(
-        "all",
-        sum(r.suggested for r in rows),
-        sum(r.confirmed for r in rows),
-        sum(r.both for r in rows),
+def _reasons(reviews: QuerySet[Review]) -> dict[int, set[str]]:
+    """The reasons of the current negative votes on these reviews' traces, by trace pk; only
+    traces whose votes gave a reason. One query, joined by the events' (project, trace) index."""
+    traces = Trace.objects.filter(
+        pk__in=reviews.values("trace_id"),
+        project_id=OuterRef("project_id"),
+        key=OuterRef("trace_key"),
     )
-    return total, rows
+    votes = (
+        FeedbackEvent.objects.filter(Exists(traces))
+        .votes("negative")
+        .exclude(reasons=[])
+        .current()
+        .annotate(trace_pk=Subquery(traces.values("pk")[:1]))
+        .values_list("trace_pk", "reasons")
+    )
+    found: dict[int, set[str]] = defaultdict(set)
+    for trace_pk, reasons in votes:
+        found[trace_pk].update(r for r in reasons or [] if isinstance(r, str))
+    return {pk: modes for pk, modes in found.items() if modes}
 
 
-def _names(slugs: set[str], project_ids: set[int]) -> dict[str, str]:
-    """Error modes' names by slug: the shared modes', else a project's."""
+def _reviewers_vs_reviewers(traces: QuerySet[Trace]) -> tuple[RaterAgreement, list[RaterAgreement]]:
+    """Reviewers' own verdicts (internal/verdicts.py) on the traces more than one answered:
+    "bad" (reviewed with a mode) or "fine" (dismissed), and per mode "yes"/"no"; a verdict
+    reviewed with no mode says neither and is left out."""
+    several = (
+        Verdict.objects.filter(review__trace__in=traces)
+        .values("review_id")
+        .annotate(n=Count("pk"))
+        .filter(n__gte=2)
+        .values("review_id")
+    )
+    rows = Verdict.objects.filter(review_id__in=several).values_list(
+        "review_id", "pk", "status", "error_modes__slug"
+    )
+    verdicts: dict[int, dict[int, tuple[str, set[str]]]] = defaultdict(dict)
+    for review_id, pk, status, slug in rows:
+        _status, modes = verdicts[review_id].setdefault(pk, (status, set()))
+        if slug is not None and status == ReviewStatus.REVIEWED:
+            modes.add(slug)
+    labelled = [
+        [
+            (status, modes)
+            for status, modes in answers.values()
+            if status == ReviewStatus.DISMISSED or modes
+        ]
+        for answers in verdicts.values()
+    ]
+    overall = [
+        Counter(FINE if status == ReviewStatus.DISMISSED else BAD for status, _m in answers)
+        for answers in labelled
+    ]
+    slugs = {slug for answers in labelled for _status, modes in answers for slug in modes}
+    per_mode = [
+        RaterAgreement.of(
+            slug,
+            [
+                Counter("yes" if slug in modes else "no" for _s, modes in answers)
+                for answers in labelled
+            ],
+        )
+        for slug in slugs
+    ]
+    per_mode.sort(key=lambda row: (-row.traces, row.label))
+    return RaterAgreement.of("all", overall), per_mode
+
+
+def _names(slugs: set[str], traces: QuerySet[Trace]) -> dict[str, str]:
+    """Error modes' names by slug: the shared modes', else one of the traces' projects'."""
     if not slugs:
         return {}
     names: dict[str, str] = {}
     modes = (
         ErrorMode.objects.filter(slug__in=slugs)
-        .filter(Q(project__isnull=True) | Q(project_id__in=project_ids))
+        .filter(Q(project__isnull=True) | Q(project_id__in=traces.values("project_id")))
         .order_by(F("project_id").asc(nulls_first=True), "pk")
         .values_list("slug", "name")
     )

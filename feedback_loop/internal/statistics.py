@@ -61,6 +61,29 @@ def cohen_kappa(pairs: Iterable[tuple[Hashable, Hashable]]) -> float | None:
     return kappa_of_table(Counter(pairs))
 
 
+def fleiss_kappa(subjects: Iterable[Mapping[Any, int]]) -> float | None:
+    """Fleiss' kappa of several raters' labels: per subject (a trace), how many raters gave
+    each label, ``[{"bad": 2, "fine": 1}, ...]``. The number of raters may differ between
+    subjects (the per-subject agreement is averaged over those with two or more); None without
+    such subjects, or when chance agreement is certain (one label throughout)."""
+    agreements: list[float] = []
+    totals: Counter[Any] = Counter()
+    for counts in subjects:
+        raters = sum(counts.values())
+        if raters < 2:
+            continue
+        agreements.append(sum(c * (c - 1) for c in counts.values()) / (raters * (raters - 1)))
+        totals.update(counts)
+    if not agreements:
+        return None
+    labels = sum(totals.values())
+    expected = sum((count / labels) ** 2 for count in totals.values())
+    if math.isclose(expected, 1.0):
+        return None
+    observed = sum(agreements) / len(agreements)
+    return (observed - expected) / (1 - expected)
+
+
 @dataclass(frozen=True)
 class Difference:
     """Rate A minus rate B with its interval (Newcombe's hybrid score interval, from the two
