@@ -477,3 +477,39 @@ def test_a_nul_in_a_query_parameter_is_a_400_naming_it(client, project, secret, 
     response = client.get(f"{API}{path}", {"project": "pk_a\x00b"}, **bearer(secret))
     assert response.status_code == 400, response.content
     assert "NUL" in response.json()["error"]["fields"]["project"][0]
+
+
+HUGE = 2**70  # beyond any database's integer
+
+
+@pytest.mark.parametrize(
+    "method, path, params",
+    [
+        ("get", "/experiments", {"dataset": HUGE}),
+        ("get", "/experiments/{experiment}/compare", {"baseline": HUGE}),
+        ("get", "/datasets/{dataset}/export", {"format": "jsonl", "version": HUGE}),
+        ("post", "/experiments", {"dataset": HUGE}),
+        ("post", "/experiments", {"dataset": "{dataset}", "version": HUGE}),
+        ("post", "/experiments", {"dataset": "{dataset}", "baseline": HUGE}),
+    ],
+)
+def test_an_id_beyond_the_database_integer_is_a_400_naming_it(
+    api, project, settings, method, path, params
+):
+    import feedback_loop
+    from tests.factories import DatasetItemFactory
+
+    task = "tests.test_api_experiments:answer"
+    settings.FEEDBACK_LOOP = {**getattr(settings, "FEEDBACK_LOOP", {}), "EVAL_TASKS": [task]}
+    dataset = Dataset.objects.create(project=project, name="d")
+    DatasetItemFactory(dataset=dataset, input="Capital of France?", expected_output="Paris")
+    experiment = feedback_loop.evaluate(dataset, lambda item: "Paris", scorers=["exact"])
+    path = path.format(dataset=dataset.pk, experiment=experiment.pk)
+    params = {k: dataset.pk if v == "{dataset}" else v for k, v in params.items()}
+    body = {"task": task, "scorers": ["exact"], **params} if method == "post" else params
+
+    response = getattr(api, method)(path, body)
+
+    assert response.status_code == 400, response.content
+    named = next(k for k, v in params.items() if v == HUGE)
+    assert named in response.json()["error"]["fields"], response.json()

@@ -10,7 +10,7 @@ from rest_framework import serializers
 from rest_framework.reverse import reverse
 
 from feedback_loop.api.serializers import JSONObjectField, StrictCharField
-from feedback_loop.conf import app_settings
+from feedback_loop.conf import MAX_ROW_ID, app_settings
 from feedback_loop.models import Experiment, ExperimentResult, ExperimentStatus
 
 MAX_CONCURRENCY = 16
@@ -89,7 +89,7 @@ class BaselineField(serializers.Field):
     def to_internal_value(self, data):
         if data == "latest":
             return data
-        if isinstance(data, bool) or not isinstance(data, int) or data < 1:
+        if isinstance(data, bool) or not isinstance(data, int) or not 1 <= data <= MAX_ROW_ID:
             self.fail("invalid")
         return data
 
@@ -184,7 +184,9 @@ class ExperimentResultSerializer(serializers.ModelSerializer):
 
 
 class ExperimentListQuerySerializer(serializers.Serializer):
-    dataset = serializers.IntegerField(required=False, min_value=1, help_text="A dataset's id.")
+    dataset = serializers.IntegerField(
+        required=False, min_value=1, max_value=MAX_ROW_ID, help_text="A dataset's id."
+    )
     status = serializers.ChoiceField(choices=ExperimentStatus.choices, required=False)
 
 
@@ -200,6 +202,7 @@ class ComparisonQuerySerializer(serializers.Serializer):
     baseline = serializers.IntegerField(
         required=False,
         min_value=1,
+        max_value=MAX_ROW_ID,
         help_text="The experiment to compare with (same dataset); by default its own baseline.",
     )
     tolerance = serializers.FloatField(
@@ -290,7 +293,9 @@ class ScorerField(StrictCharField):
 
 
 class StartExperimentSerializer(serializers.Serializer):
-    dataset = serializers.IntegerField(min_value=1, help_text="The dataset's id.")
+    dataset = serializers.IntegerField(
+        min_value=1, max_value=MAX_ROW_ID, help_text="The dataset's id."
+    )
     task = StrictCharField(max_length=300)
     scorers = serializers.ListField(
         child=ScorerField(),
@@ -305,6 +310,7 @@ class StartExperimentSerializer(serializers.Serializer):
     version = serializers.IntegerField(
         required=False,
         min_value=1,
+        max_value=MAX_ROW_ID,
         help_text="A frozen version's number; by default a new version is frozen now.",
     )
     baseline = BaselineField(required=False)

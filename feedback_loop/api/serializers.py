@@ -7,7 +7,7 @@ from rest_framework import serializers
 from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
 from feedback_loop import conversations
-from feedback_loop.conf import MAX_ID_CHARS, app_settings
+from feedback_loop.conf import MAX_ID_CHARS, MAX_ROW_ID, app_settings
 from feedback_loop.models import Dataset, FeedbackEvent, Trace
 
 # What PostgreSQL cannot store: DRF's CharField refuses both (NUL, lone surrogates); these say
@@ -428,7 +428,9 @@ class ExportQuerySerializer(serializers.Serializer):
     format = serializers.ChoiceField(
         choices=["jsonl", "dpo", "openai-preference", "openai-chat", "inspect", "promptfoo", "csv"]
     )
-    version = serializers.IntegerField(required=False, min_value=1, help_text="A frozen version.")
+    version = serializers.IntegerField(
+        required=False, min_value=1, max_value=MAX_ROW_ID, help_text="A frozen version."
+    )
     dpo_form = serializers.ChoiceField(
         choices=["conversational", "text"],
         default="conversational",
