@@ -172,8 +172,18 @@ def refresh_themes(scope: str | None = None, days: int | None = None) -> dict[st
     return _until_soft_limit("Themes", lambda: refresh(scope, days))
 
 
+@shared_task(base=_LimitedTask, name="feedback_loop.refresh_agreement", **_RELIABLE)
+def refresh_agreement(scope: str | None = None, days: int | None = None) -> int | None:
+    """The dashboard's agreement figures (internal/agreement.py) of one set of projects over
+    ``days``, or of every one the dashboard asked for lately; returns how many were computed."""
+    from feedback_loop.internal.agreement import AGREEMENT
+
+    return _until_soft_limit("Agreement", lambda: len(AGREEMENT.refresh(scope, days)))
+
+
 BEAT_SCHEDULE = {
     "feedback-loop-themes": {"task": "feedback_loop.refresh_themes", "schedule": 3600.0},
+    "feedback-loop-agreement": {"task": "feedback_loop.refresh_agreement", "schedule": 600.0},
     "feedback-loop-sweep": {"task": "feedback_loop.sweep", "schedule": 60.0},
     "feedback-loop-alerts": {"task": "feedback_loop.check_alerts", "schedule": 300.0},
     "feedback-loop-dataset-rules": {

@@ -319,6 +319,33 @@ def test_the_dashboard_shows_reviewers_and_scorers_agreement(admin_client, sever
     assert "(n = 2)" in scorers  # refusal: 2 failing, 2 confirmed
 
 
+def test_the_dashboard_says_computing_until_the_task_ran_and_refreshes_stale_figures(
+    admin_client, known, monkeypatch
+):
+    from django.core.cache import cache
+
+    from feedback_loop.tasks import refresh_agreement
+
+    queued = []
+    monkeypatch.setattr(refresh_agreement, "apply_async", lambda *a, **kw: queued.append(a))
+    text = page(admin_client.get(f"{ADMIN}/trace/dashboard/", {"days": "7"}))
+    assert "Computing the agreement" in text
+    page(admin_client.get(f"{ADMIN}/trace/dashboard/", {"days": "7"}))
+    assert queued == [(("all", 7),)]  # once, not on every view
+    # The periodic task computes what was asked for, and all projects over 30 days.
+    assert set(agreement.AGREEMENT.wanted()) == {("all", 30), ("all", 7)}
+    assert refresh_agreement.run() == 2
+    text = page(admin_client.get(f"{ADMIN}/trace/dashboard/", {"days": "7"}))
+    assert "Computing the agreement" not in text and "(7/10)" in text
+    # Older than FRESH_SECONDS: shown, and computed again in the background.
+    key = agreement.AGREEMENT.key("all", 7)
+    stale = cache.get(key) | {"computed_ts": 0}
+    cache.set(key, stale)
+    cache.delete(f"{key}:pending")
+    text = page(admin_client.get(f"{ADMIN}/trace/dashboard/", {"days": "7"}))
+    assert "(7/10)" in text and queued == [(("all", 7),), (("all", 7),)]
+
+
 def test_no_data():
     figures = agreement.figures(Trace.objects.all())
 

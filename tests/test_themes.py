@@ -11,6 +11,7 @@ from django.test import override_settings
 
 from feedback_loop.conf import validate
 from feedback_loop.internal import clusters, themes
+from feedback_loop.internal.deferred import scope_of
 from feedback_loop.models import Sentiment, Trace
 from tests.curation import ADMIN, add, listed, page
 
@@ -200,10 +201,10 @@ def test_compute_reads_the_negative_traces_of_each_window(project):
     Trace.objects.create(project=project, key="edited", output="A very long answer, really.")
     Trace.objects.filter(key="edited").update(sentiment=Sentiment.MIXED)
     add(project, "edited", kind="edit", text="A long answer.")
-    result = themes.compute(themes.scope_of([project.pk]), 30)
+    result = themes.compute(scope_of([project.pk]), 30)
     assert result["comments"] == 31 and result["previous_comments"] == 10
-    assert themes.cached(themes.scope_of([project.pk]), 30) == result
-    assert themes.cached(themes.scope_of([project.pk + 1]), 30) is None
+    assert themes.cached(scope_of([project.pk]), 30) == result
+    assert themes.cached(scope_of([project.pk + 1]), 30) is None
     by_term = {
         term: next(t for t in result["themes"] if term in t["terms"])
         for term in ("json", "refused")
@@ -215,7 +216,7 @@ def test_compute_reads_the_negative_traces_of_each_window(project):
     assert by_term["refused"]["trace_count"] == len(traces) == by_term["refused"]["count"]
     assert len(by_term["refused"]["representatives"]) == 3
     # Another project's scope sees none of it.
-    assert themes.compute(themes.scope_of([project.pk + 1]), 30)["comments"] == 0
+    assert themes.compute(scope_of([project.pk + 1]), 30)["comments"] == 0
 
 
 def test_the_dashboard_shows_the_themes_and_the_queue_filters_by_one(admin_client, project):

@@ -17,6 +17,7 @@ from feedback_loop.evaluation import online
 from feedback_loop.internal import access, stats
 from feedback_loop.internal import agreement as review_agreement
 from feedback_loop.internal.caches import DASHBOARD_DAYS, dashboard_key, remember
+from feedback_loop.internal.deferred import scope_of
 from feedback_loop.models import NEEDS_REVIEW, SIGNALS, Project, Review, ReviewStatus, Trace
 
 DAYS = DASHBOARD_DAYS
@@ -33,7 +34,17 @@ def view(model_admin, request):
         **segment_breakdown.section(request, *_params(request)),
     }
     context["themes"] = themes_panel(request)
+    context["review_agreement_panel"] = agreement_panel(request)
     return TemplateResponse(request, "admin/feedback_loop/dashboard.html", context)
+
+
+def _scope(request) -> tuple[str, int]:
+    """The deferred figures' (scope, days) of the page: the projects shown to this user."""
+    project_id, days = _params(request)
+    ids = access.project_ids_for(request.user)
+    if project_id:
+        ids = frozenset({project_id}) if ids is None or project_id in ids else frozenset()
+    return scope_of(ids), days
 
 
 def themes_panel(request) -> dict:
@@ -43,14 +54,22 @@ def themes_panel(request) -> dict:
     from feedback_loop.internal import themes
     from feedback_loop.tasks import refresh_themes
 
-    project_id, days = _params(request)
-    ids = access.project_ids_for(request.user)
-    if project_id:
-        ids = frozenset({project_id}) if ids is None or project_id in ids else frozenset()
     return themes.panel(
-        themes.scope_of(ids),
-        days,
+        *_scope(request),
         lambda scope, d: refresh_themes.apply_async((scope, d), retry=False),
+        refresh=bool(request.GET.get("refresh")),
+    )
+
+
+def agreement_panel(request) -> dict:
+    """Users, reviewers, triage and scorers against reviewers (internal/agreement.py), as the
+    refresh_agreement task left them in the cache, as the themes are: they read every review
+    of the window, too slow for the page (and they change only as reviews come in)."""
+    from feedback_loop.tasks import refresh_agreement
+
+    return review_agreement.AGREEMENT.panel(
+        *_scope(request),
+        lambda scope, d: refresh_agreement.apply_async((scope, d), retry=False),
         refresh=bool(request.GET.get("refresh")),
     )
 
@@ -113,10 +132,6 @@ def compute(request) -> dict:
         ),
         "agreement": _agreement(traces.filter(last_signal_at__gte=now - timedelta(days=days))),
         "agreement_min_n": online.AGREEMENT_MIN_N,
-        # Users vs reviewers vs triage: the reviews of the window's traces (internal/agreement.py).
-        "review_agreement": review_agreement.figures(
-            traces.filter(last_signal_at__gte=now - timedelta(days=days))
-        ).as_dict(),
     }
 
 

@@ -309,8 +309,9 @@ class ThemeFilter(admin.SimpleListFilter):
 
     def lookups(self, request, model_admin):
         from feedback_loop.internal import access, themes
+        from feedback_loop.internal.deferred import scope_of
 
-        result = themes.cached(themes.scope_of(access.project_ids_for(request.user)), 30) or {}
+        result = themes.cached(scope_of(access.project_ids_for(request.user)), 30) or {}
         choices = [(theme["id"], theme["label"]) for theme in result.get("themes", ())]
         asked = self.value()
         if asked and asked not in dict(choices):

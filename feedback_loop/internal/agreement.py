@@ -29,9 +29,12 @@ trace), overall and per mode ("named it" or not).
 precision and recall of the suggested modes against the confirmed ones (internal/detection.py).
 
 Figures come with their n; below ``MIN_N`` the dashboard says there is not enough data, as
-online scoring does. Counted in the database by grouped queries over the reviews of the traces
-given (one row per reviewer and verdict); only the judged negative traces' reasons are read, a
-row per vote, by the events' (project, trace) index.
+online scoring does. The dashboard shows them from the cache (``AGREEMENT``, a ``Deferred``:
+computed by the ``feedback_loop.refresh_agreement`` task, again when older than
+FRESH_SECONDS); the server API computes them on each call. Counted in the database by grouped
+queries over the reviews of the traces given (one row per reviewer and verdict); only the
+judged negative traces' reasons are read, a row per vote, by the events' (project, trace)
+index.
 """
 
 from __future__ import annotations
@@ -39,12 +42,15 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Self
 
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
+from django.utils import timezone
 
 from feedback_loop.internal import detection
+from feedback_loop.internal.deferred import Deferred, projects_of
 from feedback_loop.internal.detection import Detection, ScorerDetection
 from feedback_loop.internal.statistics import fleiss_kappa, kappa_of_table, wilson
 from feedback_loop.models import (
@@ -60,6 +66,9 @@ from feedback_loop.models import (
 
 # Below this many traces, no figures (as online scoring's AGREEMENT_MIN_N).
 MIN_N = 5
+# The dashboard's figures: kept a day, computed again when older than ten minutes.
+CACHE_SECONDS = 24 * 3600
+FRESH_SECONDS = 600
 BAD, FINE = "bad", "fine"
 _FINISHED = (ReviewStatus.REVIEWED, ReviewStatus.DISMISSED)
 
@@ -403,3 +412,18 @@ def _names(slugs: set[str], traces: QuerySet[Trace]) -> dict[str, str]:
     for slug, name in modes:
         names.setdefault(slug, name)
     return names
+
+
+def _dashboard_figures(scope: str, days: int) -> dict[str, Any]:
+    """The figures of a scope's traces with a signal in the last ``days`` days, as plain data."""
+    now = timezone.now()
+    traces = Trace.objects.filter(last_signal_at__gte=now - timedelta(days=days))
+    projects = projects_of(scope)
+    if projects is not None:
+        traces = traces.filter(project_id__in=projects)
+    return {"computed_at": now, **figures(traces).as_dict()}
+
+
+AGREEMENT = Deferred(
+    "agreement", _dashboard_figures, cache_seconds=CACHE_SECONDS, fresh_seconds=FRESH_SECONDS
+)

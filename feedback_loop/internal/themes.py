@@ -23,8 +23,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -35,8 +34,9 @@ from django.db.models.functions import Left
 from django.utils import timezone
 
 from feedback_loop.conf import app_settings
-from feedback_loop.internal.caches import DASHBOARD_DAYS, dashboard_key, remember
+from feedback_loop.internal.caches import DASHBOARD_DAYS, remember
 from feedback_loop.internal.clusters import available, find_themes
+from feedback_loop.internal.deferred import Deferred, projects_of
 from feedback_loop.models import NEEDS_REVIEW, EventKind, FeedbackEvent, Trace
 
 logger = logging.getLogger("feedback_loop.themes")
@@ -47,11 +47,6 @@ EDIT_WORDS = 40
 MAX_THEME_TRACES = 10_000
 REPRESENTATIVE_CHARS = 300
 CACHE_SECONDS = 3 * 3600
-# How long a (scope, window) the dashboard asked for keeps being refreshed by the periodic task.
-WANTED_SECONDS = 7 * 24 * 3600
-_WANTED = "feedback_loop:themes:wanted"
-_WANTED_SIZE = 50
-_PENDING_SECONDS = 600
 
 _WORD_RE = re.compile(r"[^\W\d_]{2,}", re.UNICODE)
 
@@ -129,21 +124,8 @@ def load_texts(project_ids: Sequence[int] | None, since, until, limit: int) -> T
 # -- computed per scope and window, kept in the cache ----------------------------------------
 
 
-def scope_of(project_ids: Iterable[int] | None) -> str:
-    """The cache's name of a set of projects: "all" or their ids, sorted."""
-    if project_ids is None:
-        return "all"
-    return ",".join(map(str, sorted(set(project_ids)))) or "none"
-
-
-def _projects(scope: str) -> list[int] | None:
-    if scope == "all":
-        return None
-    return [] if scope == "none" else [int(pk) for pk in scope.split(",")]
-
-
 def cache_key(scope: str, days: int) -> str:
-    return dashboard_key(f"themes:{scope}", None, days)
+    return THEMES.key(scope, days)
 
 
 def theme_id(key: str, index: int) -> str:
@@ -155,14 +137,17 @@ def _members_key(theme: str) -> str:
     return f"feedback_loop:themes:members:{theme}"
 
 
-def compute(scope: str, days: int, now=None) -> dict[str, Any]:
+def compute(scope: str, days: int) -> dict[str, Any]:
     """The themes of the projects of ``scope`` in the last ``days`` days, stored in the cache;
     returns them (the dict the dashboard shows)."""
-    key = cache_key(scope, days)  # before reading: an erasure meanwhile makes it stale
-    now = now or timezone.now()
-    started = time.perf_counter()
+    return THEMES.run(scope, days)
+
+
+def _compute(scope: str, days: int) -> dict[str, Any]:
+    key = cache_key(scope, days)  # the result's key names its themes
+    now = timezone.now()
     limit = app_settings.THEME_MAX_COMMENTS
-    projects = _projects(scope)
+    projects = projects_of(scope)
     window = load_texts(projects, now - timedelta(days=days), now, limit)
     before = load_texts(projects, now - timedelta(days=2 * days), now - timedelta(days=days), limit)
     themes = find_themes(window.texts, before.texts)
@@ -172,7 +157,6 @@ def compute(scope: str, days: int, now=None) -> dict[str, Any]:
         "comments": len(window.texts),
         "previous_comments": len(before.texts),
         "capped": window.capped or before.capped,
-        "seconds": 0.0,
         "themes": [],
     }
     for index, theme in enumerate(themes):
@@ -196,16 +180,12 @@ def compute(scope: str, days: int, now=None) -> dict[str, Any]:
             {"label": theme.label, "traces": traces[:MAX_THEME_TRACES]},
             CACHE_SECONDS,
         )
-    result["seconds"] = round(time.perf_counter() - started, 3)
-    remember(key, result, CACHE_SECONDS)
-    cache.delete(_pending_key(key))
     logger.info(
-        "Themes of %s over %d days: %d themes of %d comments in %.1f s.",
+        "Themes of %s over %d days: %d themes of %d comments.",
         scope,
         days,
         len(themes),
         len(window.texts),
-        result["seconds"],
     )
     return result
 
@@ -216,7 +196,7 @@ def _shorten(text: str) -> str:
 
 
 def cached(scope: str, days: int) -> dict[str, Any] | None:
-    return cache.get(cache_key(scope, days))
+    return THEMES.cached(scope, days)
 
 
 def theme_members(theme: str) -> dict[str, Any] | None:
@@ -224,40 +204,8 @@ def theme_members(theme: str) -> dict[str, Any] | None:
     return cache.get(_members_key(theme))
 
 
-def _pending_key(key: str) -> str:
-    return f"{key}:pending"
-
-
-def request(scope: str, days: int, enqueue: Callable[[str, int], None]) -> bool:
-    """Note that the dashboard asked for (scope, days), so the periodic task keeps it fresh;
-    call ``enqueue(scope, days)`` unless a computation was queued in the last ten minutes.
-    Returns whether it enqueued."""
-    want(scope, days)
-    key = cache_key(scope, days)
-    if not cache.add(_pending_key(key), True, _PENDING_SECONDS):
-        return False
-    try:
-        enqueue(scope, days)
-    except Exception:  # a broker that is down: the periodic task computes it later
-        logger.warning("Could not queue the themes of %s over %d days.", scope, days)
-        return False
-    return True
-
-
-def want(scope: str, days: int) -> None:
-    now = time.time()
-    wanted = {(s, d): t for s, d, t in cache.get(_WANTED) or () if now - t < WANTED_SECONDS}
-    wanted[(scope, days)] = now
-    newest = sorted(wanted.items(), key=lambda item: -item[1])[:_WANTED_SIZE]
-    cache.set(_WANTED, [(s, d, t) for (s, d), t in newest], None)
-
-
 def wanted() -> list[tuple[str, int]]:
-    """The (scope, days) pairs to refresh: every one the dashboard asked for in the last
-    WANTED_SECONDS, and all projects over 30 days."""
-    now = time.time()
-    pairs = [(s, d) for s, d, t in cache.get(_WANTED) or () if now - t < WANTED_SECONDS]
-    return list(dict.fromkeys([("all", 30), *pairs]))
+    return THEMES.wanted()
 
 
 def refresh(scope: str | None = None, days: int | None = None) -> dict[str, int]:
@@ -265,27 +213,18 @@ def refresh(scope: str | None = None, days: int | None = None) -> dict[str, int]
     if not available():
         logger.warning("Themes need scikit-learn: %s", INSTALL_HINT)
         return {}
-    pairs = [(scope, days or 30)] if scope is not None else wanted()
-    done = {}
-    for s, d in pairs:
-        if d in DASHBOARD_DAYS:
-            done[f"{s}:{d}"] = len(compute(s, d)["themes"])
-    return done
+    pairs = [(scope, days or 30)] if scope is not None else THEMES.wanted()
+    return {f"{s}:{d}": len(compute(s, d)["themes"]) for s, d in pairs if d in DASHBOARD_DAYS}
 
 
 def panel(
     scope: str, days: int, enqueue: Callable[[str, int], None], *, refresh: bool = False
 ) -> dict[str, Any]:
     """What the dashboard shows: {"missing": True, "install": ...} without scikit-learn, else
-    {"result": the cached result or None, "computing": whether it is not there yet}. A missing
-    result (or ``refresh``) queues its computation; the cache is read again after, for Celery's
-    eager mode."""
+    THEMES.panel's {"result", "computing"}."""
     if not available():
         return {"missing": True, "install": INSTALL_HINT}
-    result = cached(scope, days)
-    if result is None or refresh:
-        if request(scope, days, enqueue):
-            result = cached(scope, days) or result
-    else:
-        want(scope, days)
-    return {"result": result, "computing": result is None}
+    return THEMES.panel(scope, days, enqueue, refresh=refresh)
+
+
+THEMES = Deferred("themes", _compute, cache_seconds=CACHE_SECONDS)
