@@ -69,6 +69,96 @@ def parse_args():
     return parser.parse_args()
 
 
+def time_agreement(requests: int) -> dict:
+    """The dashboard's agreement section as its Celery task computes it (all projects, 30
+    days): not in the page's time, which reads it from the cache."""
+    from feedback_loop.internal.agreement import AGREEMENT
+
+    times = []
+    for _ in range(requests):
+        started = time.perf_counter()
+        AGREEMENT.run("all", 30)
+        times.append((time.perf_counter() - started) * 1000)
+    times.sort()
+    return {
+        "row": "agreement figures, as the refresh_agreement task computes them (no target)",
+        "url": "",
+        "median_ms": round(statistics.median(times)),
+        "p95_ms": round(times[min(len(times) - 1, int(len(times) * 0.95))]),
+    }
+
+
+def models_verdicts_exist(project) -> bool:
+    from feedback_loop.models import Verdict
+
+    return Verdict.objects.filter(review__trace__project=project).exists()
+
+
+def fill_reviews(project) -> None:
+    """Reviews as curators leave them, made again on every call: a third of the negative and
+    mixed traces finished (of those, 7 in 10 confirm the suggested mode, 2 another mode, 1 is
+    dismissed), a tenth of the positive ones dismissed, and a tenth of the finished reviews
+    answered by two reviewers in review mode (Verdicts; the second agrees 4 times in 5)."""
+    from django.contrib.auth import get_user_model
+
+    from feedback_loop.models import ErrorMode, Review, Trace, Verdict
+
+    say("  reviews and reviewers' verdicts...")
+    User = get_user_model()
+    reviewers = [
+        User.objects.get_or_create(username=f"bench-reviewer-{n}", defaults={"is_staff": True})[0]
+        for n in (1, 2)
+    ]
+    Review.objects.filter(trace__project=project).delete()
+    modes = list(ErrorMode.objects.filter(project__isnull=True).order_by("pk"))
+    suggested = dict(
+        Trace.suggested_error_modes.through.objects.filter(trace__project=project).values_list(
+            "trace_id", "errormode_id"
+        )
+    )
+    traces = Trace.objects.filter(project=project).values_list("pk", "sentiment")
+    reviews, confirmed = [], {}
+    for pk, sentiment in traces:
+        if sentiment in ("negative", "mixed"):
+            if pk % 3:
+                reviews.append(Review(trace_id=pk, status="pending"))
+                continue
+            kind = pk % 10
+            if kind == 9:
+                reviews.append(Review(trace_id=pk, status="dismissed", reviewer=reviewers[0]))
+                continue
+            mode = suggested.get(pk, modes[0].pk)
+            if kind >= 7:  # another mode than the suggestion
+                mode = modes[(next(i for i, m in enumerate(modes) if m.pk == mode) + 1) % 4].pk
+            reviews.append(Review(trace_id=pk, status="reviewed", reviewer=reviewers[0]))
+            confirmed[pk] = mode
+        elif sentiment == "positive" and pk % 10 == 0:
+            reviews.append(Review(trace_id=pk, status="dismissed", reviewer=reviewers[1]))
+    created = Review.objects.bulk_create(reviews, batch_size=10_000)
+    links = Review.error_modes.through
+    links.objects.bulk_create(
+        [links(review_id=r.pk, errormode_id=confirmed[r.trace_id]) for r in created
+         if r.trace_id in confirmed],
+        batch_size=10_000,
+    )  # fmt: skip
+    twice = [r for r in created if r.status != "pending" and r.trace_id % 7 == 0]
+    verdicts = []
+    for review in twice:
+        for n, reviewer in enumerate(reviewers):
+            agrees = n == 0 or review.trace_id % 5
+            status = review.status if agrees else ("dismissed" if review.status == "reviewed"
+                                                   else "reviewed")  # fmt: skip
+            verdicts.append(Verdict(review=review, reviewer=reviewer, status=status))
+    verdicts = Verdict.objects.bulk_create(verdicts, batch_size=10_000)
+    verdict_links = Verdict.error_modes.through
+    verdict_links.objects.bulk_create(
+        [verdict_links(verdict_id=v.pk, errormode_id=confirmed.get(v.review.trace_id, modes[1].pk))
+         for v in verdicts if v.status == "reviewed"],
+        batch_size=10_000,
+    )  # fmt: skip
+    say(f"  {len(created):,} reviews, {len(verdicts):,} verdicts")
+
+
 def fill(args) -> dict:
     from django.contrib.auth import get_user_model
     from django.db import connection
@@ -99,6 +189,8 @@ def fill(args) -> dict:
         with_messages = items.exclude(messages=[]).exists()  # filled before conversations?
         if have == wanted and pairs == args.pairs and with_messages:
             say(f"reusing {have['traces']:,} traces, {have['events']:,} events, {pairs:,} pairs")
+            if not models_verdicts_exist(project):  # filled before reviewers' verdicts
+                fill_reviews(project)
             return have
     say("emptying the feedback tables...")
     from feedback_loop import models
@@ -219,10 +311,7 @@ def fill(args) -> dict:
         [through(trace_id=pk, errormode_id=modes[pk % len(modes)].pk) for pk in negative],
         batch_size=10_000,
     )
-    Review.objects.bulk_create(
-        [Review(trace_id=pk, status="reviewed" if pk % 3 == 0 else "pending") for pk in negative],
-        batch_size=10_000,
-    )
+    fill_reviews(project)
     dataset = Dataset.objects.create(
         project=project, name=PAIRS_DATASET, kind=DatasetKind.PREFERENCE
     )
@@ -353,6 +442,8 @@ def main() -> int:
     for name, url, cold in pages:
         say(f"timing {name}...")
         results.append({"row": name, "url": url, **time_page(client, url, args.requests, cold)})
+    say("timing the agreement figures (refresh_agreement)...")
+    results.append(time_agreement(args.requests))
     say("exporting the pairs...")
     exported = export(args)
 

@@ -130,7 +130,12 @@ class Trace(models.Model):
                 name="fl_trace_signal",
             ),
             models.Index(fields=["-strength", "-id"], name="fl_trace_strength"),
-            models.Index(fields=["sentiment"], name="fl_trace_sentiment"),
+            # The dashboard's window of negative traces (and the backlog's count) read from the
+            # index alone: sentiment, then the last signal, with the columns they join on.
+            models.Index(
+                fields=["sentiment", "last_signal_at", "project", "id"],
+                name="fl_trace_sentiment_window",
+            ),
             models.Index(fields=["project", "model"], name="fl_trace_model"),
             models.Index(fields=["project", "release"], name="fl_trace_release"),
             models.Index(fields=["project", "session_id"], name="fl_trace_session"),
