@@ -5,7 +5,7 @@
 Starts the demo site on a throw-away SQLite database, drives it like a user and writes PNGs
 into docs/: the widget, and the admin's screens at the two common widths, with the admin's app
 sidebar open as it is by default: 1280 px (queue.png, trace.png, review.png, dashboard.png,
-compare.png, the README's pictures) and 1920 px (the same names ending in -1920).
+compare.png, releases.png, agreement.png, segments.png: the README's pictures) and 1920 px (the same names ending in -1920).
 """
 
 from __future__ import annotations
@@ -143,10 +143,15 @@ def curation(browser, base: str, width: int, suffix: str) -> None:
     shot("review", full_page=True)
     page.goto(admin + "dashboard/")
     shot("dashboard", full_page=True)
-    if not suffix:  # the release comparison alone, for the README's monitoring section
+    if not suffix:  # the monitoring sections alone, for the README's monitoring section
         panel = page.locator("section.fl-panel").filter(has=page.locator("h2", has_text="Releases"))
         panel.screenshot(path=DOCS / "releases.png")
         print("wrote docs/releases.png")
+        page.locator("#fl-agreement").screenshot(path=DOCS / "agreement.png")
+        print("wrote docs/agreement.png")
+        page.goto(admin + "dashboard/?by=metadata.plan")
+        page.locator("section.fl-segments").screenshot(path=DOCS / "segments.png")
+        print("wrote docs/segments.png")
     page.goto(base + "/admin/feedback_loop/experiment/")
     page.locator("#result_list tbody tr th a").first.click()  # the newest
     page.get_by_role("link", name="Compare with its baseline").click()

@@ -261,7 +261,7 @@ def interval_chart(
             format_html(
                 '<text x="{}" y="{}" text-anchor="end" fill="{}">{}</text>'
                 '<line x1="{}" x2="{}" y1="{}" y2="{}" stroke="{}"/>'
-                '<text x="{}" y="{}" fill="{}">{}%</text>',
+                '<text x="{}" y="{}" fill="{}">{}</text>',
                 label_w - 8,
                 top + 19,
                 _TEXT,
@@ -274,7 +274,8 @@ def interval_chart(
                 plot_r + 6,
                 top + 19,
                 _TEXT,
-                round(row_scale * 100),
+                # One scale for every row: written once, on the first.
+                f"{round(row_scale * 100)}%" if scale is None or i == 0 else "",
             )
         )
         for (rate, low, high), y, color, side in (

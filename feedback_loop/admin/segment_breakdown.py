@@ -10,6 +10,7 @@ from datetime import timedelta
 from django.core.cache import cache
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from feedback_loop.admin import charts
 from feedback_loop.admin.access import scoped
@@ -94,7 +95,7 @@ def _row(segment: segments.Segment) -> dict:
         "low": _percent(s.low),
         "high": _percent(s.high),
         "votes": s.n,
-        "votes_text": _("%(n)s votes") % {"n": f"{s.n:,}"},
+        "votes_text": ngettext("%(n)s vote", "%(n)s votes", s.n) % {"n": f"{s.n:,}"},
         "answers": segment.answers,
         "signals": [_share(side) for side in segment.signals.values()],
     }

@@ -12,6 +12,7 @@ from feedback_loop import record_trace
 from feedback_loop.conf import app_settings
 from feedback_loop.evaluation import evaluate
 from feedback_loop.evaluation.online import apply_scoring_rules
+from feedback_loop.internal import verdicts
 from feedback_loop.internal.datasets import add_traces, apply_rule
 from feedback_loop.internal.pipeline import process_events
 from feedback_loop.keys import hash_secret
@@ -90,6 +91,8 @@ class Command(BaseCommand):
                 model="stand-in-1" if index % 3 else "stand-in-0",
                 session_id=f"seed-session-{index % 3}",
                 user_id=f"user-{index % 4}",
+                # What the dashboard can break down by (?by=metadata.plan).
+                metadata={"plan": "pro" if index % 4 == 0 else "free", "locale": "en"},
             )
             days_ago = 7 - index % 7
             trace.created_at = now - timedelta(days=days_ago, minutes=index)
@@ -132,12 +135,37 @@ class Command(BaseCommand):
         )
         apply_rule(pairs)
         self._regression_set(project)
+        self._two_reviewers(project)
         # Every answer checked for a refusal, as the periodic task would on live traffic.
         ScoringRule.objects.create(
             project=project, name="Refusals", scorers=["refusal"], sample_rate=1.0
         )
         apply_scoring_rules()
         self.stdout.write(self.style.SUCCESS(f"Seeded {len(QUESTIONS)} traces with feedback."))
+
+    def _two_reviewers(self, project):
+        """Two curators who each answered the queue's traces in review mode without seeing the
+        other's verdict (the project asks for two reviews per trace): they agree on all but
+        one, which one dismissed. The dashboard's reviewers-vs-reviewers figures."""
+        User = get_user_model()
+        ann, bob = (
+            User.objects.get_or_create(username=name, defaults={"is_staff": True})[0]
+            for name in ("ann", "bob")
+        )
+        project.reviews_per_trace = 2
+        project.save(update_fields=["reviews_per_trace"])
+        made_up = tuple(ErrorMode.objects.filter(project=None, slug="hallucination"))
+        negative = Review.objects.filter(
+            trace__project=project, status=ReviewStatus.PENDING
+        ).order_by("trace__key")
+        for n, review in enumerate(negative):
+            verdicts.record(review, ann, verdicts.Answer(ReviewStatus.REVIEWED, made_up))
+            bob_says = (
+                verdicts.Answer(ReviewStatus.DISMISSED, ())
+                if n == 0
+                else verdicts.Answer(ReviewStatus.REVIEWED, made_up)
+            )
+            verdicts.record(review, bob, bob_says)
 
     def _regression_set(self, project):
         """A curator's verdict on the two answers users rewrote (the JSON one's format, the
