@@ -144,9 +144,10 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"Seeded {len(QUESTIONS)} traces with feedback."))
 
     def _two_reviewers(self, project):
-        """Two curators who each answered the queue's traces in review mode without seeing the
-        other's verdict (the project asks for two reviews per trace): they agree on all but
-        one, which one dismissed. The dashboard's reviewers-vs-reviewers figures."""
+        """Two curators who audited some liked answers in review mode, two reviews per trace,
+        neither seeing the other's verdict: they agree that three were fine and not on a
+        fourth. The dashboard's reviewers-vs-reviewers figures; the queue is left to the
+        visitor, and the project back at one review per trace."""
         User = get_user_model()
         ann, bob = (
             User.objects.get_or_create(username=name, defaults={"is_staff": True})[0]
@@ -154,18 +155,16 @@ class Command(BaseCommand):
         )
         project.reviews_per_trace = 2
         project.save(update_fields=["reviews_per_trace"])
-        made_up = tuple(ErrorMode.objects.filter(project=None, slug="hallucination"))
-        negative = Review.objects.filter(
-            trace__project=project, status=ReviewStatus.PENDING
-        ).order_by("trace__key")
-        for n, review in enumerate(negative):
-            verdicts.record(review, ann, verdicts.Answer(ReviewStatus.REVIEWED, made_up))
-            bob_says = (
-                verdicts.Answer(ReviewStatus.DISMISSED, ())
-                if n == 0
-                else verdicts.Answer(ReviewStatus.REVIEWED, made_up)
-            )
+        too_long = tuple(ErrorMode.objects.filter(project=None, slug="length"))
+        fine = verdicts.Answer(ReviewStatus.DISMISSED, ())
+        liked = Trace.objects.filter(project=project, sentiment="positive").order_by("key")[:4]
+        for n, trace in enumerate(liked):
+            review, _created = Review.objects.get_or_create(trace=trace)
+            verdicts.record(review, ann, fine)
+            bob_says = verdicts.Answer(ReviewStatus.REVIEWED, too_long) if n == 3 else fine
             verdicts.record(review, bob, bob_says)
+        project.reviews_per_trace = 1
+        project.save(update_fields=["reviews_per_trace"])
 
     def _regression_set(self, project):
         """A curator's verdict on the two answers users rewrote (the JSON one's format, the
