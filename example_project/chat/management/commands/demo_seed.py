@@ -145,8 +145,8 @@ class Command(BaseCommand):
 
     def _two_reviewers(self, project):
         """Two curators who audited some liked answers in review mode, two reviews per trace,
-        neither seeing the other's verdict: they agree that three were fine and not on a
-        fourth. The dashboard's reviewers-vs-reviewers figures; the queue is left to the
+        neither seeing the other's verdict: they agree that four were fine and not on
+        another. The dashboard's reviewers-vs-reviewers figures; the queue is left to the
         visitor, and the project back at one review per trace."""
         User = get_user_model()
         ann, bob = (
@@ -157,11 +157,11 @@ class Command(BaseCommand):
         project.save(update_fields=["reviews_per_trace"])
         too_long = tuple(ErrorMode.objects.filter(project=None, slug="length"))
         fine = verdicts.Answer(ReviewStatus.DISMISSED, ())
-        liked = Trace.objects.filter(project=project, sentiment="positive").order_by("key")[:4]
+        liked = Trace.objects.filter(project=project, sentiment="positive").order_by("key")[:6]
         for n, trace in enumerate(liked):
             review, _created = Review.objects.get_or_create(trace=trace)
             verdicts.record(review, ann, fine)
-            bob_says = verdicts.Answer(ReviewStatus.REVIEWED, too_long) if n == 3 else fine
+            bob_says = verdicts.Answer(ReviewStatus.REVIEWED, too_long) if n == 2 else fine
             verdicts.record(review, bob, bob_says)
         project.reviews_per_trace = 1
         project.save(update_fields=["reviews_per_trace"])
