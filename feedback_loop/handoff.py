@@ -70,7 +70,7 @@ def send(event_pks: list[int]) -> bool:
     from feedback_loop.tasks import process_events
 
     try:
-        process_events.apply_async((event_pks,), retry=True, retry_policy=_RETRY_POLICY)
+        process_events.apply_async((event_pks, time.time()), retry=True, retry_policy=_RETRY_POLICY)
     except Exception as exc:  # the broker's errors differ by transport; none may fail capture
         _paused_until = time.monotonic() + app_settings.ENQUEUE_PAUSE_SECONDS
         logger.warning(

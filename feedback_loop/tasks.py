@@ -20,7 +20,6 @@ A host's Celery app (``proj/celery.py``)::
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
@@ -81,16 +80,17 @@ class _PipelineTask(_LimitedTask):
     max_retries=10,
     **_RELIABLE,
 )
-def process_events(self, event_ids: list[int]) -> int:
+def process_events(self, event_ids: list[int], sent_at: float | None = None) -> int:
     """Roll up the traces of these events (FeedbackEvent primary keys); returns how many events
-    it marked processed."""
+    it marked processed. ``sent_at``: when the message was sent (a Unix time), recorded as the
+    pipeline's progress after each chunk, for the sweeper (internal/sweeping.py)."""
     from feedback_loop.internal.pipeline import process_events as run
 
     # Kombu marks a message that a killed worker handed back (or a lost connection restored).
     redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
     if redelivered:
         logger.warning("Task %s was delivered again: one trace at a time.", self.request.id)
-    return run(event_ids, redelivered=redelivered)
+    return run(event_ids, redelivered=redelivered, sent_at=sent_at)
 
 
 def _until_soft_limit(name: str, run):
@@ -104,27 +104,32 @@ def _until_soft_limit(name: str, run):
 
 @shared_task(base=_LimitedTask, name="feedback_loop.sweep", **_RELIABLE)
 def sweep(older_than: float | None = None) -> int | None:
-    """Queue the events left unprocessed for longer than SWEEP_AFTER_SECONDS (a lost message, a
-    broker that was down), PROCESS_BATCH_SIZE per task, except those of dead letters; returns
-    how many it queued."""
+    """Queue again the events whose message was lost (internal/sweeping.py: unprocessed for
+    longer than SWEEP_AFTER_SECONDS and overtaken by the pipeline, or never queued again
+    while it is stalled; never those waiting behind a backlog), PROCESS_BATCH_SIZE per task,
+    except those of dead letters; returns how many it queued."""
     return _until_soft_limit("The sweep", lambda: _sweep(older_than))
 
 
 def _sweep(older_than: float | None) -> int:
     from feedback_loop.internal.failures import dead_trace_exists
+    from feedback_loop.internal.sweeping import lost_q
     from feedback_loop.models import FeedbackEvent
 
     seconds = app_settings.SWEEP_AFTER_SECONDS if older_than is None else older_than
-    cutoff = timezone.now() - timedelta(seconds=seconds)
+    now = timezone.now()
     pks = list(
-        FeedbackEvent.objects.filter(processed_at__isnull=True, created_at__lte=cutoff)
+        FeedbackEvent.objects.filter(lost_q(seconds, now))
         .filter(~dead_trace_exists())
         .order_by("created_at", "pk")
         .values_list("pk", flat=True)[: app_settings.SWEEP_MAX_EVENTS]
     )
     size = app_settings.PROCESS_BATCH_SIZE
     for start in range(0, len(pks), size):
-        process_events.delay(pks[start : start + size])
+        chunk = pks[start : start + size]
+        process_events.delay(chunk, now.timestamp())
+        # Stamped once sent: a publish that fails leaves them as they were.
+        FeedbackEvent.objects.filter(pk__in=chunk).update(requeued_at=now)
     if pks:
         logger.info("Sweeper queued %d unprocessed events.", len(pks))
     return len(pks)

@@ -24,3 +24,9 @@ def misbehaving(trace, events):
     elif trace.key.startswith("killer"):
         os.kill(os.getpid(), signal.SIGKILL)
     return []
+
+
+def unhurried(trace, events):
+    """A tenth of a second per negative trace: a worker that falls behind a burst."""
+    time.sleep(0.1)
+    return []

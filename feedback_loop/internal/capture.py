@@ -372,7 +372,7 @@ VOTER_LIMIT_ERROR = "voter_limit"
 _COLUMNS = tuple(
     f.name
     for f in FeedbackEvent._meta.concrete_fields
-    if f.name not in ("id", "project", "created_at", "processed_at")
+    if f.name not in ("id", "project", "created_at", "processed_at", "requeued_at")
 )
 _JSON_COLUMNS = frozenset(
     name for name in _COLUMNS if isinstance(FeedbackEvent._meta.get_field(name), models.JSONField)

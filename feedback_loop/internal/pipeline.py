@@ -27,6 +27,7 @@ from feedback_loop.internal.rollup import (
     rollup,
 )
 from feedback_loop.internal.sql import array_type, column_field
+from feedback_loop.internal.sweeping import record_progress
 from feedback_loop.models import (
     NEEDS_REVIEW,
     ErrorMode,
@@ -59,13 +60,16 @@ _EVENT_FIELDS = (
 )
 
 
-def process_events(event_pks: Iterable[int], *, redelivered: bool = False) -> int:
+def process_events(
+    event_pks: Iterable[int], *, redelivered: bool = False, sent_at: float | None = None
+) -> int:
     """Process the traces these events are on; returns how many events it marked processed.
 
     Events already processed are skipped, so queueing the same batch twice costs one query;
     so are the events of dead letters (see ``internal/failures.py``). ``redelivered``: the
     message was handed back after its worker was killed, so each trace goes alone, its attempt
-    recorded first."""
+    recorded first. ``sent_at``: when the message was sent, the progress each chunk records
+    for the sweeper (``internal/sweeping.py``)."""
     keys = sorted(
         set(
             FeedbackEvent.objects.filter(
@@ -76,11 +80,18 @@ def process_events(event_pks: Iterable[int], *, redelivered: bool = False) -> in
     failed = failures.failed(keys)
     if any(failed.values()):
         keys = [key for key in keys if not failed.get(key)]
-    return process_traces(keys, alone=redelivered, failed=failed)
+    done = process_traces(keys, alone=redelivered, failed=failed, sent_at=sent_at)
+    if not keys:
+        record_progress(sent_at)  # a message with nothing left to do is progress too
+    return done
 
 
 def process_traces(
-    keys: Sequence[TraceKey], *, alone: bool = False, failed: dict | None = None
+    keys: Sequence[TraceKey],
+    *,
+    alone: bool = False,
+    failed: dict | None = None,
+    sent_at: float | None = None,
 ) -> int:
     """Recompute everything for these traces, in transactions of PROCESS_CHUNK_TRACES.
 
@@ -102,8 +113,10 @@ def process_traces(
                 "A chunk of %d traces failed; one by one now.", len(chunk), exc_info=True
             )
             done += sum(failures.process_alone(key, _process) for key in chunk)
+        record_progress(sent_at)
     for key in keys if alone else [key for key in keys if key in failed]:
         done += failures.process_alone(key, _process)
+        record_progress(sent_at)
     return done
 
 

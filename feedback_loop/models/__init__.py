@@ -29,6 +29,7 @@ from feedback_loop.models.events import (
 from feedback_loop.models.experiments import PASS, Experiment, ExperimentResult, ExperimentStatus
 from feedback_loop.models.failures import ProcessingFailure
 from feedback_loop.models.pairs import PairSource, PreferencePair
+from feedback_loop.models.pipeline import PipelineProgress
 from feedback_loop.models.projects import Project
 from feedback_loop.models.scoring import ScoringRule, TraceScore
 from feedback_loop.models.traces import NEEDS_REVIEW, Sentiment, Trace, TraceKey
@@ -57,6 +58,7 @@ __all__ = [
     "FeedbackEvent",
     "Message",
     "PairSource",
+    "PipelineProgress",
     "PreferencePair",
     "ProcessingFailure",
     "Project",

@@ -185,6 +185,8 @@ class FeedbackEvent(models.Model):
     timestamp = models.DateTimeField(_("time"), help_text=_("When the user acted, by their clock."))
     created_at = models.DateTimeField(_("received"), default=timezone.now)
     processed_at = models.DateTimeField(_("processed"), null=True, blank=True)
+    # When the sweeper last queued it again (its message lost); see internal/sweeping.py.
+    requeued_at = models.DateTimeField(_("queued again"), null=True, blank=True, editable=False)
 
     objects = FeedbackEventQuerySet.as_manager()
 
