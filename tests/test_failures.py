@@ -194,7 +194,7 @@ def test_the_task_reads_redelivered_from_the_message(traces, monkeypatch):
     calls = []
     monkeypatch.setattr(
         "feedback_loop.internal.pipeline.process_events",
-        lambda pks, redelivered: calls.append(redelivered) or 0,
+        lambda pks, redelivered, sent_at=None: calls.append(redelivered) or 0,
     )
     pks = list(traces.events.values_list("pk", flat=True))
     process_events_task.apply(args=(pks,))  # eager: a first delivery

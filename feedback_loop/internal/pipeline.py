@@ -80,10 +80,7 @@ def process_events(
     failed = failures.failed(keys)
     if any(failed.values()):
         keys = [key for key in keys if not failed.get(key)]
-    done = process_traces(keys, alone=redelivered, failed=failed, sent_at=sent_at)
-    if not keys:
-        record_progress(sent_at)  # a message with nothing left to do is progress too
-    return done
+    return process_traces(keys, alone=redelivered, failed=failed, sent_at=sent_at)
 
 
 def process_traces(
