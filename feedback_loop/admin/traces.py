@@ -40,6 +40,7 @@ from feedback_loop.admin.trace_page import (
     untick_dismissed,
     verdicts_context,
 )
+from feedback_loop.internal import search
 from feedback_loop.models import FeedbackEvent, Trace
 
 
@@ -137,6 +138,10 @@ class TraceAdmin(TraceActions, ProjectScopedAdmin):
         )
 
     def get_search_results(self, request, queryset, search_term):
+        """Input, output and the users' comments: full text on PostgreSQL, through its GIN
+        indexes (internal/search.py); the term anywhere in them elsewhere."""
+        if search_term and search.is_full_text():
+            return search.traces_matching(queryset, search_term), False
         queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
         if search_term:
             commented = FeedbackEvent.objects.for_trace_ref(comment__icontains=search_term)

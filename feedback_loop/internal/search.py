@@ -1,0 +1,70 @@
+"""The queue's search box over traces: their input and output, and their users' comments.
+
+On PostgreSQL, full-text search: each word of the search is matched as a word or the start of
+one (``needle`` finds "needles"), every word in the trace's input and output together, or all
+in one of its comments, through two GIN indexes (``fl_trace_text_search`` on input and output,
+``fl_event_comment_search`` on the comments there are), so a search costs what its matches
+cost, not a scan of every trace and event. The "simple" configuration: no language's stemming
+or stop words, as users write in every language. A search that is a whole trace id finds that
+trace too.
+
+Elsewhere (SQLite), Django's own search: the term anywhere in the text (``icontains``).
+"""
+
+from __future__ import annotations
+
+import re
+
+from django.contrib.postgres.search import SearchQuery, SearchVector
+from django.db import connections, router
+from django.db.models import Exists, OuterRef, QuerySet
+
+from feedback_loop.models import FeedbackEvent, Trace
+from feedback_loop.models.search import CONFIG, search_vector
+
+MAX_WORDS = 8
+# Words as the "simple" configuration splits them: letters and digits, in any script.
+_WORD_RE = re.compile(r"[^\W_]+", re.UNICODE)
+
+
+def text_vector() -> SearchVector:
+    """What ``fl_trace_text_search`` indexes (the same expression, or PostgreSQL ignores it)."""
+    return search_vector("input", "output")
+
+
+def comment_vector() -> SearchVector:
+    """What ``fl_event_comment_search`` indexes."""
+    return search_vector("comment")
+
+
+def is_full_text() -> bool:
+    return connections[router.db_for_read(Trace)].vendor == "postgresql"
+
+
+def words_query(term: str) -> SearchQuery | None:
+    """Every word of ``term`` as a word or a word's start; None when it has no word."""
+    words = _WORD_RE.findall(term.lower())[:MAX_WORDS]
+    if not words:
+        return None
+    return SearchQuery(" & ".join(f"{word}:*" for word in words), config=CONFIG, search_type="raw")
+
+
+def traces_matching(traces: QuerySet[Trace], term: str) -> QuerySet[Trace]:
+    """The traces of ``traces`` the search ``term`` finds (PostgreSQL: full text). The matches
+    are found by the indexes first (a UNION of trace ids), then looked up: the cost follows
+    the matches, not the traces."""
+    query = words_query(term)
+    exact = Trace.objects.filter(key=term.strip()).values("pk")
+    if query is None:
+        return traces.filter(pk__in=exact)
+    by_text = Trace.objects.annotate(fl_text_search=text_vector()).filter(fl_text_search=query)
+    comments = (
+        FeedbackEvent.objects.exclude(comment="")
+        .annotate(fl_comment_search=comment_vector())
+        .filter(fl_comment_search=query)
+    )
+    by_comment = Trace.objects.filter(
+        Exists(comments.filter(project_id=OuterRef("project_id"), trace_key=OuterRef("key")))
+    )
+    matches = exact.union(by_text.values("pk"), by_comment.values("pk"))
+    return traces.filter(pk__in=matches)
