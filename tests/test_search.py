@@ -7,7 +7,7 @@ from django.db import connection
 
 from feedback_loop import record_trace
 from feedback_loop.internal import search
-from feedback_loop.models import FeedbackEvent, Trace
+from feedback_loop.models import FeedbackEvent
 from tests.curation import ADMIN, add, listed, run
 
 pytestmark = pytest.mark.django_db
@@ -66,8 +66,7 @@ def test_full_text_on_postgresql(admin_client, traces, term, expected):
 def test_the_full_text_search_reads_the_gin_indexes(traces):
     """The search's expressions are the indexes' own (else PostgreSQL would scan every row):
     with sequential scans off, the plan uses both indexes."""
-    found = search.traces_matching(Trace.objects.all(), "made up")
-    sql, params = found.query.sql_with_params()
+    sql, params = search.matches("made up").query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
         cursor.execute("EXPLAIN " + sql, params)

@@ -17,12 +17,14 @@ import re
 
 from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db import connections, router
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 
 from feedback_loop.models import FeedbackEvent, Trace
 from feedback_loop.models.search import CONFIG, search_vector
 
 MAX_WORDS = 8
+# Matches read into the query as a list of ids; more stay a subquery.
+MAX_LISTED = 5_000
 # Words as the "simple" configuration splits them: letters and digits, in any script.
 _WORD_RE = re.compile(r"[^\W_]+", re.UNICODE)
 
@@ -49,22 +51,36 @@ def words_query(term: str) -> SearchQuery | None:
     return SearchQuery(" & ".join(f"{word}:*" for word in words), config=CONFIG, search_type="raw")
 
 
-def traces_matching(traces: QuerySet[Trace], term: str) -> QuerySet[Trace]:
-    """The traces of ``traces`` the search ``term`` finds (PostgreSQL: full text). The matches
-    are found by the indexes first (a UNION of trace ids), then looked up: the cost follows
-    the matches, not the traces."""
+def matches(term: str) -> QuerySet | None:
+    """The ids of the traces ``term`` finds, by the indexes (a UNION: a whole trace id, the
+    words in the input and output, the words in a comment); None without a word."""
     query = words_query(term)
-    exact = Trace.objects.filter(key=term.strip()).values("pk")
     if query is None:
-        return traces.filter(pk__in=exact)
+        return None
+    exact = Trace.objects.filter(key=term.strip()).values("pk")
     by_text = Trace.objects.annotate(fl_text_search=text_vector()).filter(fl_text_search=query)
     comments = (
         FeedbackEvent.objects.exclude(comment="")
         .annotate(fl_comment_search=comment_vector())
         .filter(fl_comment_search=query)
     )
-    by_comment = Trace.objects.filter(
-        Exists(comments.filter(project_id=OuterRef("project_id"), trace_key=OuterRef("key")))
-    )
-    matches = exact.union(by_text.values("pk"), by_comment.values("pk"))
-    return traces.filter(pk__in=matches)
+    # Each matching comment's trace by the (project, trace id) unique index: a lookup per
+    # match, where a join would scan the traces.
+    trace_of = Trace.objects.filter(project_id=OuterRef("project_id"), key=OuterRef("trace_key"))
+    by_comment = comments.values(pk=Subquery(trace_of.values("pk")[:1]))
+    return exact.union(by_text.values("pk"), by_comment)
+
+
+def traces_matching(traces: QuerySet[Trace], term: str) -> QuerySet[Trace]:
+    """The traces of ``traces`` the search ``term`` finds (PostgreSQL: full text): the matches
+    found by the indexes first, then looked up, so the cost follows the matches, not the
+    traces."""
+    found_by_index = matches(term)
+    if found_by_index is None:
+        return traces.filter(key=term.strip())
+    # Read first when there are few (the usual search): the queue then looks them up by primary
+    # key, where PostgreSQL, unsure how many a word matches, would scan every trace to join.
+    found = [pk for pk in found_by_index[: MAX_LISTED + 1].values_list("pk", flat=True) if pk]
+    if len(found) <= MAX_LISTED:
+        return traces.filter(pk__in=found)
+    return traces.filter(pk__in=found_by_index)
