@@ -1,27 +1,19 @@
 """GIN indexes for the queue's full-text search on PostgreSQL (internal/search.py); nothing on
-other databases, which search with icontains."""
+other databases, which search with icontains.
 
-import django.contrib.postgres.indexes
-import django.contrib.postgres.search
+They are built here and kept out of the models' state: a GinIndex in a model's Meta makes
+Django 6 ask every site for ``django.contrib.postgres`` in INSTALLED_APPS (check postgres.E005),
+SQLite sites included. The expressions are internal/search.py's ``search_vector``, written out
+(a query uses an index only with the very same expression; tests/test_search.py reads a plan).
+"""
+
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVector
 from django.db import migrations, models
 from django.db.models import Q
 
 
-class AddIndexOnPostgreSQL(migrations.AddIndex):
-    """An index only PostgreSQL can build: part of every database's model state (so the models
-    and the migrations agree), created only on PostgreSQL."""
-
-    def database_forwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor == "postgresql":
-            super().database_forwards(app_label, schema_editor, from_state, to_state)
-
-    def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor == "postgresql":
-            super().database_backwards(app_label, schema_editor, from_state, to_state)
-
-
 def searchable(field):
-    # As internal/search.py's: "<" and ">" made spaces.
     return models.Func(
         models.F(field),
         models.Value("<>"),
@@ -31,27 +23,37 @@ def searchable(field):
     )
 
 
+def indexes(apps):
+    trace_index = GinIndex(
+        SearchVector(searchable("input"), searchable("output"), config="simple"),
+        name="fl_trace_text_search",
+    )
+    comment_index = GinIndex(
+        SearchVector(searchable("comment"), config="simple"),
+        condition=~Q(comment=""),
+        name="fl_event_comment_search",
+    )
+    return [
+        (apps.get_model("feedback_loop", "Trace"), trace_index),
+        (apps.get_model("feedback_loop", "FeedbackEvent"), comment_index),
+    ]
+
+
+def add(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        for model, index in indexes(apps):
+            schema_editor.add_index(model, index)
+
+
+def remove(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        for model, index in indexes(apps):
+            schema_editor.remove_index(model, index)
+
+
 class Migration(migrations.Migration):
     dependencies = [
         ("feedback_loop", "0017_sweeper_progress"),
     ]
 
-    operations = [
-        AddIndexOnPostgreSQL(
-            model_name="trace",
-            index=django.contrib.postgres.indexes.GinIndex(
-                django.contrib.postgres.search.SearchVector(
-                    searchable("input"), searchable("output"), config="simple"
-                ),
-                name="fl_trace_text_search",
-            ),
-        ),
-        AddIndexOnPostgreSQL(
-            model_name="feedbackevent",
-            index=django.contrib.postgres.indexes.GinIndex(
-                django.contrib.postgres.search.SearchVector(searchable("comment"), config="simple"),
-                condition=~Q(comment=""),
-                name="fl_event_comment_search",
-            ),
-        ),
-    ]
+    operations = [migrations.RunPython(add, remove)]

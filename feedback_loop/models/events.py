@@ -8,7 +8,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
@@ -16,7 +15,6 @@ from django.utils.translation import gettext_lazy as _
 
 from feedback_loop.conf import MAX_ID_CHARS, app_settings
 from feedback_loop.models.projects import Project
-from feedback_loop.models.search import search_vector
 
 
 class EventKind(models.TextChoices):
@@ -207,12 +205,6 @@ class FeedbackEvent(models.Model):
             models.Index(fields=["project", "-created_at"], name="fl_event_recent"),
             models.Index(fields=["project", "session_id", "kind"], name="fl_event_session"),
             models.Index(fields=["project", "user_id"], name="fl_event_user"),
-            # The queue's search of comments (internal/search.py); PostgreSQL only (0018).
-            GinIndex(
-                search_vector("comment"),
-                condition=~Q(comment=""),
-                name="fl_event_comment_search",
-            ),
             models.Index(
                 fields=["created_at"],
                 name="fl_event_unprocessed",

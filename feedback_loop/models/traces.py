@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.db.models import F, OuterRef
 from django.db.models.functions import Coalesce
@@ -14,7 +13,6 @@ from django.utils.translation import gettext_lazy as _
 from feedback_loop.conf import MAX_ID_CHARS
 from feedback_loop.models.events import FeedbackEvent, FeedbackEventQuerySet, trace_keys_q
 from feedback_loop.models.projects import Project
-from feedback_loop.models.search import search_vector
 
 
 class Sentiment(models.TextChoices):
@@ -138,9 +136,6 @@ class Trace(models.Model):
                 fields=["sentiment", "last_signal_at", "project", "id"],
                 name="fl_trace_sentiment_window",
             ),
-            # The queue's full-text search (internal/search.py); built on PostgreSQL only
-            # (migration 0018).
-            GinIndex(search_vector("input", "output"), name="fl_trace_text_search"),
             models.Index(fields=["project", "model"], name="fl_trace_model"),
             models.Index(fields=["project", "release"], name="fl_trace_release"),
             models.Index(fields=["project", "session_id"], name="fl_trace_session"),
