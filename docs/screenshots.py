@@ -5,7 +5,8 @@
 Starts the demo site on a throw-away SQLite database, drives it like a user and writes PNGs
 into docs/: the widget, and the admin's screens at the two common widths, with the admin's app
 sidebar open as it is by default: 1280 px (queue.png, trace.png, review.png, dashboard.png,
-compare.png, releases.png, agreement.png, segments.png: the README's pictures) and 1920 px (the same names ending in -1920).
+compare.png, releases.png, agreement.png, segments.png: the README's pictures) and 1920 px
+(the same names ending in -1920).
 """
 
 from __future__ import annotations
