@@ -110,7 +110,7 @@ def time_agreement(requests: int) -> dict:
     }
 
 
-def models_verdicts_exist(project) -> bool:
+def verdicts_exist(project) -> bool:
     from feedback_loop.models import Verdict
 
     return Verdict.objects.filter(review__trace__project=project).exists()
@@ -211,7 +211,7 @@ def fill(args) -> dict:
         with_messages = items.exclude(messages=[]).exists()  # filled before conversations?
         if have == wanted and pairs == args.pairs and with_messages:
             say(f"reusing {have['traces']:,} traces, {have['events']:,} events, {pairs:,} pairs")
-            if not models_verdicts_exist(project):  # filled before reviewers' verdicts
+            if not verdicts_exist(project):  # filled before reviewers' verdicts
                 fill_reviews(project)
             return have
     say("emptying the feedback tables...")

@@ -145,7 +145,7 @@ def verdicts_context(trace: Trace, user) -> dict:
         return {}
     shown = list(review.verdicts.select_related("reviewer").prefetch_related("error_modes"))
     needed = verdicts.needed(review)
-    if shown and not verdicts.visible_to(review, user):
+    if shown and not verdicts.visible_to(review, shown, user):
         return {"verdicts_hidden": len(shown), "verdicts_needed": needed}
     return {"verdicts": shown, "verdicts_needed": needed}
 

@@ -52,7 +52,7 @@ from django.utils import timezone
 from feedback_loop.internal import detection
 from feedback_loop.internal.deferred import Deferred, projects_of
 from feedback_loop.internal.detection import Detection, ScorerDetection
-from feedback_loop.internal.statistics import fleiss_kappa, kappa_of_table, wilson
+from feedback_loop.internal.statistics import fleiss_kappa, kappa_of_table, rounded, wilson
 from feedback_loop.models import (
     NEEDS_REVIEW,
     ErrorMode,
@@ -104,9 +104,9 @@ class Agreement:
         return {
             "n": self.n,
             "agree": self.agree,
-            "share": _round(self.share),
-            "interval": None if interval is None else [_round(x) for x in interval],
-            "kappa": _round(self.kappa),
+            "share": rounded(self.share),
+            "interval": None if interval is None else [rounded(x) for x in interval],
+            "kappa": rounded(self.kappa),
             "enough": self.enough,
         }
 
@@ -138,8 +138,8 @@ class RaterAgreement:
             "n": self.traces,
             "pairs": self.pairs,
             "agree": self.agree,
-            "share": _round(self.share),
-            "kappa": _round(self.kappa),
+            "share": rounded(self.share),
+            "kappa": rounded(self.kappa),
             "enough": self.traces >= MIN_N,
         }
 
@@ -189,10 +189,6 @@ class Figures:
 
     def _mode(self, row: Any) -> dict[str, str]:
         return {"error_mode": row.label, "name": self.mode_names.get(row.label, row.label)}
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 4)
 
 
 # -- which traces disagree ---------------------------------------------------------------------

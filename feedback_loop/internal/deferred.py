@@ -113,10 +113,12 @@ class Deferred:
         ]
         return list(dict.fromkeys([("all", 30), *pairs]))
 
-    def refresh(self, scope: str | None = None, days: int | None = None) -> list[dict[str, Any]]:
-        """Compute one (scope, days), or every wanted pair; returns the results."""
+    def refresh(
+        self, scope: str | None = None, days: int | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """Compute one (scope, days), or every wanted pair: {"scope:days": result}."""
         pairs = [(scope, days or 30)] if scope is not None else self.wanted()
-        return [self.run(s, d) for s, d in pairs if d in DASHBOARD_DAYS]
+        return {f"{s}:{d}": self.run(s, d) for s, d in pairs if d in DASHBOARD_DAYS}
 
     def panel(
         self, scope: str, days: int, enqueue: Enqueue, *, refresh: bool = False

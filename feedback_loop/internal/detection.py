@@ -35,6 +35,7 @@ from django.db.models import (
 )
 
 from feedback_loop.conf import app_settings
+from feedback_loop.internal.statistics import rounded
 from feedback_loop.models import NEEDS_REVIEW, Review, ReviewStatus, Trace, TraceScore
 
 MIN_N = 5  # below this many, a precision or recall is "not enough data"
@@ -63,8 +64,8 @@ class Detection:
             "suggested": self.suggested,
             "confirmed": self.confirmed,
             "both": self.both,
-            "precision": _round(self.precision),
-            "recall": _round(self.recall),
+            "precision": rounded(self.precision),
+            "recall": rounded(self.recall),
             "precision_enough": self.suggested >= MIN_N,
             "recall_enough": self.confirmed >= MIN_N,
         }
@@ -78,10 +79,6 @@ class ScorerDetection:
 
     def as_dict(self) -> dict[str, Any]:
         return {"scorer": self.scorer, "error_mode": self.error_mode, **self.detection.as_dict()}
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 4)
 
 
 def confirms_a_mode() -> Exists:

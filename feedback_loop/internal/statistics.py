@@ -61,6 +61,11 @@ def cohen_kappa(pairs: Iterable[tuple[Hashable, Hashable]]) -> float | None:
     return kappa_of_table(Counter(pairs))
 
 
+def rounded(value: float | None, digits: int = 4) -> float | None:
+    """A figure as the API and the caches give it (None stays None)."""
+    return None if value is None else round(value, digits)
+
+
 def fleiss_kappa(subjects: Iterable[Mapping[Any, int]]) -> float | None:
     """Fleiss' kappa of several raters' labels: per subject (a trace), how many raters gave
     each label, ``[{"bad": 2, "fine": 1}, ...]``. The number of raters may differ between

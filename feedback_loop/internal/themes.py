@@ -34,7 +34,7 @@ from django.db.models.functions import Left
 from django.utils import timezone
 
 from feedback_loop.conf import app_settings
-from feedback_loop.internal.caches import DASHBOARD_DAYS, remember
+from feedback_loop.internal.caches import remember
 from feedback_loop.internal.clusters import available, find_themes
 from feedback_loop.internal.deferred import Deferred, projects_of
 from feedback_loop.models import NEEDS_REVIEW, EventKind, FeedbackEvent, Trace
@@ -213,8 +213,7 @@ def refresh(scope: str | None = None, days: int | None = None) -> dict[str, int]
     if not available():
         logger.warning("Themes need scikit-learn: %s", INSTALL_HINT)
         return {}
-    pairs = [(scope, days or 30)] if scope is not None else THEMES.wanted()
-    return {f"{s}:{d}": len(compute(s, d)["themes"]) for s, d in pairs if d in DASHBOARD_DAYS}
+    return {key: len(result["themes"]) for key, result in THEMES.refresh(scope, days).items()}
 
 
 def panel(

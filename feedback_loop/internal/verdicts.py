@@ -128,9 +128,9 @@ def _settle_with(review: Review, reviewer, status, modes, expected_output, notes
     review.error_modes.set(modes if status == ReviewStatus.REVIEWED else [])
 
 
-def visible_to(review: Review, user) -> bool:
-    """Whether ``user`` may see the reviewers' verdicts on this trace: once it is settled, or
-    once they gave their own."""
+def visible_to(review: Review, verdicts: list[Verdict], user) -> bool:
+    """Whether ``user`` may see ``verdicts``, the reviewers' verdicts on this trace: once it is
+    settled, or once they gave their own."""
     if review.status != ReviewStatus.PENDING or needed(review) == 1:
         return True
-    return review.verdicts.filter(reviewer=user).exists()
+    return any(verdict.reviewer_id == user.pk for verdict in verdicts)
