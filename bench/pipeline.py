@@ -45,10 +45,13 @@ from bench.capture import (
     DEFAULT_DATABASE_URL,
     RESULTS,
     ROOT,
+    _children,
+    _cpu_seconds,
     ensure_database,
     say,
     server_version,
 )
+from bench.hot_trace import hot_trace
 
 DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/15"
 SETTINGS = "bench.settings"
@@ -66,6 +69,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     parser.add_argument("--broker-url", default=DEFAULT_BROKER_URL)
     parser.add_argument("--concurrency", type=int, default=2, help="worker processes (2)")
+    parser.add_argument(
+        "--hot-events", type=int, default=100_000, help="events on the one hot trace (100000)"
+    )
     args = parser.parse_args()
     if args.events < 100:
         parser.error("--events must be at least 100")
@@ -98,7 +104,14 @@ def empty_tables() -> None:
 
     tables = [
         m._meta.db_table
-        for m in (models.DatasetItem, models.PreferencePair, models.Review, models.FeedbackEvent)
+        for m in (
+            models.DatasetItem,
+            models.PreferencePair,
+            models.Review,
+            models.FeedbackEvent,
+            models.CurrentVote,
+            models.RegenerationClaim,
+        )
     ]
     tables += [
         models.Trace.suggested_error_modes.through._meta.db_table,
@@ -234,6 +247,17 @@ def start_worker(args, log: Path) -> subprocess.Popen:
     raise SystemExit(f"the worker did not answer a ping in 60 s:\n{log.read_text()}")
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores spent busy since boot (/proc/stat: all but idle and iowait)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """CPU seconds used so far by a process and its children (the worker's pool)."""
+    return sum(filter(None, (_cpu_seconds(pid) for pid in [root, *_children(root)])))
+
+
 def drain(args) -> dict:
     from feedback_loop.models import FeedbackEvent, PreferencePair, Review
     from feedback_loop.tasks import sweep
@@ -245,6 +269,7 @@ def drain(args) -> dict:
     try:
         total = unprocessed()
         say(f"queueing {total:,} events and timing the drain...")
+        busy_before, workers_before = machine_busy_seconds(), tree_cpu_seconds(worker.pid)
         started = time.perf_counter()
         queued = sweep.apply(kwargs={"older_than": 0}).get()
         left = total
@@ -254,6 +279,8 @@ def drain(args) -> dict:
             if worker.poll() is not None:
                 raise SystemExit(f"the worker died:\n{log.read_text()}")
         seconds = time.perf_counter() - started
+        busy = machine_busy_seconds() - busy_before
+        workers = tree_cpu_seconds(worker.pid) - workers_before
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         worker.wait(30)
@@ -262,6 +289,12 @@ def drain(args) -> dict:
         "events": queued,
         "seconds": round(seconds, 2),
         "events_per_s": round(queued / seconds),
+        # CPU seconds over the drain: the worker processes, and the rest of the machine
+        # (PostgreSQL's backends, Redis, this process polling): per-core capacity figures.
+        "worker_cpu_s": round(workers, 2),
+        "other_cpu_s": round(busy - workers, 2),
+        "events_per_worker_cpu_s": round(queued / workers) if workers else None,
+        "events_per_other_cpu_s": round(queued / (busy - workers)) if busy > workers else None,
         "pairs": PreferencePair.objects.count(),
         "reviews": Review.objects.count(),
         "processed": FeedbackEvent.objects.filter(processed_at__isnull=False).count(),
@@ -337,10 +370,28 @@ def markdown(rows: list[dict], env: dict) -> str:
         )
     lines += [
         "",
+        f"- CPU over the drain: the worker processes {drained['worker_cpu_s']} s "
+        f"({drained['events_per_worker_cpu_s']:,} events per worker CPU-second), the rest of "
+        f"the machine (PostgreSQL, Redis, this process) {drained['other_cpu_s']} s "
+        f"({drained['events_per_other_cpu_s']:,} events per CPU-second).",
         f"- The drain made {drained['pairs']:,} preference pairs and {drained['reviews']:,} "
         f"review-queue entries and marked {drained['processed']:,} events processed.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def hot_markdown(hot: dict) -> str:
+    verdict = "met" if hot["last_vs_first"] <= 1.5 else "MISSED"
+    return "\n".join(
+        [
+            "",
+            "| one hot trace | first batches | last batches | last vs first |",
+            "|---|---:|---:|---|",
+            f"| {hot['row']} | {hot['first_batch_ms']} ms | {hot['last_batch_ms']} ms "
+            f"| {hot['last_vs_first']}x (target <= 1.5x: {verdict}) |",
+            "",
+        ]
+    )
 
 
 def main() -> int:
@@ -365,13 +416,17 @@ def main() -> int:
     rows = [drain(args)]
     say("measuring the baseline...")
     rows.append(baseline())
-    table = markdown(rows, env)
+    empty_tables()
+    hot = hot_trace(project, args.hot_events)
+    table = markdown(rows, env) + hot_markdown(hot)
     print()
     print(table)
     RESULTS.mkdir(exist_ok=True)
     stem = RESULTS / f"pipeline-{started:%Y%m%d-%H%M%S}"
     stem.with_suffix(".md").write_text(table)
-    stem.with_suffix(".json").write_text(json.dumps({"env": env, "rows": rows}, indent=2))
+    stem.with_suffix(".json").write_text(
+        json.dumps({"env": env, "rows": rows, "hot_trace": hot}, indent=2)
+    )
     say(f"written to {stem}.md and .json")
     return 0
 

@@ -107,8 +107,11 @@ DEFAULTS: dict[str, Any] = {
     # internal/detection.py). A rubric judge goes by its whole name: "judge:Is it made up?".
     "SCORER_ERROR_MODES": {"judge": "hallucination", "refusal": "refusal", "json_valid": "format"},
     "EVAL_TASKS": [],
-    # Suggests error modes for negative traces: a callable (trace, events) -> slugs.
+    # Suggests error modes for negative traces: a callable (trace, events) -> slugs, given the
+    # trace's newest TRIAGE_EVENTS events (oldest first), so its cost stays bounded however
+    # many events a trace gathers.
     "TRIAGE_CLASSIFIER": "feedback_loop.triage.suggest_error_modes",
+    "TRIAGE_EVENTS": 1000,
     # Rows deleted per statement by the retention task.
     "RETENTION_BATCH_SIZE": 1000,
     # Themes in the comments of negative traces (internal/themes.py): THEME_EMBEDDER, a callable
@@ -130,6 +133,7 @@ IMPORT_STRINGS: set[str] = {
 OPTIONAL_HOOKS = {"EXPORT_TOKEN_COUNTER", "EXPORT_REDACTOR", "THEME_EMBEDDER"}
 
 POSITIVE_INTS = {
+    "TRIAGE_EVENTS",
     "MAX_BATCH_SIZE",
     "MAX_BODY_BYTES",
     "MAX_TEXT_CHARS",

@@ -11,7 +11,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from feedback_loop import record_trace, sign_trace
-from feedback_loop.models import FeedbackEvent, PreferencePair, Trace
+from feedback_loop.models import FeedbackEvent, PreferencePair, RegenerationClaim, Trace
 from feedback_loop.tokens import session_digest, verify_token
 from tests.conftest import make_event
 from tests.factories import UserFactory
@@ -278,6 +278,24 @@ def test_the_same_bound_voter_on_both_answers_links_them(project, post_events, t
     assert trace(project, "new").regenerated_from == trace(project, "old")
     pair = PreferencePair.objects.get(source="regenerate")
     assert (pair.chosen, pair.rejected) == ("second try", "first try")
+
+
+def test_a_claim_waits_for_its_proof_and_links_when_the_other_answer_is_processed(
+    project, post_events
+):
+    """The regenerate click comes first, on its own; the new answer is registered and voted on
+    later. Its processing settles the claim kept from the old answer's event."""
+    record_trace(project, "old", input="Q", output="first try", user_id="u1")
+    post_events(project, [_regenerate(project, "old", "u1", new_trace_id="new")])
+    assert trace(project, "old").regenerate_count == 1
+
+    record_trace(project, "new", input="Q", output="second try", user_id="u1")
+    post_events(project, [_thumbs(project, "new", "u1")])  # no claim on this event
+
+    assert trace(project, "new").regenerated_from == trace(project, "old")
+    pair = PreferencePair.objects.get(source="regenerate")
+    assert (pair.chosen, pair.rejected) == ("second try", "first try")
+    assert not RegenerationClaim.objects.exists()  # settled, not kept
 
 
 def test_a_link_the_host_registered_needs_no_browser_proof(project, post_events):

@@ -1,11 +1,16 @@
 """The processing pipeline: from raw events to trace rollups, triage, the review queue and
 preference pairs.
 
-Every step is recomputed from the stored events rather than added to, inside one transaction
-per chunk of traces, with the traces locked (``SELECT ... FOR UPDATE``) before their events are
-read. So a task that runs twice, or is killed half-way and runs again, or runs beside another
-task touching the same trace, leaves the same result: rollups equal to what the events say,
-each pair stored once (unique ``dedupe_key``), each event marked processed.
+A task processes only the traces' new events: their signals are added to each trace's stored
+tally and a newer vote replaces its voter's current one by its delta (``internal/increments.py``),
+so a batch costs what its events cost, not what the traces' histories cost. Each chunk of traces
+is one transaction, the traces locked (``SELECT ... FOR UPDATE``) before their pending events are
+read and marked processed in it: a task that runs twice, or is killed half-way and runs again, or
+runs beside another task touching the same trace, counts each event once; each pair is stored
+once (unique ``dedupe_key``).
+
+``process_traces(keys)`` (``rebuild=True``) is the repair path: everything recomputed from all of
+the traces' events, as the command ``feedback_loop_rebuild_rollups`` and erasure use it.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from functools import partial
 from typing import Any
 
 from django.db import connections, models, router, transaction
@@ -20,12 +26,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from feedback_loop.conf import app_settings
-from feedback_loop.internal import failures, pairs
+from feedback_loop.internal import failures, increments, pairs
 from feedback_loop.internal.regenerations import link_regenerations
-from feedback_loop.internal.rollup import (
-    ROLLUP_FIELDS,
-    rollup,
-)
+from feedback_loop.internal.rollup import ROLLUP_FIELDS, rollup
 from feedback_loop.internal.sql import array_type, column_field
 from feedback_loop.internal.sweeping import record_progress
 from feedback_loop.models import (
@@ -80,7 +83,7 @@ def process_events(
     failed = failures.failed(keys)
     if any(failed.values()):
         keys = [key for key in keys if not failed.get(key)]
-    return process_traces(keys, alone=redelivered, failed=failed, sent_at=sent_at)
+    return process_traces(keys, alone=redelivered, failed=failed, sent_at=sent_at, rebuild=False)
 
 
 def process_traces(
@@ -89,13 +92,16 @@ def process_traces(
     alone: bool = False,
     failed: dict | None = None,
     sent_at: float | None = None,
+    rebuild: bool = True,
 ) -> int:
-    """Recompute everything for these traces, in transactions of PROCESS_CHUNK_TRACES.
+    """Process these traces, in transactions of PROCESS_CHUNK_TRACES: recompute everything from
+    all of their events (``rebuild``), or move them on by their pending events.
 
     A chunk that raises is done again trace by trace, and traces that failed before go alone
     (``failed``: what ``failures.failed(keys)`` says, read here when not given)."""
     if failed is None:
         failed = failures.failed(keys)
+    _process = partial(_process_chunk_atomically, rebuild=rebuild)
     together = [] if alone else [key for key in keys if key not in failed]
     size = app_settings.PROCESS_CHUNK_TRACES
     done = 0
@@ -117,10 +123,10 @@ def process_traces(
     return done
 
 
-def _process(keys: Sequence[TraceKey]) -> int:
+def _process_chunk_atomically(keys: Sequence[TraceKey], *, rebuild: bool) -> int:
     _create_missing_traces(keys)
     with transaction.atomic():
-        return _process_chunk(keys)
+        return _process_chunk(keys, rebuild=rebuild)
 
 
 def _create_missing_traces(keys: Sequence[TraceKey]) -> None:
@@ -162,22 +168,30 @@ def trace_seeds(events: models.QuerySet[FeedbackEvent]) -> dict[TraceKey, dict[s
     return seeds
 
 
-def _process_chunk(keys: Sequence[TraceKey]) -> int:
+def _process_chunk(keys: Sequence[TraceKey], *, rebuild: bool) -> int:
     now = timezone.now()
     traces: dict[TraceKey, Trace] = {
         (t.project_id, t.key): t
         for t in Trace.objects.select_for_update().for_keys(keys).order_by("pk")
     }
+    # Traces without a signal yet: their pending events are all their events.
+    fresh = {key for key, trace in traces.items() if trace.last_signal_at is None}
+    read = FeedbackEvent.objects.of_traces(traces).only(*_EVENT_FIELDS)
+    if not rebuild:
+        read = read.filter(processed_at__isnull=True)
     events: dict[TraceKey, list[FeedbackEvent]] = defaultdict(list)
-    for event in (
-        FeedbackEvent.objects.of_traces(traces).only(*_EVENT_FIELDS).order_by("timestamp", "pk")
-    ):
+    for event in read.order_by("timestamp", "pk"):
         events[(event.project_id, event.trace_key)].append(event)
 
     scale = app_settings.RATING_SCALE
+    if rebuild:
+        rolled = {key: rollup(events.get(key, []), scale) for key in traces}
+        increments.rebuild_votes(traces, events)
+    else:
+        rolled = increments.advance(traces, events, scale)
     changed: list[Trace] = []
-    for key, trace in traces.items():
-        figures = rollup(events.get(key, []), scale)
+    for key, figures in rolled.items():
+        trace = traces[key]
         if any(getattr(trace, name) != value for name, value in figures.items()):
             for name, value in figures.items():
                 setattr(trace, name, value)
@@ -200,12 +214,12 @@ def _process_chunk(keys: Sequence[TraceKey]) -> int:
     if found:
         PreferencePair.objects.bulk_create(found, ignore_conflicts=True)
 
-    _triage(traces, events)
+    _triage(traces, events, rebuild=rebuild, fresh=fresh)
 
     pending = [event.pk for evs in events.values() for event in evs if event.processed_at is None]
     if pending:
         FeedbackEvent.objects.filter(pk__in=pending).update(processed_at=now)
-    return sum(1 for evs in events.values() for e in evs if e.processed_at is None)
+    return len(pending)
 
 
 _SAVED_FIELDS = (*ROLLUP_FIELDS, "regenerated_from", "updated_at")
@@ -238,13 +252,26 @@ def _save_traces(traces: list[Trace]) -> None:
 # -- triage and the review queue ---------------------------------------------------------------
 
 
-def _triage(traces: dict[TraceKey, Trace], events: dict[TraceKey, list[FeedbackEvent]]) -> None:
+def _triage(
+    traces: dict[TraceKey, Trace],
+    events: dict[TraceKey, list[FeedbackEvent]],
+    *,
+    rebuild: bool,
+    fresh: set[TraceKey],
+) -> None:
     """Suggested error modes for negative and mixed traces (none for the others), and a
-    pending review for each of them."""
-    if not traces:
+    pending review for each of them. The classifier sees a trace's newest TRIAGE_EVENTS events:
+    those read already when they are all of its events (``rebuild``, or a trace whose events are
+    all new), else read by the (project, trace, timestamp) index, a bounded read."""
+    considered = traces if rebuild else {key: traces[key] for key in events}
+    if not considered:
         return
+    flagged = {key: t for key, t in considered.items() if t.sentiment in NEEDS_REVIEW}
+    known = {key: events.get(key, []) for key in flagged if rebuild or key in fresh}
+    newest = {**known, **newest_events([key for key in flagged if key not in known])}
+    limit = app_settings.TRIAGE_EVENTS
     classify = app_settings.TRIAGE_CLASSIFIER
-    projects = {project_id for project_id, _ in traces}
+    projects = {project_id for project_id, _ in considered}
     modes: dict[tuple[int | None, str], int] = {
         (project_id, slug): pk
         for pk, project_id, slug in ErrorMode.objects.filter(
@@ -252,20 +279,16 @@ def _triage(traces: dict[TraceKey, Trace], events: dict[TraceKey, list[FeedbackE
         ).values_list("pk", "project_id", "slug")
     }
     desired: set[tuple[int, int]] = set()
-    flagged: list[Trace] = []
-    for key, trace in traces.items():
-        if trace.sentiment not in NEEDS_REVIEW:
-            continue
-        flagged.append(trace)
+    for key, trace in flagged.items():
         # A classifier that raises fails the trace: it is tried again, then left as a dead
         # letter with the error (internal/failures.py), instead of losing its suggestions.
-        for slug in classify(trace, events.get(key, [])):
+        for slug in classify(trace, newest.get(key, [])[-limit:]):
             mode = modes.get((trace.project_id, slug)) or modes.get((None, slug))
             if mode is not None:
                 desired.add((trace.pk, mode))
 
     through = Trace.suggested_error_modes.through
-    pks = [t.pk for t in traces.values()]
+    pks = [t.pk for t in considered.values()]
     existing = set(through.objects.filter(trace_id__in=pks).values_list("trace_id", "errormode_id"))
     stale = existing - desired
     if stale:
@@ -279,4 +302,38 @@ def _triage(traces: dict[TraceKey, Trace], events: dict[TraceKey, list[FeedbackE
             [through(trace_id=t, errormode_id=m) for t, m in new], ignore_conflicts=True
         )
     if flagged:
-        Review.objects.bulk_create([Review(trace=t) for t in flagged], ignore_conflicts=True)
+        Review.objects.bulk_create(
+            [Review(trace=t) for t in flagged.values()], ignore_conflicts=True
+        )
+
+
+def newest_events(keys: Sequence[TraceKey]) -> dict[TraceKey, list[FeedbackEvent]]:
+    """The newest TRIAGE_EVENTS events of each of these traces, oldest first. On PostgreSQL one
+    statement reads at most that many index entries per trace (a LATERAL join with a LIMIT);
+    elsewhere a query per trace does."""
+    if not keys:
+        return {}
+    limit = app_settings.TRIAGE_EVENTS
+    found: dict[TraceKey, list[FeedbackEvent]] = defaultdict(list)
+    connection = connections[router.db_for_read(FeedbackEvent)]
+    if connection.vendor == "postgresql":
+        q = connection.ops.quote_name
+        columns = ", ".join(
+            q(str(column_field(FeedbackEvent, name).column)) for name in _EVENT_FIELDS
+        )
+        rows: Iterable[FeedbackEvent] = FeedbackEvent.objects.raw(
+            f"SELECT e.* FROM unnest(%s::bigint[], %s::text[]) AS k(p, t) CROSS JOIN LATERAL ("
+            f"SELECT {columns} FROM {q(FeedbackEvent._meta.db_table)} "
+            f'WHERE "project_id" = k.p AND "trace_key" = k.t '
+            f'ORDER BY "timestamp" DESC, "id" DESC LIMIT %s) AS e ORDER BY e."timestamp", e."id"',
+            [[p for p, _ in keys], [t for _, t in keys], limit],
+        )
+    else:  # a query per trace, each reading at most the limit by the index
+        newest = FeedbackEvent.objects.only(*_EVENT_FIELDS).order_by("-timestamp", "-pk")
+        rows = []
+        for project_id, trace_key in keys:
+            latest = newest.filter(project_id=project_id, trace_key=trace_key)[:limit]
+            rows += reversed(list(latest))
+    for event in rows:
+        found[(event.project_id, event.trace_key)].append(event)
+    return found

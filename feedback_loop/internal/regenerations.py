@@ -8,7 +8,14 @@ import logging
 from django.db.models import Q
 from django.utils import timezone
 
-from feedback_loop.models import EventKind, FeedbackEvent, Trace, TraceKey, is_bound_voter
+from feedback_loop.models import (
+    EventKind,
+    FeedbackEvent,
+    RegenerationClaim,
+    Trace,
+    TraceKey,
+    is_bound_voter,
+)
 
 logger = logging.getLogger("feedback_loop.pipeline")
 
@@ -28,8 +35,13 @@ def link_regenerations(
     token binds a voter (a user or a session), and that voter also sent an event, with that
     trace's token, on the other trace. Otherwise anyone holding the token of one answer could
     make another user's answer "regenerated from" it and forge preference pairs.
+
+    A claim naming an answer that is not there yet is kept (``RegenerationClaim``) and settled
+    when either answer is processed again: proven then, or ignored.
     """
-    claims = _claims(events)
+    new_claims = _claims(events)
+    kept = _kept_claims(traces)
+    claims = list(dict.fromkeys([*new_claims, *kept]))
     if not claims:
         return []
     proven = _proven_claims(claims)
@@ -38,20 +50,64 @@ def link_regenerations(
         (p, t): pk
         for pk, p, t in Trace.objects.for_keys(names).values_list("pk", "project_id", "key")
     }
-    changed = []
-    for old, new, voter, other in claims:
-        if (voter, other) not in proven:
-            logger.warning(
-                "Ignored a regeneration link %r -> %r claimed by %s: no event of the same "
-                "token-bound voter on %r proves it.",
-                old[1],
-                new[1],
-                voter or "an unknown voter",
-                other[1],
-            )
-        elif old in pks and new in pks:  # else linked when the other trace is processed
+    changed, waiting = [], []
+    fresh = set(new_claims) - set(kept)
+    for claim in claims:
+        old, new, voter, other = claim
+        if old not in pks or new not in pks:
+            if is_bound_voter(voter):
+                waiting.append(claim)  # settled when the other answer is there
+        elif (voter, other) not in proven:
+            if claim in fresh:
+                logger.warning(
+                    "Ignored a regeneration link %r -> %r claimed by %s: no event of the same "
+                    "token-bound voter on %r proves it.",
+                    old[1],
+                    new[1],
+                    voter or "an unknown voter",
+                    other[1],
+                )
+        else:
             changed += _link(traces, pks, old, new)
+    _keep(waiting, settled=[claim for claim in kept if claim not in waiting])
     return changed
+
+
+def _kept_claims(traces: dict[TraceKey, Trace]) -> list[Claim]:
+    if not traces:
+        return []
+    by_project: dict[int, list[str]] = {}
+    for project_id, key in traces:
+        by_project.setdefault(project_id, []).append(key)
+    q = Q(pk__in=[])
+    for project_id, keys in by_project.items():
+        q |= Q(project_id=project_id, old_key__in=keys) | Q(project_id=project_id, new_key__in=keys)
+    return [
+        ((c.project_id, c.old_key), (c.project_id, c.new_key), c.voter, (c.project_id, c.other_key))
+        for c in RegenerationClaim.objects.filter(q)
+    ]
+
+
+def _keep(waiting: list[Claim], settled: list[Claim]) -> None:
+    if waiting:
+        RegenerationClaim.objects.bulk_create(
+            [
+                RegenerationClaim(
+                    project_id=old[0],
+                    old_key=old[1],
+                    new_key=new[1],
+                    voter=voter,
+                    other_key=other[1],
+                )
+                for old, new, voter, other in waiting
+            ],
+            ignore_conflicts=True,
+        )
+    if settled:
+        q = Q(pk__in=[])
+        for old, new, voter, _other in settled:
+            q |= Q(project_id=old[0], old_key=old[1], new_key=new[1], voter=voter)
+        RegenerationClaim.objects.filter(q).delete()
 
 
 def _claims(events: dict[TraceKey, list[FeedbackEvent]]) -> list[Claim]:

@@ -29,7 +29,7 @@ from feedback_loop.models.events import (
 from feedback_loop.models.experiments import PASS, Experiment, ExperimentResult, ExperimentStatus
 from feedback_loop.models.failures import ProcessingFailure
 from feedback_loop.models.pairs import PairSource, PreferencePair
-from feedback_loop.models.pipeline import PipelineProgress
+from feedback_loop.models.pipeline import CurrentVote, PipelineProgress, RegenerationClaim
 from feedback_loop.models.projects import Project
 from feedback_loop.models.scoring import ScoringRule, TraceScore
 from feedback_loop.models.traces import NEEDS_REVIEW, Sentiment, Trace, TraceKey
@@ -45,6 +45,7 @@ __all__ = [
     "AlertKind",
     "AlertRule",
     "Conversation",
+    "CurrentVote",
     "Dataset",
     "DatasetItem",
     "DatasetKind",
@@ -62,6 +63,7 @@ __all__ = [
     "PreferencePair",
     "ProcessingFailure",
     "Project",
+    "RegenerationClaim",
     "Review",
     "ReviewStatus",
     "ScoringRule",

@@ -205,11 +205,14 @@ class FeedbackEvent(models.Model):
             models.Index(fields=["project", "-created_at"], name="fl_event_recent"),
             models.Index(fields=["project", "session_id", "kind"], name="fl_event_session"),
             models.Index(fields=["project", "user_id"], name="fl_event_user"),
+            # The events a trace has not had processed yet (the pipeline's reads, the sweeper).
             models.Index(
-                fields=["created_at"],
-                name="fl_event_unprocessed",
+                fields=["project", "trace_key", "created_at"],
+                name="fl_event_pending",
                 condition=Q(processed_at__isnull=True),
             ),
+            # A trace's newest events, for triage (read at most TRIAGE_EVENTS of them).
+            models.Index(fields=["project", "trace_key", "timestamp"], name="fl_event_trace_time"),
         ]
 
     def __str__(self) -> str:

@@ -88,6 +88,11 @@ class Trace(models.Model):
     thumbs_down = models.PositiveIntegerField(_("thumbs down"), default=0)
     rating_avg = models.FloatField(_("mean rating"), null=True, blank=True)
     rating_count = models.PositiveIntegerField(_("ratings"), default=0)
+    # What the incremental pipeline adds its deltas to (the current ratings' sum, and how many
+    # of them lie above and below the scale's middle); rating_avg and sentiment come from them.
+    rating_sum = models.FloatField(_("sum of ratings"), default=0, editable=False)
+    ratings_high = models.PositiveIntegerField(_("high ratings"), default=0, editable=False)
+    ratings_low = models.PositiveIntegerField(_("low ratings"), default=0, editable=False)
     comment_count = models.PositiveIntegerField(_("comments"), default=0)
     edit_count = models.PositiveIntegerField(_("edits"), default=0)
     regenerate_count = models.PositiveIntegerField(_("regenerates"), default=0)
