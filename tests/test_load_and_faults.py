@@ -15,6 +15,7 @@ from tests.services import Gunicorn, PrivatePostgres
 
 pytestmark = [
     pytest.mark.postgres,
+    pytest.mark.faults,
     pytest.mark.django_db(transaction=True),
     pytest.mark.timeout(180),
 ]

@@ -18,6 +18,7 @@ from tests.test_worker import broker, redis_server, unprocessed, worker  # noqa:
 
 pytestmark = [
     pytest.mark.postgres,
+    pytest.mark.faults,
     pytest.mark.django_db(transaction=True),
     pytest.mark.timeout(240),
 ]

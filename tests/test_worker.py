@@ -81,6 +81,7 @@ def test_captured_events_are_processed_by_the_worker(broker, worker, project, po
         assert (t.thumbs_up, t.thumbs_down, t.sentiment) == (6, 2, "mixed")
 
 
+@pytest.mark.faults
 def test_a_broker_outage_delays_processing_and_loses_nothing(
     broker, worker, redis_server, project, post_events
 ):
@@ -153,6 +154,7 @@ def assert_backlog_processed_right(project, traces: int) -> None:
     assert not FeedbackEvent.objects.exclude(Exists(Trace.objects.for_event_ref())).exists()
 
 
+@pytest.mark.faults
 def test_a_worker_killed_mid_batch_leaves_right_rollups_and_no_double_pairs(
     broker, worker, project
 ):
@@ -172,6 +174,7 @@ def test_a_worker_killed_mid_batch_leaves_right_rollups_and_no_double_pairs(
     assert_backlog_processed_right(project, traces)
 
 
+@pytest.mark.faults
 def test_a_task_whose_pool_process_died_is_delivered_again_without_the_sweeper(
     broker, worker, project
 ):
@@ -235,6 +238,7 @@ def succeeded(worker) -> int:
     return worker.output().count("succeeded in")
 
 
+@pytest.mark.faults
 def test_a_task_over_its_soft_time_limit_ends_as_a_recorded_failure(limited_worker, project):
     good = [f"good{i}" for i in range(5)]
     process_events.delay(negative_traces(project, [*good, "slow"]))
@@ -258,6 +262,7 @@ def test_a_task_over_its_soft_time_limit_ends_as_a_recorded_failure(limited_work
     wait_for(lambda: done("after"), 30, "a later task to be processed")
 
 
+@pytest.mark.faults
 @pytest.mark.parametrize("name", ["stubborn", "killer"])
 def test_a_trace_that_gets_its_worker_killed_every_time_ends_as_a_dead_letter(
     limited_worker, project, name
