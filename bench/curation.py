@@ -5,6 +5,7 @@ pairs, on PostgreSQL.
 Run from the repository root::
 
     .venv/bin/python bench/curation.py [--traces 200000] [--events-per-trace 5] [--pairs 100000]
+                                       [--scale 10]
 
 The first run fills the bench database (a few minutes); later runs reuse the data when its
 size matches (``--refill`` forces a new fill). Rows:
@@ -19,6 +20,11 @@ size matches (``--refill`` forces a new fill). Rows:
   TRL's conversational form): ``manage.py feedback_loop_export --format dpo`` in its own
   process; items per second as the command reports them, and the process's peak memory
   (maximum resident set size, Django included).
+
+It also writes the plans (``EXPLAIN (ANALYZE, BUFFERS)``) of the queue's and the dashboard's
+three slowest queries, and the sizes of the events and traces tables and their indexes, beside
+the table: with ``--scale 10`` (10,000,000 events, a database of its own) they show what grows
+with the events table.
 
 Targets from the issue: pages under 300 ms, the export over 20,000 rows/s with peak memory
 under 150 MB.
@@ -65,8 +71,59 @@ def parse_args():
     parser.add_argument("--pairs", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=15, help="timed requests per page")
     parser.add_argument("--refill", action="store_true", help="fill the data again")
-    parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
-    return parser.parse_args()
+    parser.add_argument(
+        "--scale",
+        type=int,
+        default=1,
+        help="multiply the traces and events (10: 2,000,000 traces and 10,000,000 events), in "
+        "a database of its own (feedback_loop_bench_x10)",
+    )
+    parser.add_argument("--database-url", default=None)
+    args = parser.parse_args()
+    args.traces *= args.scale
+    if args.database_url is None:
+        suffix = f"_x{args.scale}" if args.scale > 1 else ""
+        args.database_url = DEFAULT_DATABASE_URL + suffix
+    return args
+
+
+def plans(client, url: str, slowest: int = 3) -> list[dict]:
+    """The page's slowest queries (one request, cache emptied) with their plans, as
+    ``EXPLAIN (ANALYZE, BUFFERS)`` gives them: what grows with the tables."""
+    from django.core.cache import cache
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    cache.clear()
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(url).status_code == 200
+    found = []
+    for query in sorted(captured.captured_queries, key=lambda q: -float(q["time"]))[:slowest]:
+        sql = query["sql"]
+        if not sql.lstrip().upper().startswith(("SELECT", "WITH")):
+            continue
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql)
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+        found.append({"ms": round(float(query["time"]) * 1000, 1), "sql": sql, "plan": plan})
+    return found
+
+
+def table_sizes() -> list[tuple[str, int]]:
+    """(relation, bytes) of the events and traces tables and each of their indexes."""
+    from django.db import connection
+
+    from feedback_loop.models import FeedbackEvent, Trace
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname, pg_relation_size(c.oid) FROM pg_class c "
+            "LEFT JOIN pg_index i ON i.indexrelid = c.oid "
+            "WHERE c.relname IN (%s, %s) OR i.indrelid IN (%s::regclass, %s::regclass) "
+            "ORDER BY pg_relation_size(c.oid) DESC",
+            [FeedbackEvent._meta.db_table, Trace._meta.db_table] * 2,
+        )
+        return cursor.fetchall()
 
 
 def time_bare_search(term: str, requests: int) -> dict:
@@ -468,6 +525,13 @@ def main() -> int:
     results.append(time_bare_search("needle417", args.requests))
     say("timing the agreement figures (refresh_agreement)...")
     results.append(time_agreement(args.requests))
+    say("reading the plans of the queue's and the dashboard's slowest queries...")
+    explained = {
+        name: plans(client, url)
+        for name, url, _cold in pages
+        if name in ("review queue page", "dashboard, last 30 days, cache emptied")
+    }
+    sizes["relations"] = table_sizes()
     say("exporting the pairs...")
     exported = export(args)
 
@@ -498,14 +562,25 @@ def main() -> int:
         f"| {args.pairs:,} pairs as dpo | {exported['rows']:,} | {exported['rows_per_s']:,} "
         f"| {exported['peak_rss_mb']} MB | > 20,000 rows/s: {ok_rate}; < 150 MB: {ok_mem} |",
     ]
+    lines += ["", "| relation | size |", "|---|---:|"]
+    lines += [f"| {name} | {size / 2**20:,.1f} MiB |" for name, size in sizes["relations"]]
     table = "\n".join(lines) + "\n"
     print()
     print(table)
     RESULTS.mkdir(exist_ok=True)
     stem = RESULTS / f"curation-{started:%Y%m%d-%H%M%S}"
-    stem.with_suffix(".md").write_text(table)
+    stem.with_suffix(".md").write_text(
+        table
+        + "".join(
+            f"\n### {page}: {q['ms']} ms\n\n```sql\n{q['sql']}\n```\n\n```\n{q['plan']}\n```\n"
+            for page, queries in explained.items()
+            for q in queries
+        )
+    )
     stem.with_suffix(".json").write_text(
-        json.dumps({"sizes": sizes, "pages": results, "export": exported}, indent=2)
+        json.dumps(
+            {"sizes": sizes, "pages": results, "export": exported, "plans": explained}, indent=2
+        )
     )
     say(f"written to {stem}.md and .json")
     return 0

@@ -2,8 +2,9 @@
 
 The pipeline calls ``FEEDBACK_LOOP["TRIAGE_CLASSIFIER"]`` (default :func:`suggest_error_modes`)
 with a trace and its newest ``TRIAGE_EVENTS`` events (1,000), oldest first, for every trace whose
-sentiment is negative or mixed, each time new events come. It returns error-mode slugs; slugs the project does not know are ignored. What it returns
-is stored as *suggested* modes; a reviewer confirms them on the trace's review.
+sentiment is negative or mixed, each time new events come. It returns error-mode slugs; slugs
+the project does not know are ignored. What it returns is stored as *suggested* modes; a
+reviewer confirms them on the trace's review.
 
 A classifier of your own (an LLM judge, say) has the same signature::
 

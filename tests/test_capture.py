@@ -59,6 +59,32 @@ def test_accepted_event_is_stored_with_every_field(project, post_events):
     assert row.processed_at is None
 
 
+def test_text_json_numbers_and_times_are_stored_exactly_as_sent(project, post_events):
+    tricky = 'He said "no" \\ then {"a": [1]}\n\ttab \u2028 line, caf\u00e9, \U0001f600, \'quote\''
+    event = make_event(
+        project,
+        kind="custom",
+        name="shared \u00e9",
+        value=0.1 + 0.2,
+        comment=tricky,
+        text=tricky,
+        output=tricky,
+        metadata={'cl\u00e9 "x"': [tricky, 1.5e-300, -0.0, True, None, {"n": 2**53}]},
+        timestamp="2026-11-20T10:00:00.123456+05:30",
+    )
+    assert post_events(project, [event]).json()["accepted"] == 1
+    row = FeedbackEvent.objects.get()
+    assert (row.comment, row.text, row.output, row.name) == (
+        tricky,
+        tricky,
+        tricky,
+        "shared \u00e9",
+    )
+    assert row.value == 0.1 + 0.2
+    assert row.metadata == {'cl\u00e9 "x"': [tricky, 1.5e-300, -0.0, True, None, {"n": 2**53}]}
+    assert row.timestamp == datetime(2026, 11, 20, 4, 30, 0, 123456, tzinfo=UTC)
+
+
 @pytest.mark.parametrize(
     "fields",
     [

@@ -374,9 +374,8 @@ _COLUMNS = tuple(
     for f in FeedbackEvent._meta.concrete_fields
     if f.name not in ("id", "project", "created_at", "processed_at", "requeued_at")
 )
-_JSON_COLUMNS = frozenset(
-    name for name in _COLUMNS if isinstance(FeedbackEvent._meta.get_field(name), models.JSONField)
-)
+# (field name, column name) of each column, the keys of the JSON records on PostgreSQL.
+_RECORD_KEYS = tuple((name, str(column_field(FeedbackEvent, name).column)) for name in _COLUMNS)
 _PLAIN_FIELDS = (models.CharField, models.TextField, models.FloatField)
 # Rows per INSERT statement on SQLite, well under its bound-parameter limit.
 _CHUNK = 500
@@ -394,8 +393,11 @@ def _sql(vendor: str, quote_name) -> tuple[str, str]:
     returning = f"{quote_name('id')}, {quote_name('event_id')}"
     tail = f" ON CONFLICT ({conflict}) DO NOTHING RETURNING {returning}"
     if vendor == "postgresql":
-        arrays = ", ".join(f"%s::{array_type(field(name))}" for name in _COLUMNS)
-        head += f"SELECT %s, u.*, %s FROM unnest({arrays}) AS u"
+        # The record's columns take the types of the arrays unnest() was given before.
+        record = ", ".join(
+            f"{quote_name(field(name).column)} {array_type(field(name))[:-2]}" for name in _COLUMNS
+        )
+        head += f"SELECT %s, r.*, %s FROM json_to_recordset(%s::json) AS r({record})"
     else:
         head += "VALUES "
     return head, tail
@@ -407,8 +409,9 @@ def insert_events(project_pk: int, rows: list[dict[str, Any]], now) -> dict[uuid
 
     One ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` statement: a repeat (also a concurrent
     one) never makes a second row, and RETURNING says which rows are new without a second
-    query. On PostgreSQL the rows travel as one array per column through ``unnest()``, so the
-    statement's text is the same for any batch and the driver parses it once.
+    query. On PostgreSQL the rows travel as one JSON document read by ``json_to_recordset()``:
+    the statement's text is the same for any batch, and the driver quotes one string instead
+    of escaping every element of an array per column (which cost more than the insert).
     """
     db = router.db_for_write(FeedbackEvent)
     connection = connections[db]
@@ -418,13 +421,12 @@ def insert_events(project_pk: int, rows: list[dict[str, Any]], now) -> dict[uuid
     inserted: dict[uuid.UUID, int] = {}
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            columns = [
-                [json.dumps(row[name]) for row in rows]
-                if name in _JSON_COLUMNS
-                else [row[name] for row in rows]
-                for name in _COLUMNS
-            ]
-            cursor.execute(head + tail, [project_pk, now, *columns])
+            batch = json.dumps(
+                [{column: row[name] for name, column in _RECORD_KEYS} for row in rows],
+                ensure_ascii=False,
+                default=str,  # UUIDs and aware datetimes, in forms PostgreSQL reads back
+            )
+            cursor.execute(head + tail, [project_pk, now, batch])
             inserted.update((event_id, pk) for pk, event_id in cursor.fetchall())
             return inserted
         # Strings, numbers and None go to the driver as they are; UUIDs, JSON and datetimes
