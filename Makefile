@@ -3,7 +3,8 @@
 #   make test   every test: lint, the widget (build check, types, unit tests, size), the suite
 #               with its real-browser tests on SQLite and on PostgreSQL (Python 3.11, Django 5.2;
 #               the README followed in fresh virtualenvs), the suite again on PostgreSQL with
-#               Python 3.13 and the newest Django 6.x (but the README and fault runs), the exports fed to TRL, OpenAI's checks,
+#               Python 3.13 and the newest Django 6.x (but the README and fault runs), the
+#               exports fed to TRL, OpenAI's checks,
 #               inspect-ai and promptfoo, and the release (sdist, wheel, twine)
 VENV ?= .venv
 PY := $(VENV)/bin/python

@@ -324,12 +324,13 @@ def newest_events(keys: Sequence[TraceKey]) -> dict[TraceKey, list[FeedbackEvent
         rows: Iterable[FeedbackEvent] = FeedbackEvent.objects.raw(
             f"SELECT e.* FROM unnest(%s::bigint[], %s::text[]) AS k(p, t) CROSS JOIN LATERAL ("
             f"SELECT {columns} FROM {q(FeedbackEvent._meta.db_table)} "
-            f'WHERE "project_id" = k.p AND "trace_key" = k.t '
+            f'WHERE "project_id" = k.p AND "trace_key" = k.t AND "timestamp" IS NOT NULL '
             f'ORDER BY "timestamp" DESC, "id" DESC LIMIT %s) AS e ORDER BY e."timestamp", e."id"',
             [[p for p, _ in keys], [t for _, t in keys], limit],
         )
     else:  # a query per trace, each reading at most the limit by the index
-        newest = FeedbackEvent.objects.only(*_EVENT_FIELDS).order_by("-timestamp", "-pk")
+        newest = FeedbackEvent.objects.filter(timestamp__isnull=False)  # fl_event_trace_time
+        newest = newest.only(*_EVENT_FIELDS).order_by("-timestamp", "-pk")
         rows = []
         for project_id, trace_key in keys:
             latest = newest.filter(project_id=project_id, trace_key=trace_key)[:limit]

@@ -153,7 +153,9 @@ class Migration(migrations.Migration):
         migrations.AddIndex(
             model_name="feedbackevent",
             index=models.Index(
-                fields=["project", "trace_key", "timestamp"], name="fl_event_trace_time"
+                condition=models.Q(("timestamp__isnull", False)),
+                fields=["project", "trace_key", "timestamp"],
+                name="fl_event_trace_time",
             ),
         ),
         migrations.AddField(

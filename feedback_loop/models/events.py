@@ -211,8 +211,16 @@ class FeedbackEvent(models.Model):
                 name="fl_event_pending",
                 condition=Q(processed_at__isnull=True),
             ),
-            # A trace's newest events, for triage (read at most TRIAGE_EVENTS of them).
-            models.Index(fields=["project", "trace_key", "timestamp"], name="fl_event_trace_time"),
+            # A trace's newest events, for triage (read at most TRIAGE_EVENTS of them). Partial
+            # on a condition every row meets, so that only a query naming it can use the index:
+            # with the table's statistics out of date (a burst into a fresh table) the planner
+            # otherwise took it, the smaller, for capture's count per voter, and read the whole
+            # trace on every request instead of the voter's entries in fl_event_trace_voter.
+            models.Index(
+                fields=["project", "trace_key", "timestamp"],
+                name="fl_event_trace_time",
+                condition=Q(timestamp__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:
