@@ -196,18 +196,23 @@ def rows_from(results: dict[str, dict]) -> list[tuple[str, str, str, str]]:
     curation = results.get("curation")
     if curation:
         sizes = curation["sizes"]
+        bases = {p["baseline_of"]: p for p in curation["pages"] if "baseline_of" in p}
         for page in curation["pages"]:
+            if "baseline_of" in page:
+                continue  # shown beside its page
             target = (
                 ""
                 if "no target" in page["row"]
                 else (f"target < 300 ms: {'met' if page['p95_ms'] < 300 else 'MISSED'}")
             )
+            base = bases.get(page["row"])
             rows.append(
                 (
                     f"{page['row']} ({sizes['traces']:,} traces, {sizes['events']:,} events)",
                     f"p50 {page['median_ms']} ms, p95 {page['p95_ms']} ms",
-                    "",
-                    target,
+                    f"its queries alone: p50 {base['median_ms']} ms" if base else "",
+                    target
+                    + (f"; {page['median_ms'] / max(base['median_ms'], 0.1):.1f}x" if base else ""),
                 )
             )
         export = curation["export"]
