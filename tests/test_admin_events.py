@@ -2,10 +2,8 @@
 
 import pytest
 
-from feedback_loop.models import (
-    Trace,
-)
-from tests.curation import ADMIN, add, page
+from feedback_loop.models import CurrentVote, FeedbackEvent, Trace
+from tests.curation import ADMIN, add, page, run
 
 pytestmark = pytest.mark.django_db
 
@@ -52,3 +50,24 @@ def test_the_events_list_filters_processed_events_in_words(admin_client, queue):
     done = admin_client.get(f"{ADMIN}/feedbackevent/", {"processed": "yes"})
     assert len(done.context["cl"].result_list) == 3
     assert all(e.processed_at for e in done.context["cl"].result_list)
+
+
+@pytest.mark.parametrize("how", ["one", "selected"])
+def test_deleting_events_rebuilds_their_traces(admin_client, project, how):
+    keep = add(project, "t", value=1, voter="u:ann")
+    gone = add(project, "t", value=1, voter="u:bob")
+    run(project)
+    assert Trace.objects.get(key="t").thumbs_up == 2
+
+    if how == "one":
+        admin_client.post(f"{ADMIN}/feedbackevent/{gone.pk}/delete/", {"post": "yes"})
+    else:
+        admin_client.post(
+            f"{ADMIN}/feedbackevent/",
+            {"action": "delete_selected", "_selected_action": [gone.pk], "post": "yes"},
+        )
+
+    assert list(FeedbackEvent.objects.values_list("pk", flat=True)) == [keep.pk]
+    trace = Trace.objects.get(key="t")
+    assert (trace.thumbs_up, trace.sentiment) == (1, "positive")
+    assert list(CurrentVote.objects.values_list("voter", flat=True)) == ["u:ann"]

@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from feedback_loop.admin.access import ProjectScopedAdmin, ScopedRelatedFilter, scoped
 from feedback_loop.admin.display import short_datetime, short_id, short_text
+from feedback_loop.internal.pipeline import process_traces
 from feedback_loop.models import FeedbackEvent, Project, Trace
 
 
@@ -71,6 +72,17 @@ class FeedbackEventAdmin(ProjectScopedAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    # The pipeline moves traces on by new events only: a deleted event's trace is rebuilt from
+    # the events it has left.
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        process_traces([(obj.project_id, obj.trace_key)])
+
+    def delete_queryset(self, request, queryset):
+        keys = sorted(set(queryset.values_list("project_id", "trace_key")))
+        super().delete_queryset(request, queryset)
+        process_traces(keys)
 
     @admin.display(description=_("received"), ordering="created_at")
     def received(self, event: FeedbackEvent):
