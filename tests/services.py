@@ -173,15 +173,23 @@ class Worker:
                 self.kill()
             self.process = None
 
-    def processed_counts(self) -> list[int]:
-        """What each finished process_events task returned: events it marked processed."""
-        return [
-            int(n)
-            for n in re.findall(
-                r"Task feedback_loop\.process_events\[[^\]]+\] succeeded in [\d.e-]+s: (\d+)",
-                self.output(),
-            )
-        ]
+    def processed_counts(self, settle: float = 5.0) -> list[int]:
+        """What each finished process_events task returned: events it marked processed.
+
+        A task commits its events before the worker logs that it succeeded, so a test that saw
+        the events processed may read the log a few milliseconds too early: this waits (up to
+        ``settle`` seconds) for the tasks the worker received to have an outcome in the log."""
+        task = r"Task feedback_loop\.process_events\[([^\]]+)\]"
+        deadline = time.monotonic() + settle
+        while True:
+            output = self.output()
+            received = set(re.findall(task + " received", output))
+            ended = set(re.findall(task + " (?:succeeded|raised|failed|retry)", output))
+            if received <= ended or time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        returned = r"Task feedback_loop\.process_events\[[^\]]+\] succeeded in [\d.e-]+s: (\d+)"
+        return [int(n) for n in re.findall(returned, output)]
 
 
 class Gunicorn:
