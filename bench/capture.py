@@ -189,6 +189,26 @@ def setup_django(url: str) -> tuple[str, str]:
     return project.public_key, str(tokens)
 
 
+def event_row(trace_key: str, user_id: str, session_id: str, timestamp) -> dict:
+    """A row for ``insert_events`` as capture validates it: no signal yet (the caller sets the
+    kind and its fields), the voter the user's claimed id."""
+    return {
+        "event_id": uuid.uuid4(),
+        "trace_key": trace_key,
+        "value": None,
+        "reasons": [],
+        "comment": "",
+        "text": "",
+        "name": "",
+        "metadata": {},
+        "session_id": session_id,
+        "user_id": user_id,
+        "voter": f"cu:{user_id}",
+        "output": "",
+        "timestamp": timestamp,
+    }
+
+
 def _events_table() -> str:
     from django.db import connection
 

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import random
 import time
-import uuid
 from datetime import timedelta
 from statistics import median
 
-from bench.capture import say
+from bench.capture import event_row, say
 
 SAMPLE = 5  # batches at each end whose median is compared
 
@@ -61,21 +60,7 @@ def hot_trace(project, events: int) -> dict:
 def _event(rng: random.Random, n: int, start) -> dict:
     """Votes by 20,000 voters who change their minds, ratings, copies, comments, edits."""
     voter = f"u{rng.randrange(20_000)}"
-    row = {
-        "event_id": uuid.uuid4(),
-        "trace_key": "hot",
-        "value": None,
-        "reasons": [],
-        "comment": "",
-        "text": "",
-        "name": "",
-        "metadata": {},
-        "session_id": f"s-{voter}",
-        "user_id": voter,
-        "voter": f"cu:{voter}",
-        "output": "",
-        "timestamp": start + timedelta(milliseconds=n),
-    }
+    row = event_row("hot", voter, f"s-{voter}", start + timedelta(milliseconds=n))
     roll = rng.random()
     if roll < 0.5:
         row.update(kind="thumbs", value=rng.choice((1, -1)))

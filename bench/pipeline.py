@@ -48,6 +48,7 @@ from bench.capture import (
     _children,
     _cpu_seconds,
     ensure_database,
+    event_row,
     say,
     server_version,
 )
@@ -150,21 +151,7 @@ def make_backlog(project, events: int) -> int:
     for n in range(events):
         i = n // 4
         slot = n % 4
-        base = {
-            "event_id": uuid.uuid4(),
-            "trace_key": f"b{i}",
-            "value": None,
-            "reasons": [],
-            "comment": "",
-            "text": "",
-            "name": "",
-            "metadata": {},
-            "session_id": f"s{i // 3}",
-            "user_id": f"u{i % 1000}",
-            "voter": f"cu:u{i % 1000}",
-            "output": "",
-            "timestamp": start + timedelta(milliseconds=n),
-        }
+        base = event_row(f"b{i}", f"u{i % 1000}", f"s{i // 3}", start + timedelta(milliseconds=n))
         roll = rng.random()
         if slot < 2:  # two votes by the same user: the second replaces the first
             base.update(kind="thumbs", value=rng.choice((1, -1)))

@@ -52,16 +52,7 @@ def advance(
         if old is not None:
             add_vote(tallies[key], vote_kind, old.value, scale, sign=-1)
         add_vote(tallies[key], vote_kind, event.value, scale)
-        replaced.append(
-            CurrentVote(
-                trace_id=pk,
-                kind=vote_kind,
-                voter=voter,
-                value=event.value,
-                timestamp=event.timestamp,
-                event_id=event.pk,
-            )
-        )
+        replaced.append(_vote(pk, vote_kind, voter, event))
     if replaced:
         CurrentVote.objects.bulk_create(
             replaced,
@@ -99,17 +90,21 @@ def rebuild_votes(
     CurrentVote.objects.filter(trace_id__in=[t.pk for t in traces.values()]).delete()
     CurrentVote.objects.bulk_create(
         [
-            CurrentVote(
-                trace_id=trace.pk,
-                kind=kind,
-                voter=voter,
-                value=event.value,
-                timestamp=event.timestamp,
-                event_id=event.pk,
-            )
+            _vote(trace.pk, kind, voter, event)
             for key, trace in traces.items()
             for kind in VOTE_KINDS
             for voter, event in current_votes(events.get(key, ()), kind).items()
         ],
         batch_size=1000,
+    )
+
+
+def _vote(trace_pk: int, kind: str, voter: str, event: FeedbackEvent) -> CurrentVote:
+    return CurrentVote(
+        trace_id=trace_pk,
+        kind=kind,
+        voter=voter,
+        value=event.value,
+        timestamp=event.timestamp,
+        event_id=event.pk,
     )
