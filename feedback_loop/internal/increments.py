@@ -15,6 +15,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from django.db import router
+from django.db.models import F
+
 from feedback_loop.internal.rollup import (
     TALLY_FIELDS,
     add_event,
@@ -22,6 +25,7 @@ from feedback_loop.internal.rollup import (
     current_votes,
     figures,
 )
+from feedback_loop.internal.sql import AnyOf, insert_rows, loaded
 from feedback_loop.models import VOTE_KINDS, CurrentVote, FeedbackEvent, Trace, TraceKey
 
 VoteKey = tuple[int, str, str]  # (trace pk, kind, voter)
@@ -53,13 +57,14 @@ def advance(
             add_vote(tallies[key], vote_kind, old.value, scale, sign=-1)
         add_vote(tallies[key], vote_kind, event.value, scale)
         replaced.append(_vote(pk, vote_kind, voter, event))
-    if replaced:
-        CurrentVote.objects.bulk_create(
-            replaced,
-            update_conflicts=True,
-            unique_fields=["trace", "kind", "voter"],
-            update_fields=["value", "timestamp", "event_id"],
-        )
+    insert_rows(
+        CurrentVote,
+        replaced,
+        vary=("trace", "kind", "voter", "value", "timestamp", "event_id"),
+        using=router.db_for_write(CurrentVote),
+        unique_fields=("trace", "kind", "voter"),
+        update_fields=("value", "timestamp", "event_id"),
+    )
 
     result = {}
     for key, events in new.items():
@@ -74,12 +79,14 @@ def _stored_votes(candidates: dict[VoteKey, Any]) -> dict[VoteKey, CurrentVote]:
     if not candidates:
         return {}
     rows = CurrentVote.objects.filter(
-        trace_id__in={pk for pk, _kind, _voter in candidates},
-        kind__in={kind for _pk, kind, _voter in candidates},
-        voter__in={voter for _pk, _kind, voter in candidates},
-    ).only("trace_id", "kind", "voter", "value", "timestamp", "event_id")
+        AnyOf(F("trace_id"), {pk for pk, _kind, _voter in candidates}),
+        AnyOf(F("voter"), {voter for _pk, _kind, voter in candidates}),
+    )
+    fields = ("trace_id", "kind", "voter", "value", "timestamp", "event_id")
     return {
-        key: vote for vote in rows if (key := (vote.trace_id, vote.kind, vote.voter)) in candidates
+        key: vote
+        for vote in loaded(rows, fields)
+        if (key := (vote.trace_id, vote.kind, vote.voter)) in candidates
     }
 
 

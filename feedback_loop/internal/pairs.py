@@ -12,6 +12,7 @@ from django.db.models import Q
 
 from feedback_loop.internal.markup import unlike_edit
 from feedback_loop.internal.rollup import current_votes, is_trivial_edit, squash
+from feedback_loop.internal.sql import loaded
 from feedback_loop.models import (
     EventKind,
     FeedbackEvent,
@@ -151,10 +152,9 @@ def _session_votes(events: dict[TraceKey, list[FeedbackEvent]]) -> dict[tuple[in
     for project_id, ids in sessions.items():
         q |= Q(project_id=project_id, session_id__in=ids)
     latest: dict[tuple[int, str, str], FeedbackEvent] = {}
-    for vote in (
-        FeedbackEvent.objects.filter(q, kind=EventKind.THUMBS)
-        .only("id", "project_id", "trace_key", "session_id", "user_id", "value", "timestamp")
-        .order_by("timestamp", "pk")
+    for vote in loaded(
+        FeedbackEvent.objects.filter(q, kind=EventKind.THUMBS).order_by("timestamp", "pk"),
+        ("id", "project_id", "trace_key", "session_id", "user_id", "value", "timestamp"),
     ):
         latest[(vote.project_id, vote.session_id, vote.trace_key)] = vote
     sides: dict[tuple[int, str], Side] = defaultdict(lambda: {1: [], -1: []})

@@ -22,14 +22,20 @@ from functools import partial
 from typing import Any
 
 from django.db import connections, models, router, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from feedback_loop.conf import app_settings
 from feedback_loop.internal import failures, increments, pairs
 from feedback_loop.internal.regenerations import link_regenerations
 from feedback_loop.internal.rollup import ROLLUP_FIELDS, rollup
-from feedback_loop.internal.sql import array_type, column_field
+from feedback_loop.internal.sql import (
+    AnyOf,
+    array_type,
+    column_field,
+    insert_rows,
+    loaded,
+)
 from feedback_loop.internal.sweeping import record_progress
 from feedback_loop.models import (
     NEEDS_REVIEW,
@@ -62,6 +68,12 @@ _EVENT_FIELDS = (
     "processed_at",
 )
 
+_TRACE_FIELDS = tuple(f.name for f in Trace._meta.concrete_fields)
+# What a preference pair found here is made of: all but its id and time (now, for all of them).
+_PAIR_FIELDS = tuple(
+    f.name for f in PreferencePair._meta.concrete_fields if f.name not in ("id", "created_at")
+)
+
 
 def process_events(
     event_pks: Iterable[int], *, redelivered: bool = False, sent_at: float | None = None
@@ -76,7 +88,7 @@ def process_events(
     keys = sorted(
         set(
             FeedbackEvent.objects.filter(
-                pk__in=list(event_pks), processed_at__isnull=True
+                AnyOf(F("pk"), list(event_pks)), processed_at__isnull=True
             ).values_list("project_id", "trace_key")
         )
     )
@@ -170,17 +182,17 @@ def trace_seeds(events: models.QuerySet[FeedbackEvent]) -> dict[TraceKey, dict[s
 
 def _process_chunk(keys: Sequence[TraceKey], *, rebuild: bool) -> int:
     now = timezone.now()
+    locked = Trace.objects.select_for_update().for_keys(keys).order_by("pk")
     traces: dict[TraceKey, Trace] = {
-        (t.project_id, t.key): t
-        for t in Trace.objects.select_for_update().for_keys(keys).order_by("pk")
+        (t.project_id, t.key): t for t in loaded(locked, _TRACE_FIELDS)
     }
     # Traces without a signal yet: their pending events are all their events.
     fresh = {key for key, trace in traces.items() if trace.last_signal_at is None}
-    read = FeedbackEvent.objects.of_traces(traces).only(*_EVENT_FIELDS)
+    read = FeedbackEvent.objects.of_traces(traces)
     if not rebuild:
         read = read.filter(processed_at__isnull=True)
     events: dict[TraceKey, list[FeedbackEvent]] = defaultdict(list)
-    for event in read.order_by("timestamp", "pk"):
+    for event in loaded(read.order_by("timestamp", "pk"), _EVENT_FIELDS):
         events[(event.project_id, event.trace_key)].append(event)
 
     scale = app_settings.RATING_SCALE
@@ -211,14 +223,13 @@ def _process_chunk(keys: Sequence[TraceKey], *, rebuild: bool) -> int:
         *pairs.regenerate_pairs(traces),
         *pairs.session_pairs(traces, events),
     ]
-    if found:
-        PreferencePair.objects.bulk_create(found, ignore_conflicts=True)
+    insert_rows(PreferencePair, found, vary=_PAIR_FIELDS, using=router.db_for_write(PreferencePair))
 
     _triage(traces, events, rebuild=rebuild, fresh=fresh)
 
     pending = [event.pk for evs in events.values() for event in evs if event.processed_at is None]
     if pending:
-        FeedbackEvent.objects.filter(pk__in=pending).update(processed_at=now)
+        FeedbackEvent.objects.filter(AnyOf(F("pk"), pending)).update(processed_at=now)
     return len(pending)
 
 
@@ -296,15 +307,10 @@ def _triage(
         for trace_pk, mode in stale:
             q |= Q(trace_id=trace_pk, errormode_id=mode)
         through.objects.filter(q).delete()
-    new = desired - existing
-    if new:
-        through.objects.bulk_create(
-            [through(trace_id=t, errormode_id=m) for t, m in new], ignore_conflicts=True
-        )
-    if flagged:
-        Review.objects.bulk_create(
-            [Review(trace=t) for t in flagged.values()], ignore_conflicts=True
-        )
+    new = [through(trace_id=t, errormode_id=m) for t, m in desired - existing]
+    insert_rows(through, new, vary=("trace", "errormode"), using=router.db_for_write(through))
+    reviews = [Review(trace=t) for t in flagged.values()]
+    insert_rows(Review, reviews, vary=("trace",), using=router.db_for_write(Review))
 
 
 def newest_events(keys: Sequence[TraceKey]) -> dict[TraceKey, list[FeedbackEvent]]:

@@ -82,9 +82,12 @@ def _kept_claims(traces: dict[TraceKey, Trace]) -> list[Claim]:
     q = Q(pk__in=[])
     for project_id, keys in by_project.items():
         q |= Q(project_id=project_id, old_key__in=keys) | Q(project_id=project_id, new_key__in=keys)
+    rows = RegenerationClaim.objects.filter(q).values_list(
+        "project_id", "old_key", "new_key", "voter", "other_key"
+    )
     return [
-        ((c.project_id, c.old_key), (c.project_id, c.new_key), c.voter, (c.project_id, c.other_key))
-        for c in RegenerationClaim.objects.filter(q)
+        ((project_id, old), (project_id, new), voter, (project_id, other))
+        for project_id, old, new, voter, other in rows
     ]
 
 

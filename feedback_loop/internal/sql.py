@@ -4,7 +4,13 @@ for any number of rows, so the driver and the server parse it once."""
 
 from __future__ import annotations
 
-from django.db import models
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from django.db import connections, models
+from django.db.models.base import ModelState
+from django.db.models.lookups import In, Lookup
+from django.db.models.signals import post_init
 
 # By field class; a subclass (PositiveIntegerField, BigAutoField...) takes its base's entry.
 _ARRAY_TYPES: dict[type[models.Field], str] = {
@@ -37,3 +43,104 @@ def column_field(model: type[models.Model], name: str) -> models.Field:
     if not isinstance(field, models.Field):
         raise TypeError(f"{model.__name__}.{name} has no column.")
     return field
+
+
+class AnyOf(Lookup):
+    """``column = ANY(%s::type[])`` with the values as one array parameter on PostgreSQL, an
+    ``IN (...)`` list elsewhere: ``queryset.filter(AnyOf(F("pk"), ids))``.
+
+    For the pipeline's long lists (500 event ids a batch): ``IN`` puts a placeholder per value
+    in the statement, which the driver then parses and quotes one by one on every call; an array
+    is one parameter, and the statement's text is the same for any number of values."""
+
+    lookup_name = "any_of"  # used as an expression, never registered on a field
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        if connection.vendor != "postgresql":
+            return In(self.lhs, list(self.rhs)).as_sql(compiler, connection)
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        field = self.lhs.output_field
+        values = [field.get_db_prep_value(v, connection, prepared=False) for v in self.rhs]
+        return f"{lhs} = ANY(%s::{array_type(field)})", (*lhs_params, values)
+
+
+def loaded(queryset: models.QuerySet, fields: Sequence[str]) -> Iterator[Any]:
+    """The rows of ``queryset`` as instances of its model holding ``fields`` only (the others
+    load on access, as with ``only()``), built from ``values_list()`` rows without running
+    ``Model.__init__`` per row, which costs more than fetching and decoding the row. The
+    instances are what ``only()`` would give: ``post_init`` is sent for each, they compare,
+    save and load deferred fields as usual.
+
+    For the pipeline's reads of thousands of events per batch."""
+    model = queryset.model
+    names = [model._meta.get_field(name).attname for name in fields]
+    db = queryset.db
+    new = model.__new__
+    send = post_init.send
+    for row in queryset.values_list(*names):
+        instance = new(model)
+        instance.__dict__.update(zip(names, row, strict=True))
+        state = instance._state = ModelState()
+        state.adding = False
+        state.db = db
+        send(sender=model, instance=instance)
+        yield instance
+
+
+def insert_rows(
+    model: type[models.Model],
+    objs: Sequence[models.Model],
+    vary: Sequence[str],
+    using: str,
+    *,
+    unique_fields: Sequence[str] = (),
+    update_fields: Sequence[str] = (),
+) -> None:
+    """``bulk_create(objs, ignore_conflicts=True)``, or with ``unique_fields`` and
+    ``update_fields`` an upsert, for rows that differ only in the fields ``vary``: on PostgreSQL
+    one ``INSERT ... SELECT FROM unnest(...)`` with an array for each of those fields and every
+    other column sent once, from the first object (its defaults, ``auto_now`` times), without
+    the ORM preparing each value of each row. A review per flagged trace is one array of trace
+    ids instead of ten arrays."""
+    if not objs:
+        return
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        model._default_manager.using(using).bulk_create(
+            objs,
+            ignore_conflicts=not unique_fields,
+            update_conflicts=bool(unique_fields),
+            unique_fields=unique_fields or None,
+            update_fields=update_fields or None,
+        )
+        return
+    q = connection.ops.quote_name
+    column = {
+        name: q(model._meta.get_field(name).column) for name in (*unique_fields, *update_fields)
+    }
+    varying = [model._meta.get_field(name) for name in vary]
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    first = objs[0]
+    selected, params = [], []
+    for field in fields:
+        if field in varying:
+            selected.append(f"u.{q(field.column)}")
+        else:
+            selected.append("%s")
+            params.append(field.get_db_prep_save(field.pre_save(first, add=True), connection))
+    arrays = ", ".join(f"%s::{array_type(f)}" for f in varying)
+    names = ", ".join(q(f.column) for f in varying)
+    params += [[getattr(obj, f.attname) for obj in objs] for f in varying]
+    conflict = "ON CONFLICT DO NOTHING"
+    if unique_fields:
+        conflict = (
+            f"ON CONFLICT ({', '.join(column[n] for n in unique_fields)}) DO UPDATE SET "
+            + ", ".join(f"{column[n]} = EXCLUDED.{column[n]}" for n in update_fields)
+        )
+    sql = (
+        f"INSERT INTO {q(model._meta.db_table)} ({', '.join(q(f.column) for f in fields)}) "
+        f"SELECT {', '.join(selected)} FROM unnest({arrays}) AS u({names}) {conflict}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
