@@ -74,9 +74,9 @@ def loaded(queryset: models.QuerySet, fields: Sequence[str]) -> Iterator[Any]:
 
     For the pipeline's reads of thousands of events per batch."""
     model = queryset.model
-    names = [model._meta.get_field(name).attname for name in fields]
+    names = [column_field(model, name).attname for name in fields]
     db = queryset.db
-    new = model.__new__
+    new = object.__new__  # what Model.__new__ is; Model.__init__ is what is skipped
     send = post_init.send
     for row in queryset.values_list(*names):
         instance = new(model)
@@ -117,20 +117,20 @@ def insert_rows(
         return
     q = connection.ops.quote_name
     column = {
-        name: q(model._meta.get_field(name).column) for name in (*unique_fields, *update_fields)
+        name: q(str(column_field(model, name).column)) for name in (*unique_fields, *update_fields)
     }
-    varying = [model._meta.get_field(name) for name in vary]
+    varying = [column_field(model, name) for name in vary]
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
     first = objs[0]
     selected, params = [], []
     for field in fields:
         if field in varying:
-            selected.append(f"u.{q(field.column)}")
+            selected.append(f"u.{q(str(field.column))}")
         else:
             selected.append("%s")
             params.append(field.get_db_prep_save(field.pre_save(first, add=True), connection))
     arrays = ", ".join(f"%s::{array_type(f)}" for f in varying)
-    names = ", ".join(q(f.column) for f in varying)
+    names = ", ".join(q(str(f.column)) for f in varying)
     params += [[getattr(obj, f.attname) for obj in objs] for f in varying]
     conflict = "ON CONFLICT DO NOTHING"
     if unique_fields:
@@ -139,7 +139,7 @@ def insert_rows(
             + ", ".join(f"{column[n]} = EXCLUDED.{column[n]}" for n in update_fields)
         )
     sql = (
-        f"INSERT INTO {q(model._meta.db_table)} ({', '.join(q(f.column) for f in fields)}) "
+        f"INSERT INTO {q(model._meta.db_table)} ({', '.join(q(str(f.column)) for f in fields)}) "
         f"SELECT {', '.join(selected)} FROM unnest({arrays}) AS u({names}) {conflict}"
     )
     with connection.cursor() as cursor:
