@@ -23,7 +23,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.capture import DEFAULT_DATABASE_URL, TRACE_ID, ensure_database, say, setup_django
+from bench.capture import (
+    DEFAULT_DATABASE_URL,
+    TRACE_ID,
+    analyze_events,
+    ensure_database,
+    say,
+    setup_django,
+)
 
 
 def main() -> int:
@@ -63,6 +70,7 @@ def main() -> int:
         FeedbackEvent.objects.all().delete()
         for n in range(20):  # warm up
             request(n, view)
+        analyze_events()  # as bench/capture.py: statistics, as autovacuum keeps them
         profile = cProfile.Profile() if name == "capture view" else None
         started = time.perf_counter()
         if profile:
