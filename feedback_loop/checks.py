@@ -149,3 +149,40 @@ def database_problems(vendor: str) -> list[checks.CheckMessage]:
             id="feedback_loop.E005",
         )
     ]
+
+
+@checks.register(checks.Tags.database)
+def check_statistics(app_configs=None, databases=None, **kwargs):
+    """Run by ``migrate`` and ``check --database``: PostgreSQL keeps the events table's planner
+    statistics only through autovacuum. Without them the planner cannot tell the table's
+    indexes apart, and capture's count of a voter's events on a trace (a few index entries)
+    was planned as a scan of the whole project's events through ``(project, user_id)``: on a
+    never-analysed table each 100-event request cost PostgreSQL 66 ms instead of 3."""
+    from django.db import connections, router
+
+    from feedback_loop.models import FeedbackEvent
+
+    alias = router.db_for_write(FeedbackEvent)
+    if not databases or alias not in databases:
+        return []
+    return statistics_problems(connections[alias])
+
+
+def statistics_problems(connection) -> list[checks.CheckMessage]:
+    if connection.vendor != "postgresql":
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('autovacuum')")
+        (autovacuum,) = cursor.fetchone()
+    if autovacuum == "on":
+        return []
+    return [
+        checks.Warning(
+            "autovacuum is off on the PostgreSQL server that stores feedback events: the "
+            "planner's statistics of the events table go stale or are never gathered, and "
+            "capture's per-voter count can then read every event of a project on each request.",
+            hint="Turn autovacuum on, or run ANALYZE on feedback_loop_feedbackevent and "
+            "feedback_loop_trace regularly (daily, and after a bulk load).",
+            id="feedback_loop.W005",
+        )
+    ]

@@ -324,3 +324,21 @@ def test_check_deploy_needs_no_schema_class_from_the_host():
     messages = checks.run_checks(include_deployment_checks=True)
     ours = [m for m in messages if m.id.startswith(("drf_spectacular", "feedback_loop"))]
     assert ours == []
+
+
+def test_w005_says_when_the_events_database_runs_without_autovacuum(on_postgres):
+    """Against the test server itself: the warning appears exactly when its autovacuum is off
+    (this repository's CI server runs with it off), and never on SQLite."""
+    from django.db import connection
+
+    from feedback_loop.checks import check_statistics
+
+    found = check_statistics(databases=["default"])
+    if not on_postgres:
+        assert found == []
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW autovacuum")
+        (autovacuum,) = cursor.fetchone()
+    assert [w.id for w in found] == ([] if autovacuum == "on" else ["feedback_loop.W005"])
+    assert check_statistics(databases=[]) == []  # run only when asked to check the database
