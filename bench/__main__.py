@@ -197,6 +197,9 @@ def rows_from(results: dict[str, dict]) -> list[tuple[str, str, str, str]]:
     if curation:
         sizes = curation["sizes"]
         bases = {p["baseline_of"]: p for p in curation["pages"] if "baseline_of" in p}
+        full_text = next(
+            (p for p in curation["pages"] if p["row"].startswith("baseline: the search")), None
+        )
         for page in curation["pages"]:
             if "baseline_of" in page:
                 continue  # shown beside its page
@@ -206,6 +209,17 @@ def rows_from(results: dict[str, dict]) -> list[tuple[str, str, str, str]]:
                 else (f"target < 300 ms: {'met' if page['p95_ms'] < 300 else 'MISSED'}")
             )
             base = bases.get(page["row"])
+            if full_text and page["row"].startswith("review queue, searching a comment"):
+                ratio = page["median_ms"] / max(full_text["median_ms"], 0.1)
+                rows.append(
+                    (
+                        f"{page['row']} ({sizes['traces']:,} traces, {sizes['events']:,} events)",
+                        f"p50 {page['median_ms']} ms, p95 {page['p95_ms']} ms",
+                        f"full-text queries alone: p50 {full_text['median_ms']} ms",
+                        f"{target}; {ratio:.1f}x (target < 2x: {'met' if ratio < 2 else 'MISSED'})",
+                    )
+                )
+                continue
             rows.append(
                 (
                     f"{page['row']} ({sizes['traces']:,} traces, {sizes['events']:,} events)",

@@ -14,7 +14,8 @@ size matches (``--refill`` forces a new fill). Rows:
   default filters: negative or mixed, not reviewed), through Django's test client: URL
   routing, middleware, the admin's queries and the template, no network.
 * ``review queue, sorted by strength`` and ``... searching a comment``: the same page with
-  ``?o=7`` and ``?q=...``.
+  ``?o=7`` and ``?q=...``; the search once more with the model and release filter lists in
+  the cache, as after the queue page (the other rows empty the cache before each request).
 * ``dashboard``: ``GET /admin/feedback_loop/trace/dashboard/`` over the last 30 days.
 * ``baseline: <page>, its N queries alone``: the SQL that page sends (captured from one
   request, cache emptied), sent again on a bare cursor: the database's share of the page. The
@@ -551,6 +552,13 @@ def main() -> int:
             "/admin/feedback_loop/trace/?q=needle417",
             True,
         ),
+        # As a curator searches: after the queue page, with its model and release lists in
+        # the cache (five minutes), where the row above empties the cache before each request.
+        (
+            "review queue, searching a comment, filter lists cached",
+            "/admin/feedback_loop/trace/?q=needle417",
+            False,
+        ),
         ("dashboard, last 30 days, cache emptied", "/admin/feedback_loop/trace/dashboard/", True),
         ("dashboard, last 30 days, cached figures", "/admin/feedback_loop/trace/dashboard/", False),
     ]
@@ -559,7 +567,7 @@ def main() -> int:
         say(f"timing {name}...")
         results.append({"row": name, "url": url, **time_page(client, url, args.requests, cold)})
     for name, url, cold in pages:
-        if cold and name != "review queue, searching a comment":
+        if cold and not name.startswith("review queue, searching a comment"):
             say(f"timing the queries of {name} alone...")
             results.append(time_bare_queries(client, name, url, args.requests))
     say("timing the bare full-text search...")
@@ -593,7 +601,7 @@ def main() -> int:
         if r["row"] in baselines:
             ratio = r["median_ms"] / max(baselines[r["row"]]["median_ms"], 0.1)
             target += f"; {ratio:.1f}x its queries alone"
-        if r["row"] == "review queue, searching a comment":
+        if r["row"].startswith("review queue, searching a comment"):
             ratio = r["median_ms"] / bare["median_ms"]
             met = "met" if ratio < 2 else "**missed**"
             target = f"< 2x its full-text query alone: {ratio:.1f}x, {met}"
