@@ -112,6 +112,7 @@ def empty_tables() -> None:
             models.FeedbackEvent,
             models.CurrentVote,
             models.RegenerationClaim,
+            models.ProcessingFailure,  # a failed run's traces would go one by one in the next
         )
     ]
     tables += [

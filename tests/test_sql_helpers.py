@@ -104,3 +104,23 @@ def test_insert_rows_updates_the_conflicting_rows_when_asked(project):
     )
     stored = {(v.trace_id, v.voter): (v.value, v.event_id) for v in CurrentVote.objects.all()}
     assert stored == {(trace.pk, "u:ann"): (-1, 2), (other.pk, "u:bob"): (4, 3)}
+
+
+def test_loaded_gives_the_times_the_orm_gives_to_the_microsecond(project):
+    """On PostgreSQL the times travel as microseconds since the epoch; they must come back as
+    the same aware datetimes the ORM reads, None as None."""
+    base = timezone.now().replace(microsecond=0)
+    stamps = [
+        base,
+        base + timedelta(microseconds=1),
+        base - timedelta(days=9000, microseconds=999999),
+    ]
+    for stamp in stamps:
+        FeedbackEventFactory(project=project, timestamp=stamp)
+    fields = ("id", "timestamp", "created_at", "processed_at")
+    rows = list(loaded(FeedbackEvent.objects.order_by("pk"), fields))
+    orm = list(FeedbackEvent.objects.order_by("pk").only(*fields))
+    assert [r.timestamp for r in rows] == stamps == [e.timestamp for e in orm]
+    assert [r.created_at for r in rows] == [e.created_at for e in orm]
+    assert [r.processed_at for r in rows] == [None, None, None]
+    assert all(r.timestamp.utcoffset() == timedelta(0) for r in rows)

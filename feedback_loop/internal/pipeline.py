@@ -34,6 +34,7 @@ from feedback_loop.internal.sql import (
     array_type,
     column_field,
     insert_rows,
+    keys_q,
     loaded,
 )
 from feedback_loop.internal.sweeping import record_progress
@@ -143,7 +144,7 @@ def _process_chunk_atomically(keys: Sequence[TraceKey], *, rebuild: bool) -> int
 
 def _create_missing_traces(keys: Sequence[TraceKey]) -> None:
     """Traces the host never registered are created from their first event's ``output``."""
-    existing = set(Trace.objects.for_keys(keys).values_list("project_id", "key"))
+    existing = set(Trace.objects.filter(keys_q(keys, key="key")).values_list("project_id", "key"))
     missing = [key for key in keys if key not in existing]
     if not missing:
         return
@@ -182,13 +183,13 @@ def trace_seeds(events: models.QuerySet[FeedbackEvent]) -> dict[TraceKey, dict[s
 
 def _process_chunk(keys: Sequence[TraceKey], *, rebuild: bool) -> int:
     now = timezone.now()
-    locked = Trace.objects.select_for_update().for_keys(keys).order_by("pk")
+    locked = Trace.objects.select_for_update().filter(keys_q(keys, key="key")).order_by("pk")
     traces: dict[TraceKey, Trace] = {
         (t.project_id, t.key): t for t in loaded(locked, _TRACE_FIELDS)
     }
     # Traces without a signal yet: their pending events are all their events.
     fresh = {key for key, trace in traces.items() if trace.last_signal_at is None}
-    read = FeedbackEvent.objects.of_traces(traces)
+    read = FeedbackEvent.objects.filter(keys_q(traces))
     if not rebuild:
         read = read.filter(processed_at__isnull=True)
     events: dict[TraceKey, list[FeedbackEvent]] = defaultdict(list)
