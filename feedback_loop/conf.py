@@ -73,11 +73,15 @@ DEFAULTS: dict[str, Any] = {
     "ENQUEUE_PAUSE_SECONDS": 5,
     # Unprocessed events older than this are queued again by the sweeper.
     "SWEEP_AFTER_SECONDS": 120,
-    # Most events one sweep queues, and events per task it queues.
+    # Most events one sweep queues, and events per task it (and capture's hand-off) queues.
+    # Each task and each transaction costs a set of statements whatever its size: a backlog
+    # drained at 10,100 events/s in tasks of 500 and transactions of 200 traces, at 13,900 in
+    # tasks of 2,000 and transactions of 500 (bench/pipeline.py). Lower both when a custom
+    # TRIAGE_CLASSIFIER is slow, so that a task stays well within PROCESS_SOFT_TIME_LIMIT.
     "SWEEP_MAX_EVENTS": 200_000,
-    "PROCESS_BATCH_SIZE": 500,
+    "PROCESS_BATCH_SIZE": 2000,
     # Traces rolled up per database transaction.
-    "PROCESS_CHUNK_TRACES": 200,
+    "PROCESS_CHUNK_TRACES": 500,
     # Seconds a processing task may run (None: no limit). Past the soft limit the traces it was
     # on are done again one by one, each failure recorded; past the hard limit its process is
     # killed and the message delivered again, to be processed one trace at a time.
