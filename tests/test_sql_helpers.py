@@ -57,9 +57,10 @@ def test_any_of_matches_what_in_matches(project):
 
 
 def test_any_of_sends_one_array_on_postgresql_and_a_list_elsewhere(project, on_postgres):
-    FeedbackEventFactory.create_batch(2, project=project)
+    events = FeedbackEventFactory.create_batch(2, project=project)
+    ids = [e.pk for e in events] + list(range(10**12, 10**12 + 498))  # 500 ids, 2 of rows
     with CaptureQueriesContext(connection) as queries:
-        assert len(FeedbackEvent.objects.filter(AnyOf(F("pk"), list(range(1, 501))))) == 2
+        assert len(FeedbackEvent.objects.filter(AnyOf(F("pk"), ids))) == 2
     (query,) = queries
     if on_postgres:
         assert "= ANY(" in query["sql"] and " IN (" not in query["sql"]
