@@ -1,6 +1,10 @@
-"""PostgreSQL array types of model fields, for the statements that send one array per column
-(``INSERT ... SELECT FROM unnest(...)``, ``UPDATE ... FROM unnest(...)``): their text is the same
-for any number of rows, so the driver and the server parse it once."""
+"""The pipeline's short ways to the database, each a stand-in for an ORM call that cost more in
+Python than the statement it sent: ``loaded`` for ``only()``, ``AnyOf`` and ``keys_q`` for long
+``__in`` lists, ``insert_rows`` for ``bulk_create``; and the PostgreSQL array types of model
+fields for the statements that send one array per column (``INSERT ... SELECT FROM
+unnest(...)``, ``UPDATE ... FROM unnest(...)``), whose text is the same for any number of rows.
+Each falls back to the ORM call it replaces on SQLite; tests/test_sql_helpers.py holds both to
+the same results."""
 
 from __future__ import annotations
 
@@ -53,7 +57,7 @@ class AnyOf(Lookup):
     """``column = ANY(%s::type[])`` with the values as one array parameter on PostgreSQL, an
     ``IN (...)`` list elsewhere: ``queryset.filter(AnyOf(F("pk"), ids))``.
 
-    For the pipeline's long lists (500 event ids a batch): ``IN`` puts a placeholder per value
+    For the pipeline's long lists (2,000 event ids a task): ``IN`` puts a placeholder per value
     in the statement, which the driver then parses and quotes one by one on every call; an array
     is one parameter, and the statement's text is the same for any number of values."""
 
