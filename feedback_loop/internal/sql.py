@@ -8,7 +8,6 @@ the same results."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,6 +18,8 @@ from django.db.models import F, Func, Q
 from django.db.models.base import ModelState
 from django.db.models.lookups import In, Lookup
 from django.db.models.signals import post_init
+
+from feedback_loop.models import trace_keys_q
 
 # By field class; a subclass (PositiveIntegerField, BigAutoField...) takes its base's entry.
 _ARRAY_TYPES: dict[type[models.Field], str] = {
@@ -126,15 +127,9 @@ class _Micros(Func):
 
 
 def keys_q(keys: Iterable[tuple[int, str]], *, key: str = "trace_key") -> Q:
-    """``trace_keys_q`` (models/events.py) with each project's trace ids as one array
-    (``AnyOf``): the pipeline names a few hundred traces per chunk."""
-    by_project: dict[int, list[str]] = defaultdict(list)
-    for project_id, trace_key in keys:
-        by_project[project_id].append(trace_key)
-    q = Q(pk__in=[])
-    for project_id, trace_keys in by_project.items():
-        q |= Q(AnyOf(F(key), trace_keys), project_id=project_id)
-    return q
+    """``trace_keys_q`` with each project's trace ids as one array (``AnyOf``): the pipeline
+    names a few hundred traces per chunk."""
+    return trace_keys_q(keys, key=key, one_of=AnyOf)
 
 
 def insert_rows(

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import models
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -70,15 +70,21 @@ def counters_of_kind(kind: str) -> tuple[str, ...]:
     return tuple(signal.counter for signal in SIGNALS if signal.kind == kind)
 
 
-def trace_keys_q(keys: Iterable[tuple[int, str]], *, key: str = "trace_key") -> Q:
+def trace_keys_q(
+    keys: Iterable[tuple[int, str]], *, key: str = "trace_key", one_of: Any = None
+) -> Q:
     """A filter for rows naming a trace by (project id, host trace id): events by their
-    ``trace_key``, traces by their ``key``."""
+    ``trace_key``, traces by their ``key``. ``one_of``: a lookup class matching the column to
+    each project's list of ids (``internal.sql.AnyOf``); ``__in`` without it."""
     by_project: dict[int, list[str]] = defaultdict(list)
     for project_id, trace_key in keys:
         by_project[project_id].append(trace_key)
     q = Q(pk__in=[])
     for project_id, trace_keys in by_project.items():
-        q |= Q(project_id=project_id, **{f"{key}__in": trace_keys})
+        if one_of is None:
+            q |= Q(project_id=project_id, **{f"{key}__in": trace_keys})
+        else:
+            q |= Q(one_of(F(key), trace_keys), project_id=project_id)
     return q
 
 
